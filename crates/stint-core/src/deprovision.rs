@@ -1,0 +1,133 @@
+//! Deprovisioning: match the request against its transaction, claim the grant with a
+//! conditional write (so two callers cannot both deprovision it), delete the role, and write a
+//! linked deprovisioning record that preserves the original's data.
+
+use serde_json::json;
+
+use crate::broker::{Actor, Broker, ledger_error, unknown_transaction};
+use crate::error::{BrokerError, ErrorCode};
+use crate::ids::TransactionId;
+use crate::ports::RoleDeletion;
+use crate::provision::{aws_error, illegal};
+use crate::request::{DeprovisionInput, DeprovisionRequest};
+use crate::transaction::{Action, Failure, Kind, State, Transaction};
+
+/// The articles' deprovisioning outputs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deprovisioned {
+    pub deprovisioning_transaction_id: TransactionId,
+    pub original_transaction_id: TransactionId,
+    /// True when an earlier request had already deprovisioned this grant.
+    pub already_deprovisioned: bool,
+}
+
+impl Broker {
+    pub async fn deprovision(&self, input: &DeprovisionInput, actor: &Actor) -> Result<Deprovisioned, BrokerError> {
+        let request = DeprovisionRequest::parse(input)?;
+        let original = self
+            .ledger
+            .get(&request.transaction_id)
+            .await
+            .map_err(ledger_error)?
+            .ok_or_else(|| unknown_transaction(&request.transaction_id))?;
+        check_matches(&request, &original)?;
+        match original.state {
+            State::Provisioned => self.deprovision_grant(original, actor).await,
+            State::Deprovisioned => Ok(Deprovisioned {
+                deprovisioning_transaction_id: original.deprovisioning_transaction_id.clone().unwrap_or_else(|| original.id.clone()),
+                original_transaction_id: original.id,
+                already_deprovisioned: true,
+            }),
+            State::Processing | State::Deprovisioning => Err(BrokerError::new(
+                ErrorCode::InProgress,
+                format!("transaction {} is {}; try again when it settles", original.id, original.state),
+            )),
+            State::Rejected | State::Failed => Err(BrokerError::new(
+                ErrorCode::NotProvisioned,
+                format!("transaction {} ended {}; it holds no role", original.id, original.state),
+            )),
+        }
+    }
+
+    async fn deprovision_grant(&self, original: Transaction, actor: &Actor) -> Result<Deprovisioned, BrokerError> {
+        let now = self.clock.now();
+        let record_id = self.new_transaction_id();
+        // Claim the grant first: if another caller got there, this write conflicts and nothing
+        // else happens.
+        let mut claimed = original.advance(State::Deprovisioning, now).map_err(illegal)?;
+        claimed.deprovisioning_transaction_id = Some(record_id.clone());
+        let data = json!({ "deprovisioning_transaction_id": record_id });
+        if let Err(error) = self.record(&claimed, self.event(actor, Action::DeprovisionStarted, "deprovisioning requested", data)).await {
+            return Err(match self.ledger.get(&original.id).await {
+                Ok(Some(current)) if current.state != State::Provisioned => BrokerError::new(
+                    ErrorCode::InProgress,
+                    format!("transaction {} is already being deprovisioned", original.id),
+                ),
+                _ => error,
+            });
+        }
+        let record = original.deprovisioning_record(record_id.clone(), now);
+        let reason = format!("deprovisioning {} for {}", original.id, original.requester);
+        self.record(&record, self.event(actor, Action::Requested, reason, json!({ "original_transaction_id": original.id })))
+            .await?;
+
+        match self.roles.delete_role(&original.account_id, &original.role_name).await {
+            Ok(deletion) => {
+                let gone = deletion == RoleDeletion::AlreadyGone;
+                let reason = if gone { "role was already gone" } else { "role deleted" };
+                let data = json!({ "role_arn": original.role_arn, "already_gone": gone });
+                let done = record.advance(State::Deprovisioned, self.clock.now()).map_err(illegal)?;
+                self.record(&done, self.event(actor, Action::Deprovisioned, reason, data.clone())).await?;
+                let ended = claimed.advance(State::Deprovisioned, self.clock.now()).map_err(illegal)?;
+                self.record(&ended, self.event(actor, Action::Deprovisioned, reason, data)).await?;
+                Ok(Deprovisioned {
+                    deprovisioning_transaction_id: record_id,
+                    original_transaction_id: original.id,
+                    already_deprovisioned: false,
+                })
+            }
+            Err(port) => {
+                let error = aws_error(port).in_transaction(&record_id);
+                let failure = Failure { code: error.code.as_str().to_owned(), message: error.message.clone() };
+                let mut failed = record.advance(State::Failed, self.clock.now()).map_err(illegal)?;
+                failed.failure = Some(failure);
+                self.record(&failed, self.event(actor, Action::Failed, error.message.clone(), json!({}))).await?;
+                // Hand the grant back: it is still provisioned, and can be deprovisioned again.
+                let mut back = claimed.advance(State::Provisioned, self.clock.now()).map_err(illegal)?;
+                back.deprovisioning_transaction_id = None;
+                self.record(&back, self.event(actor, Action::DeprovisionFailed, error.message.clone(), json!({ "deprovisioning_transaction_id": record_id })))
+                    .await?;
+                Err(error)
+            }
+        }
+    }
+}
+
+fn check_matches(request: &DeprovisionRequest, original: &Transaction) -> Result<(), BrokerError> {
+    if original.kind != Kind::Provision {
+        return Err(BrokerError::new(
+            ErrorCode::NotAProvisioning,
+            format!("transaction {} is a deprovisioning record; pass the provisioning transaction id", original.id),
+        ));
+    }
+    if !request.names_account(&original.account_name, &original.account_id) {
+        return Err(BrokerError::new(
+            ErrorCode::AccountMismatch,
+            format!("transaction {} is for account {} ({}), not {}", original.id, original.account_name, original.account_id, request.target_aws_account),
+        ));
+    }
+    if let Some(role_arn) = &original.role_arn {
+        if *role_arn != request.role_arn.to_string() {
+            return Err(BrokerError::new(
+                ErrorCode::RoleMismatch,
+                format!("transaction {} holds role {role_arn}, not {}", original.id, request.role_arn),
+            ));
+        }
+    } else if request.role_arn.name != original.role_name {
+        return Err(BrokerError::new(
+            ErrorCode::RoleMismatch,
+            format!("transaction {} holds role {}, not {}", original.id, original.role_name, request.role_arn),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,242 @@
+//! IAM policy documents, built with serde (never by string concatenation), and the two
+//! documents stint writes on every temporary role: its trust policy and its inline policy.
+//! Both carry the expiry so that AWS itself ends the access even when stint is down.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use crate::time_fmt::iam_time;
+
+pub const POLICY_VERSION: &str = "2012-10-17";
+
+/// A policy document: `{"Version": ..., "Statement": [...]}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PolicyDocument {
+    #[serde(rename = "Version")]
+    pub version: String,
+    #[serde(rename = "Statement")]
+    pub statement: Vec<Statement>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Effect {
+    Allow,
+    Deny,
+}
+
+/// One statement. Optional members are left out of the JSON when absent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Statement {
+    #[serde(rename = "Sid", default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    #[serde(rename = "Effect")]
+    pub effect: Effect,
+    #[serde(rename = "Principal", default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<Value>,
+    #[serde(rename = "Action", default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<OneOrMany>,
+    #[serde(rename = "NotAction", default, skip_serializing_if = "Option::is_none")]
+    pub not_action: Option<OneOrMany>,
+    #[serde(rename = "Resource", default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<OneOrMany>,
+    #[serde(rename = "NotResource", default, skip_serializing_if = "Option::is_none")]
+    pub not_resource: Option<OneOrMany>,
+    /// operator -> condition key -> value(s)
+    #[serde(rename = "Condition", default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<BTreeMap<String, BTreeMap<String, OneOrMany>>>,
+}
+
+/// IAM accepts a single string or a list wherever a list is allowed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Self::One(s) => s.is_empty(),
+            Self::Many(v) => v.is_empty() || v.iter().any(String::is_empty),
+        }
+    }
+}
+
+impl PolicyDocument {
+    pub fn new(statement: Vec<Statement>) -> Self {
+        Self {
+            version: POLICY_VERSION.to_owned(),
+            statement,
+        }
+    }
+
+    /// The compact JSON sent to IAM.
+    pub fn to_json(&self) -> String {
+        // Serializing plain strings and maps cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// The size IAM counts against its limits: characters, whitespace not counted.
+    pub fn iam_size(&self) -> usize {
+        self.to_json().chars().filter(|c| !c.is_whitespace()).count()
+    }
+}
+
+fn condition(operator: &str, key: &str, value: String) -> BTreeMap<String, BTreeMap<String, OneOrMany>> {
+    BTreeMap::from([(
+        operator.to_owned(),
+        BTreeMap::from([(key.to_owned(), OneOrMany::One(value))]),
+    )])
+}
+
+/// The trust policy of a temporary role: only `principal_arn` may assume it, only before
+/// `expires_at`, and only while naming the verified requester as SourceIdentity, so every
+/// session of the role is attributable in CloudTrail.
+pub fn trust_policy(principal_arn: &str, expires_at: OffsetDateTime, source_identity: &str) -> PolicyDocument {
+    let mut conditions = condition("DateLessThan", "aws:CurrentTime", iam_time(expires_at));
+    conditions.insert(
+        "StringEquals".to_owned(),
+        BTreeMap::from([(
+            "sts:SourceIdentity".to_owned(),
+            OneOrMany::One(source_identity.to_owned()),
+        )]),
+    );
+    PolicyDocument::new(vec![Statement {
+        sid: Some("StintPipelineUntilExpiry".to_owned()),
+        effect: Effect::Allow,
+        principal: Some(serde_json::json!({ "AWS": principal_arn })),
+        action: Some(OneOrMany::Many(vec![
+            "sts:AssumeRole".to_owned(),
+            "sts:SetSourceIdentity".to_owned(),
+        ])),
+        not_action: None,
+        resource: None,
+        not_resource: None,
+        condition: Some(conditions),
+    }])
+}
+
+/// `Deny *` once `aws:CurrentTime` passes the expiry: sessions already issued lose every
+/// permission at expiry, whether or not stint is running to delete the role.
+pub fn expiry_deny(expires_at: OffsetDateTime) -> Statement {
+    deny_all("StintDenyAfterExpiry", condition("DateGreaterThan", "aws:CurrentTime", iam_time(expires_at)))
+}
+
+fn deny_all(sid: &str, condition: BTreeMap<String, BTreeMap<String, OneOrMany>>) -> Statement {
+    Statement {
+        sid: Some(sid.to_owned()),
+        effect: Effect::Deny,
+        principal: None,
+        action: Some(OneOrMany::One("*".to_owned())),
+        not_action: None,
+        resource: Some(OneOrMany::One("*".to_owned())),
+        not_resource: None,
+        condition: Some(condition),
+    }
+}
+
+/// The one inline policy of a temporary role: the persona's custom statements, then the expiry
+/// deny. Deny wins over any Allow in IAM's evaluation, so order does not weaken it.
+pub fn grant_inline_policy(custom: &[Statement], expires_at: OffsetDateTime) -> PolicyDocument {
+    let mut statements = custom.to_vec();
+    statements.push(expiry_deny(expires_at));
+    PolicyDocument::new(statements)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use expect_test::expect;
+    use time::macros::datetime;
+
+    const EXPIRY: OffsetDateTime = datetime!(2026-11-22 12:00:00.750 UTC);
+
+    fn pretty(doc: &PolicyDocument) -> String {
+        serde_json::to_string_pretty(doc).unwrap()
+    }
+
+    #[test]
+    fn trust_policy_snapshot() {
+        let doc = trust_policy("arn:aws:iam::111111111111:role/stint-broker", EXPIRY, "alice@example.com");
+        expect![[r#"
+            {
+              "Version": "2012-10-17",
+              "Statement": [
+                {
+                  "Sid": "StintPipelineUntilExpiry",
+                  "Effect": "Allow",
+                  "Principal": {
+                    "AWS": "arn:aws:iam::111111111111:role/stint-broker"
+                  },
+                  "Action": [
+                    "sts:AssumeRole",
+                    "sts:SetSourceIdentity"
+                  ],
+                  "Condition": {
+                    "DateLessThan": {
+                      "aws:CurrentTime": "2026-11-22T12:00:00Z"
+                    },
+                    "StringEquals": {
+                      "sts:SourceIdentity": "alice@example.com"
+                    }
+                  }
+                }
+              ]
+            }"#]]
+        .assert_eq(&pretty(&doc));
+    }
+
+    #[test]
+    fn inline_policy_snapshot_keeps_custom_statements_and_adds_expiry_deny() {
+        let custom: Statement = serde_json::from_value(serde_json::json!({
+            "Sid": "ReadState", "Effect": "Allow", "Action": ["s3:GetObject"], "Resource": "arn:aws:s3:::tf-state/*"
+        }))
+        .unwrap();
+        let doc = grant_inline_policy(&[custom], EXPIRY);
+        expect![[r#"
+            {
+              "Version": "2012-10-17",
+              "Statement": [
+                {
+                  "Sid": "ReadState",
+                  "Effect": "Allow",
+                  "Action": [
+                    "s3:GetObject"
+                  ],
+                  "Resource": "arn:aws:s3:::tf-state/*"
+                },
+                {
+                  "Sid": "StintDenyAfterExpiry",
+                  "Effect": "Deny",
+                  "Action": "*",
+                  "Resource": "*",
+                  "Condition": {
+                    "DateGreaterThan": {
+                      "aws:CurrentTime": "2026-11-22T12:00:00Z"
+                    }
+                  }
+                }
+              ]
+            }"#]]
+        .assert_eq(&pretty(&doc));
+    }
+
+    #[test]
+    fn unknown_statement_members_are_rejected() {
+        let err = serde_json::from_value::<Statement>(serde_json::json!({
+            "Effect": "Allow", "Actions": "s3:*", "Resource": "*"
+        }));
+        assert!(err.is_err());
+    }
+
+    #[test]
+    fn iam_size_ignores_whitespace() {
+        let doc = grant_inline_policy(&[], EXPIRY);
+        assert_eq!(doc.iam_size(), doc.to_json().len());
+    }
+}

@@ -1,0 +1,140 @@
+//! The ports: narrow traits for everything stint needs from the outside world. Adapters in
+//! `stint-aws` and `stint-server` implement them; the use cases in this crate only call them.
+//! SDK and SQL error types never cross these traits: adapters turn them into `PortError` with
+//! context ("creating role stint-…") and keep the cause chain.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::audit::ChainReport;
+use crate::credentials::Credentials;
+use crate::ids::{AccountId, Email, RoleName, TransactionId};
+use crate::policy::PolicyDocument;
+use crate::transaction::{Event, NewEvent, State, Transaction};
+
+/// A failed call to an outside system, with what stint was doing when it failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{context}: {message}")]
+pub struct PortError {
+    /// What stint was doing, e.g. "creating role stint-… in 222222222222".
+    pub context: String,
+    /// The outside system's own words (an AWS error code and message).
+    pub message: String,
+    #[source]
+    pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl PortError {
+    pub fn new(context: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            context: context.into(),
+            message: message.into(),
+            source: None,
+        }
+    }
+}
+
+/// Reads the time. The only way anything in stint learns what time it is.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> OffsetDateTime;
+}
+
+/// An Identity Center user found by email.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectoryUser {
+    pub user_id: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Membership {
+    Member,
+    NotMember,
+    /// The group for that account and persona does not exist, so nobody is in it.
+    NoSuchGroup,
+}
+
+/// The identity directory (IAM Identity Center's identity store).
+#[async_trait]
+pub trait Directory: Send + Sync {
+    async fn user_by_email(&self, email: &Email) -> Result<Option<DirectoryUser>, PortError>;
+    async fn membership(&self, user: &DirectoryUser, group_name: &str) -> Result<Membership, PortError>;
+}
+
+/// Everything needed to create a temporary role.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoleSpec {
+    pub account: AccountId,
+    pub path: String,
+    pub name: RoleName,
+    pub description: String,
+    pub trust_policy: PolicyDocument,
+    pub tags: Vec<(String, String)>,
+    pub permissions_boundary: Option<String>,
+    pub max_session: Duration,
+}
+
+/// The permissions of a temporary role: managed policies and one inline policy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RolePermissions {
+    pub managed_policies: Vec<String>,
+    pub inline_policy_name: String,
+    pub inline_policy: PolicyDocument,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoleDeletion {
+    Deleted,
+    AlreadyGone,
+}
+
+/// Creates and deletes temporary roles in member accounts.
+#[async_trait]
+pub trait RoleProvisioner: Send + Sync {
+    /// Creates the role with its trust policy, tags and boundary; returns its ARN.
+    async fn create_role(&self, spec: &RoleSpec) -> Result<String, PortError>;
+    /// Attaches the managed policies and puts the inline policy.
+    async fn grant(&self, account: &AccountId, role: &RoleName, permissions: &RolePermissions) -> Result<(), PortError>;
+    /// Detaches every managed policy, deletes every inline policy, then deletes the role.
+    /// A role that is already gone is success.
+    async fn delete_role(&self, account: &AccountId, role: &RoleName) -> Result<RoleDeletion, PortError>;
+}
+
+/// A session to open on a temporary role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRequest {
+    pub role_arn: String,
+    pub session_name: String,
+    /// The verified requester; it stays on the session through role chaining.
+    pub source_identity: String,
+    pub duration: Duration,
+}
+
+/// Opens sessions on temporary roles (STS AssumeRole).
+#[async_trait]
+pub trait CredentialIssuer: Send + Sync {
+    async fn issue(&self, request: &SessionRequest) -> Result<Credentials, PortError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    /// The stored transaction is not at the version this write expected: someone else moved it.
+    #[error("transaction {id} changed under us: expected version {expected}, found {found:?}")]
+    Conflict { id: TransactionId, expected: u64, found: Option<(u64, State)> },
+    #[error("ledger storage: {0}")]
+    Storage(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// The append-only transaction ledger. Shaped for a key-value store with conditional writes
+/// (DynamoDB): one item per transaction, one per event, no joins.
+#[async_trait]
+pub trait Ledger: Send + Sync {
+    /// Stores `txn` and appends `event` for it, atomically, if the stored transaction is at
+    /// `txn.version - 1` (or absent, when `txn.version` is 1). Otherwise `Conflict`.
+    async fn append(&self, txn: &Transaction, event: NewEvent) -> Result<Event, LedgerError>;
+    async fn get(&self, id: &TransactionId) -> Result<Option<Transaction>, LedgerError>;
+    async fn events(&self, id: &TransactionId) -> Result<Vec<Event>, LedgerError>;
+    /// Checks the whole hash chain and reports the first break.
+    async fn verify(&self) -> Result<ChainReport, LedgerError>;
+}

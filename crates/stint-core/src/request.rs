@@ -1,0 +1,123 @@
+//! The seed's request shapes, as they arrive, and their validated forms. Everything a request
+//! names is checked against the catalog here, before anything is recorded or created.
+
+use serde::Deserialize;
+
+use crate::catalog::{Account, Catalog, Grant};
+use crate::error::{BrokerError, ErrorCode, invalid};
+use crate::ids::{AccountId, AccountName, Branch, Email, GroupType, RoleArn, TransactionId};
+
+/// The provisioning input, field names exactly as in the articles.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProvisionInput {
+    pub email: Option<String>,
+    pub branch: Option<String>,
+    pub target_aws_account: Option<String>,
+    pub target_aws_account_id: Option<String>,
+    /// Defaults to the catalog's `default_group_type` (`Product-Deployers`).
+    pub group_type: Option<String>,
+}
+
+/// The deprovisioning input, field names exactly as in the articles.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeprovisionInput {
+    pub transaction_id: Option<String>,
+    pub target_aws_account: Option<String>,
+    pub role_arn: Option<String>,
+}
+
+fn required<'a>(field: &'static str, value: &'a Option<String>) -> Result<&'a str, BrokerError> {
+    match value.as_deref().map(str::trim) {
+        Some(v) if !v.is_empty() => Ok(v),
+        _ => Err(invalid(ErrorCode::MissingField, format!("`{field}` is required"))),
+    }
+}
+
+/// A provisioning request that names a real account and persona.
+#[derive(Debug, Clone)]
+pub struct ProvisionRequest {
+    pub email: Email,
+    pub branch: Branch,
+    pub account: Account,
+    pub group_type: GroupType,
+    pub grant: Grant,
+}
+
+impl ProvisionRequest {
+    pub fn parse(input: &ProvisionInput, catalog: &Catalog) -> Result<Self, BrokerError> {
+        let email = Email::parse(required("email", &input.email)?)?;
+        let branch = Branch::parse(required("branch", &input.branch)?)?;
+        let name = AccountName::parse(required("target_aws_account", &input.target_aws_account)?)?;
+        let id = AccountId::parse(required("target_aws_account_id", &input.target_aws_account_id)?)?;
+        let group_type = match input.group_type.as_deref().map(str::trim) {
+            None | Some("") => catalog.default_group_type.clone(),
+            Some(value) => GroupType::parse(value)?,
+        };
+        let account = match (catalog.account_by_name(&name), catalog.account_by_id(&id)) {
+            (Some(account), _) if account.id == id => account.clone(),
+            (Some(account), _) => {
+                return Err(invalid(
+                    ErrorCode::AccountIdMismatch,
+                    format!("account {name} has id {}, not {id}", account.id),
+                ));
+            }
+            (None, Some(account)) => {
+                return Err(invalid(
+                    ErrorCode::AccountIdMismatch,
+                    format!("account id {id} belongs to {}, not {name}", account.name),
+                ));
+            }
+            (None, None) => {
+                return Err(invalid(
+                    ErrorCode::UnknownAccount,
+                    format!("account {name} ({id}) is not in the catalog"),
+                ));
+            }
+        };
+        let persona = catalog.persona(&group_type).ok_or_else(|| {
+            invalid(
+                ErrorCode::UnknownPersona,
+                format!("group_type {group_type} is not a persona in the catalog"),
+            )
+        })?;
+        Ok(Self {
+            grant: persona.grant(account.environment).clone(),
+            email,
+            branch,
+            account,
+            group_type,
+        })
+    }
+}
+
+/// A syntactically valid deprovisioning request; it is matched against its transaction later.
+#[derive(Debug, Clone)]
+pub struct DeprovisionRequest {
+    pub transaction_id: TransactionId,
+    /// An account name or id, as the caller gave it.
+    pub target_aws_account: String,
+    pub role_arn: RoleArn,
+}
+
+impl DeprovisionRequest {
+    pub fn parse(input: &DeprovisionInput) -> Result<Self, BrokerError> {
+        let transaction_id = TransactionId::parse(required("transaction_id", &input.transaction_id)?)?;
+        let target_aws_account = required("target_aws_account", &input.target_aws_account)?;
+        if AccountId::parse(target_aws_account).is_err() {
+            AccountName::parse(target_aws_account)?;
+        }
+        let role_arn = RoleArn::parse(required("role_arn", &input.role_arn)?)?;
+        Ok(Self {
+            transaction_id,
+            target_aws_account: target_aws_account.to_owned(),
+            role_arn,
+        })
+    }
+
+    /// Whether the caller's account (by name or id) is the transaction's.
+    pub fn names_account(&self, name: &AccountName, id: &AccountId) -> bool {
+        self.target_aws_account == name.as_str() || self.target_aws_account == id.as_str()
+    }
+}
