@@ -1,1 +1,45 @@
-//! placeholder
+//! stint's AWS adapters over aws-sdk-rust. Each implements one port of `stint-core`:
+//! `IdentityStoreDirectory` (Directory), `IamRoleProvisioner` (RoleProvisioner) and
+//! `StsCredentialIssuer` (CredentialIssuer). SDK errors stop here: they become `PortError`s
+//! with what stint was doing and the AWS error code and message.
+
+mod calls;
+mod directory;
+mod error;
+mod iam;
+mod sts;
+
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::timeout::TimeoutConfig;
+
+pub use calls::{AwsCallCounter, CallCount};
+pub use directory::IdentityStoreDirectory;
+pub use iam::IamRoleProvisioner;
+pub use sts::{IssueRetry, StsCredentialIssuer};
+
+/// Where stint's AWS clients go. `endpoint_url` overrides every service's endpoint (for the
+/// moto emulator); nothing else differs between tests and production.
+#[derive(Debug, Clone)]
+pub struct AwsSettings {
+    pub region: String,
+    pub endpoint_url: Option<String>,
+}
+
+/// Loads credentials and region the standard way (environment, profile, IMDS/ECS), with
+/// bounded timeouts so a hung AWS call cannot hold a request forever.
+pub async fn load_sdk_config(settings: &AwsSettings) -> SdkConfig {
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .operation_attempt_timeout(Duration::from_secs(10))
+        .operation_timeout(Duration::from_secs(30))
+        .build();
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(settings.region.clone()))
+        .timeout_config(timeouts);
+    if let Some(url) = &settings.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    loader.load().await
+}

@@ -1,0 +1,117 @@
+//! The Identity Center identity store as stint's `Directory`: users by email (GetUserId) and
+//! group membership (IsMemberInGroups). Group ids are cached for a few minutes: a group is
+//! looked up by display name once, not on every request; membership itself is never cached.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use aws_sdk_identitystore::Client;
+use aws_sdk_identitystore::error::SdkError;
+use aws_sdk_identitystore::types::{AlternateIdentifier, MemberId, UniqueAttribute};
+use aws_smithy_types::Document;
+use stint_core::ids::Email;
+use stint_core::ports::{Directory, DirectoryUser, Membership, PortError};
+
+use crate::error::port_error;
+
+/// How long a group's id is trusted before it is looked up again (a deleted and re-created
+/// group gets a new id; until then a stale id can only deny, never allow).
+const GROUP_ID_TTL: Duration = Duration::from_secs(300);
+
+pub struct IdentityStoreDirectory {
+    client: Client,
+    identity_store_id: String,
+    group_ids: Mutex<HashMap<String, (String, Instant)>>,
+}
+
+impl IdentityStoreDirectory {
+    pub fn new(client: Client, identity_store_id: impl Into<String>) -> Self {
+        Self {
+            client,
+            identity_store_id: identity_store_id.into(),
+            group_ids: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn group_id(&self, group_name: &str) -> Result<Option<String>, PortError> {
+        let cached = self.group_ids.lock().ok().and_then(|cache| {
+            cache
+                .get(group_name)
+                .filter(|(_, at)| at.elapsed() < GROUP_ID_TTL)
+                .map(|(id, _)| id.clone())
+        });
+        if cached.is_some() {
+            return Ok(cached);
+        }
+        let identifier = unique_attribute("displayName", group_name)?;
+        let result = self
+            .client
+            .get_group_id()
+            .identity_store_id(&self.identity_store_id)
+            .alternate_identifier(identifier)
+            .send()
+            .await;
+        match result {
+            Ok(found) => {
+                let id = found.group_id().to_owned();
+                if let Ok(mut cache) = self.group_ids.lock() {
+                    cache.insert(group_name.to_owned(), (id.clone(), Instant::now()));
+                }
+                Ok(Some(id))
+            }
+            Err(SdkError::ServiceError(e)) if e.err().is_resource_not_found_exception() => Ok(None),
+            Err(e) => Err(port_error(format!("looking up group {group_name}"), e)),
+        }
+    }
+}
+
+fn unique_attribute(path: &str, value: &str) -> Result<AlternateIdentifier, PortError> {
+    let attribute = UniqueAttribute::builder()
+        .attribute_path(path)
+        .attribute_value(Document::String(value.to_owned()))
+        .build()
+        .map_err(|e| PortError::new(format!("building the {path} lookup"), e.to_string()))?;
+    Ok(AlternateIdentifier::UniqueAttribute(attribute))
+}
+
+#[async_trait]
+impl Directory for IdentityStoreDirectory {
+    async fn user_by_email(&self, email: &Email) -> Result<Option<DirectoryUser>, PortError> {
+        let result = self
+            .client
+            .get_user_id()
+            .identity_store_id(&self.identity_store_id)
+            .alternate_identifier(unique_attribute("emails.value", email.as_str())?)
+            .send()
+            .await;
+        match result {
+            Ok(found) => Ok(Some(DirectoryUser {
+                user_id: found.user_id().to_owned(),
+            })),
+            Err(SdkError::ServiceError(e)) if e.err().is_resource_not_found_exception() => Ok(None),
+            Err(e) => Err(port_error(format!("looking up user {email}"), e)),
+        }
+    }
+
+    async fn membership(&self, user: &DirectoryUser, group_name: &str) -> Result<Membership, PortError> {
+        let Some(group_id) = self.group_id(group_name).await? else {
+            return Ok(Membership::NoSuchGroup);
+        };
+        let found = self
+            .client
+            .is_member_in_groups()
+            .identity_store_id(&self.identity_store_id)
+            .member_id(MemberId::UserId(user.user_id.clone()))
+            .group_ids(&group_id)
+            .send()
+            .await
+            .map_err(|e| port_error(format!("checking membership of {group_name}"), e))?;
+        let member = found
+            .results()
+            .iter()
+            .any(|r| r.group_id() == Some(group_id.as_str()) && r.membership_exists());
+        Ok(if member { Membership::Member } else { Membership::NotMember })
+    }
+}
