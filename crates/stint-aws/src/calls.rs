@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex};
 
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::interceptors::context::{BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef};
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+};
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
@@ -36,9 +38,13 @@ impl AwsCallCounter {
     }
 
     fn bump(&self, cfg: &ConfigBag, f: impl FnOnce(&mut CallCount)) {
-        let Some(meta) = cfg.load::<Metadata>() else { return };
+        let Some(meta) = cfg.load::<Metadata>() else {
+            return;
+        };
         if let Ok(mut counts) = self.counts.lock() {
-            f(counts.entry((meta.service().to_owned(), meta.name().to_owned())).or_default());
+            f(counts
+                .entry((meta.service().to_owned(), meta.name().to_owned()))
+                .or_default());
         }
     }
 }
@@ -48,12 +54,21 @@ impl Intercept for AwsCallCounter {
         "AwsCallCounter"
     }
 
-    fn read_before_execution(&self, _: &BeforeSerializationInterceptorContextRef<'_>, cfg: &mut ConfigBag) -> Result<(), BoxError> {
+    fn read_before_execution(
+        &self,
+        _: &BeforeSerializationInterceptorContextRef<'_>,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
         self.bump(cfg, |c| c.calls += 1);
         Ok(())
     }
 
-    fn read_before_attempt(&self, _: &BeforeTransmitInterceptorContextRef<'_>, _: &RuntimeComponents, cfg: &mut ConfigBag) -> Result<(), BoxError> {
+    fn read_before_attempt(
+        &self,
+        _: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
         self.bump(cfg, |c| c.attempts += 1);
         Ok(())
     }

@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use aws_config::SdkConfig;
 use aws_sdk_identitystore::Client;
 use aws_sdk_identitystore::error::SdkError;
 use aws_sdk_identitystore::types::{AlternateIdentifier, MemberId, UniqueAttribute};
@@ -14,6 +15,7 @@ use aws_smithy_types::Document;
 use stint_core::ids::Email;
 use stint_core::ports::{Directory, DirectoryUser, Membership, PortError};
 
+use crate::calls::AwsCallCounter;
 use crate::error::port_error;
 
 /// How long a group's id is trusted before it is looked up again (a deleted and re-created
@@ -27,9 +29,16 @@ pub struct IdentityStoreDirectory {
 }
 
 impl IdentityStoreDirectory {
-    pub fn new(client: Client, identity_store_id: impl Into<String>) -> Self {
+    pub fn new(
+        sdk: &SdkConfig,
+        counter: AwsCallCounter,
+        identity_store_id: impl Into<String>,
+    ) -> Self {
+        let config = aws_sdk_identitystore::config::Builder::from(sdk)
+            .interceptor(counter)
+            .build();
         Self {
-            client,
+            client: Client::from_conf(config),
             identity_store_id: identity_store_id.into(),
             group_ids: Mutex::new(HashMap::new()),
         }
@@ -95,7 +104,11 @@ impl Directory for IdentityStoreDirectory {
         }
     }
 
-    async fn membership(&self, user: &DirectoryUser, group_name: &str) -> Result<Membership, PortError> {
+    async fn membership(
+        &self,
+        user: &DirectoryUser,
+        group_name: &str,
+    ) -> Result<Membership, PortError> {
         let Some(group_id) = self.group_id(group_name).await? else {
             return Ok(Membership::NoSuchGroup);
         };
@@ -112,6 +125,10 @@ impl Directory for IdentityStoreDirectory {
             .results()
             .iter()
             .any(|r| r.group_id() == Some(group_id.as_str()) && r.membership_exists());
-        Ok(if member { Membership::Member } else { Membership::NotMember })
+        Ok(if member {
+            Membership::Member
+        } else {
+            Membership::NotMember
+        })
     }
 }

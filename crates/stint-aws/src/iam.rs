@@ -35,8 +35,15 @@ pub struct IamRoleProvisioner {
 }
 
 impl IamRoleProvisioner {
-    pub fn new(sdk: &SdkConfig, counter: AwsCallCounter, provisioner_role_name: impl Into<String>, external_id: Option<String>) -> Self {
-        let sts = aws_sdk_sts::config::Builder::from(sdk).interceptor(counter.clone()).build();
+    pub fn new(
+        sdk: &SdkConfig,
+        counter: AwsCallCounter,
+        provisioner_role_name: impl Into<String>,
+        external_id: Option<String>,
+    ) -> Self {
+        let sts = aws_sdk_sts::config::Builder::from(sdk)
+            .interceptor(counter.clone())
+            .build();
         Self {
             sdk: sdk.clone(),
             sts: aws_sdk_sts::Client::from_conf(sts),
@@ -50,10 +57,10 @@ impl IamRoleProvisioner {
     /// An IAM client acting as the provisioner role in `account`.
     async fn client(&self, account: &AccountId) -> Result<IamClient, PortError> {
         let mut sessions = self.sessions.lock().await;
-        if let Some((client, valid_until)) = sessions.get(account) {
-            if Instant::now() < *valid_until {
-                return Ok(client.clone());
-            }
+        if let Some((client, valid_until)) = sessions.get(account)
+            && Instant::now() < *valid_until
+        {
+            return Ok(client.clone());
         }
         let role_arn = format!("arn:aws:iam::{account}:role/{}", self.provisioner_role_name);
         let started = Instant::now();
@@ -67,9 +74,12 @@ impl IamRoleProvisioner {
             .send()
             .await
             .map_err(|e| port_error(format!("assuming {role_arn}"), e))?;
-        let creds = out
-            .credentials()
-            .ok_or_else(|| PortError::new(format!("assuming {role_arn}"), "STS returned no credentials"))?;
+        let creds = out.credentials().ok_or_else(|| {
+            PortError::new(
+                format!("assuming {role_arn}"),
+                "STS returned no credentials",
+            )
+        })?;
         let provider = aws_credential_types::Credentials::new(
             creds.access_key_id(),
             creds.secret_access_key(),
@@ -88,7 +98,12 @@ impl IamRoleProvisioner {
     }
 
     /// The ARN of an existing role, if it carries `transaction_id`'s tag; else an error.
-    async fn adopt_existing(&self, iam: &IamClient, spec: &RoleSpec, transaction_id: &str) -> Result<String, PortError> {
+    async fn adopt_existing(
+        &self,
+        iam: &IamClient,
+        spec: &RoleSpec,
+        transaction_id: &str,
+    ) -> Result<String, PortError> {
         let context = format!("creating role {} in {}", spec.name, spec.account);
         let out = iam
             .get_role()
@@ -96,12 +111,20 @@ impl IamRoleProvisioner {
             .send()
             .await
             .map_err(|e| port_error(&context, e))?;
-        let role = out.role().ok_or_else(|| PortError::new(&context, "GetRole returned no role"))?;
-        let ours = role.tags().iter().any(|t| t.key() == TRANSACTION_TAG && t.value() == transaction_id);
+        let role = out
+            .role()
+            .ok_or_else(|| PortError::new(&context, "GetRole returned no role"))?;
+        let ours = role
+            .tags()
+            .iter()
+            .any(|t| t.key() == TRANSACTION_TAG && t.value() == transaction_id);
         if ours {
             Ok(role.arn().to_owned())
         } else {
-            Err(PortError::new(context, "a role of that name exists and belongs to another transaction"))
+            Err(PortError::new(
+                context,
+                "a role of that name exists and belongs to another transaction",
+            ))
         }
     }
 }
@@ -146,7 +169,12 @@ impl RoleProvisioner for IamRoleProvisioner {
         }
     }
 
-    async fn grant(&self, account: &AccountId, role: &RoleName, permissions: &RolePermissions) -> Result<(), PortError> {
+    async fn grant(
+        &self,
+        account: &AccountId,
+        role: &RoleName,
+        permissions: &RolePermissions,
+    ) -> Result<(), PortError> {
         let iam = self.client(account).await?;
         // The attachments and the inline policy are independent: send them together.
         let mut calls: JoinSet<Result<(), PortError>> = JoinSet::new();
@@ -180,19 +208,28 @@ impl RoleProvisioner for IamRoleProvisioner {
         join_all(calls).await
     }
 
-    async fn delete_role(&self, account: &AccountId, role: &RoleName) -> Result<RoleDeletion, PortError> {
+    async fn delete_role(
+        &self,
+        account: &AccountId,
+        role: &RoleName,
+    ) -> Result<RoleDeletion, PortError> {
         let iam = self.client(account).await?;
         // A policy attached between listing and deleting makes DeleteRole conflict: list again.
         for _ in 0..3 {
-            let (attached, inline) = tokio::join!(attached_policies(&iam, role), inline_policies(&iam, role));
+            let (attached, inline) =
+                tokio::join!(attached_policies(&iam, role), inline_policies(&iam, role));
             let (Some(attached), Some(inline)) = (attached?, inline?) else {
                 return Ok(RoleDeletion::AlreadyGone);
             };
             remove_policies(&iam, role, attached, inline).await?;
             match iam.delete_role().role_name(role.as_str()).send().await {
                 Ok(_) => return Ok(RoleDeletion::Deleted),
-                Err(SdkError::ServiceError(e)) if e.err().is_no_such_entity_exception() => return Ok(RoleDeletion::AlreadyGone),
-                Err(SdkError::ServiceError(e)) if e.err().is_delete_conflict_exception() => continue,
+                Err(SdkError::ServiceError(e)) if e.err().is_no_such_entity_exception() => {
+                    return Ok(RoleDeletion::AlreadyGone);
+                }
+                Err(SdkError::ServiceError(e)) if e.err().is_delete_conflict_exception() => {
+                    continue;
+                }
                 Err(e) => return Err(port_error(format!("deleting role {role} in {account}"), e)),
             }
         }
@@ -204,16 +241,36 @@ impl RoleProvisioner for IamRoleProvisioner {
 }
 
 /// Managed policy ARNs on the role, or None if the role does not exist.
-async fn attached_policies(iam: &IamClient, role: &RoleName) -> Result<Option<Vec<String>>, PortError> {
+async fn attached_policies(
+    iam: &IamClient,
+    role: &RoleName,
+) -> Result<Option<Vec<String>>, PortError> {
     let mut arns = Vec::new();
     let mut marker = None;
     loop {
-        let page = match iam.list_attached_role_policies().role_name(role.as_str()).set_marker(marker).send().await {
+        let page = match iam
+            .list_attached_role_policies()
+            .role_name(role.as_str())
+            .set_marker(marker)
+            .send()
+            .await
+        {
             Ok(page) => page,
-            Err(SdkError::ServiceError(e)) if e.err().is_no_such_entity_exception() => return Ok(None),
-            Err(e) => return Err(port_error(format!("listing policies attached to {role}"), e)),
+            Err(SdkError::ServiceError(e)) if e.err().is_no_such_entity_exception() => {
+                return Ok(None);
+            }
+            Err(e) => {
+                return Err(port_error(
+                    format!("listing policies attached to {role}"),
+                    e,
+                ));
+            }
         };
-        arns.extend(page.attached_policies().iter().filter_map(|p| p.policy_arn().map(str::to_owned)));
+        arns.extend(
+            page.attached_policies()
+                .iter()
+                .filter_map(|p| p.policy_arn().map(str::to_owned)),
+        );
         match page.marker().filter(|_| page.is_truncated()) {
             Some(next) => marker = Some(next.to_owned()),
             None => return Ok(Some(arns)),
@@ -222,13 +279,24 @@ async fn attached_policies(iam: &IamClient, role: &RoleName) -> Result<Option<Ve
 }
 
 /// Inline policy names on the role, or None if the role does not exist.
-async fn inline_policies(iam: &IamClient, role: &RoleName) -> Result<Option<Vec<String>>, PortError> {
+async fn inline_policies(
+    iam: &IamClient,
+    role: &RoleName,
+) -> Result<Option<Vec<String>>, PortError> {
     let mut names = Vec::new();
     let mut marker = None;
     loop {
-        let page = match iam.list_role_policies().role_name(role.as_str()).set_marker(marker).send().await {
+        let page = match iam
+            .list_role_policies()
+            .role_name(role.as_str())
+            .set_marker(marker)
+            .send()
+            .await
+        {
             Ok(page) => page,
-            Err(SdkError::ServiceError(e)) if e.err().is_no_such_entity_exception() => return Ok(None),
+            Err(SdkError::ServiceError(e)) if e.err().is_no_such_entity_exception() => {
+                return Ok(None);
+            }
             Err(e) => return Err(port_error(format!("listing inline policies of {role}"), e)),
         };
         names.extend(page.policy_names().iter().cloned());
@@ -240,12 +308,23 @@ async fn inline_policies(iam: &IamClient, role: &RoleName) -> Result<Option<Vec<
 }
 
 /// Detaches and deletes, all at once; a policy already gone is fine.
-async fn remove_policies(iam: &IamClient, role: &RoleName, attached: Vec<String>, inline: Vec<String>) -> Result<(), PortError> {
+async fn remove_policies(
+    iam: &IamClient,
+    role: &RoleName,
+    attached: Vec<String>,
+    inline: Vec<String>,
+) -> Result<(), PortError> {
     let mut calls: JoinSet<Result<(), PortError>> = JoinSet::new();
     for arn in attached {
         let (iam, role) = (iam.clone(), role.to_string());
         calls.spawn(async move {
-            match iam.detach_role_policy().role_name(&role).policy_arn(&arn).send().await {
+            match iam
+                .detach_role_policy()
+                .role_name(&role)
+                .policy_arn(&arn)
+                .send()
+                .await
+            {
                 Ok(_) => Ok(()),
                 Err(SdkError::ServiceError(e)) if e.err().is_no_such_entity_exception() => Ok(()),
                 Err(e) => Err(port_error(format!("detaching {arn} from {role}"), e)),
@@ -255,10 +334,19 @@ async fn remove_policies(iam: &IamClient, role: &RoleName, attached: Vec<String>
     for name in inline {
         let (iam, role) = (iam.clone(), role.to_string());
         calls.spawn(async move {
-            match iam.delete_role_policy().role_name(&role).policy_name(&name).send().await {
+            match iam
+                .delete_role_policy()
+                .role_name(&role)
+                .policy_name(&name)
+                .send()
+                .await
+            {
                 Ok(_) => Ok(()),
                 Err(SdkError::ServiceError(e)) if e.err().is_no_such_entity_exception() => Ok(()),
-                Err(e) => Err(port_error(format!("deleting inline policy {name} of {role}"), e)),
+                Err(e) => Err(port_error(
+                    format!("deleting inline policy {name} of {role}"),
+                    e,
+                )),
             }
         });
     }
@@ -270,7 +358,8 @@ async fn remove_policies(iam: &IamClient, role: &RoleName, attached: Vec<String>
 async fn join_all(mut calls: JoinSet<Result<(), PortError>>) -> Result<(), PortError> {
     let mut first_error = None;
     while let Some(joined) = calls.join_next().await {
-        let result = joined.unwrap_or_else(|e| Err(PortError::new("running an IAM call", e.to_string())));
+        let result =
+            joined.unwrap_or_else(|e| Err(PortError::new("running an IAM call", e.to_string())));
         if let (Err(e), None) = (result, &first_error) {
             first_error = Some(e);
         }

@@ -11,8 +11,8 @@ mod sts;
 
 use std::time::Duration;
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
 
 pub use calls::{AwsCallCounter, CallCount};
 pub use directory::IdentityStoreDirectory;

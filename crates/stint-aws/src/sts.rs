@@ -40,7 +40,9 @@ pub struct StsCredentialIssuer {
 
 impl StsCredentialIssuer {
     pub fn new(sdk: &SdkConfig, counter: AwsCallCounter, retry: IssueRetry) -> Self {
-        let config = aws_sdk_sts::config::Builder::from(sdk).interceptor(counter).build();
+        let config = aws_sdk_sts::config::Builder::from(sdk)
+            .interceptor(counter)
+            .build();
         Self {
             client: Client::from_conf(config),
             retry,
@@ -73,7 +75,8 @@ impl CredentialIssuer for StsCredentialIssuer {
             match result {
                 Ok(out) => break out,
                 Err(SdkError::ServiceError(e))
-                    if e.err().code() == Some("AccessDenied") && started.elapsed() + delay < self.retry.give_up_after =>
+                    if e.err().code() == Some("AccessDenied")
+                        && started.elapsed() + delay < self.retry.give_up_after =>
                 {
                     tracing::debug!(role = %request.role_arn, "new role not assumable yet; retrying");
                     tokio::time::sleep(jittered(delay)).await;
@@ -88,7 +91,9 @@ impl CredentialIssuer for StsCredentialIssuer {
         let expiration = creds.expiration();
         let expiration = OffsetDateTime::from_unix_timestamp(expiration.secs())
             .map(|t| t + Duration::from_nanos(u64::from(expiration.subsec_nanos())))
-            .map_err(|e| PortError::new(&context, format!("credential expiration out of range: {e}")))?;
+            .map_err(|e| {
+                PortError::new(&context, format!("credential expiration out of range: {e}"))
+            })?;
         Ok(Credentials {
             access_key_id: creds.access_key_id().to_owned(),
             secret_access_key: Secret::new(creds.secret_access_key()),

@@ -95,14 +95,24 @@ pub enum ChainFault {
     Reordered { seq: u64 },
     /// The chain ends before the recorded head: events were removed from the end.
     Truncated { last_seq: u64, head_seq: u64 },
+    /// A transaction's stored state is not what its last event says: the record was changed
+    /// without an event.
+    Projection { transaction_id: String },
 }
 
 impl std::fmt::Display for ChainFault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Edited { seq } => write!(f, "event {seq} was edited: its content does not match its hash"),
+            Self::Edited { seq } => write!(
+                f,
+                "event {seq} was edited: its content does not match its hash"
+            ),
             Self::Removed { seq, missing_from } => {
-                write!(f, "events {missing_from}..{} were removed before event {seq}", seq - 1)
+                write!(
+                    f,
+                    "events {missing_from}..{} were removed before event {seq}",
+                    seq - 1
+                )
             }
             Self::Reordered { seq } => write!(
                 f,
@@ -111,6 +121,10 @@ impl std::fmt::Display for ChainFault {
             Self::Truncated { last_seq, head_seq } => write!(
                 f,
                 "the chain ends at event {last_seq} but its head says {head_seq}: events were removed from the end"
+            ),
+            Self::Projection { transaction_id } => write!(
+                f,
+                "transaction {transaction_id} was changed without an event: its state does not match its last event"
             ),
         }
     }
@@ -130,33 +144,80 @@ pub struct ChainHead {
     pub hash: String,
 }
 
-/// Walks the events in stored order and reports the first break.
-pub fn verify<'a>(events: impl IntoIterator<Item = &'a Event>, head: Option<&ChainHead>) -> ChainReport {
-    let mut expected_seq = 1;
-    let mut prev_hash = GENESIS.to_owned();
-    let mut checked = 0;
-    for event in events {
-        checked += 1;
-        let fault = if event.seq > expected_seq {
-            Some(ChainFault::Removed { seq: event.seq, missing_from: expected_seq })
-        } else if event.seq < expected_seq || event.prev_hash != prev_hash {
+/// Walks events in stored order, one at a time (a ledger can be large), and keeps the first
+/// break it sees.
+#[derive(Debug)]
+pub struct ChainVerifier {
+    expected_seq: u64,
+    prev_hash: String,
+    checked: u64,
+    fault: Option<ChainFault>,
+}
+
+impl Default for ChainVerifier {
+    fn default() -> Self {
+        Self {
+            expected_seq: 1,
+            prev_hash: GENESIS.to_owned(),
+            checked: 0,
+            fault: None,
+        }
+    }
+}
+
+impl ChainVerifier {
+    /// Checks the next event; returns false once a fault has been found (stop feeding).
+    pub fn push(&mut self, event: &Event) -> bool {
+        if self.fault.is_some() {
+            return false;
+        }
+        self.checked += 1;
+        self.fault = if event.seq > self.expected_seq {
+            Some(ChainFault::Removed {
+                seq: event.seq,
+                missing_from: self.expected_seq,
+            })
+        } else if event.seq < self.expected_seq || event.prev_hash != self.prev_hash {
             Some(ChainFault::Reordered { seq: event.seq })
         } else if recompute(event) != event.hash {
             Some(ChainFault::Edited { seq: event.seq })
         } else {
             None
         };
-        if fault.is_some() {
-            return ChainReport { events_checked: checked, fault };
-        }
-        expected_seq = event.seq + 1;
-        prev_hash.clone_from(&event.hash);
+        self.expected_seq = event.seq + 1;
+        self.prev_hash.clone_from(&event.hash);
+        self.fault.is_none()
     }
-    let last_seq = expected_seq - 1;
-    let fault = head
-        .filter(|h| h.seq != last_seq || h.hash != prev_hash)
-        .map(|h| ChainFault::Truncated { last_seq, head_seq: h.seq });
-    ChainReport { events_checked: checked, fault }
+
+    /// The report, checking the end of the chain against the recorded head.
+    pub fn finish(self, head: Option<&ChainHead>) -> ChainReport {
+        let last_seq = self.expected_seq - 1;
+        let fault = self.fault.or_else(|| {
+            head.filter(|h| h.seq != last_seq || h.hash != self.prev_hash)
+                .map(|h| ChainFault::Truncated {
+                    last_seq,
+                    head_seq: h.seq,
+                })
+        });
+        ChainReport {
+            events_checked: self.checked,
+            fault,
+        }
+    }
+}
+
+/// Verifies a whole chain held in memory.
+pub fn verify<'a>(
+    events: impl IntoIterator<Item = &'a Event>,
+    head: Option<&ChainHead>,
+) -> ChainReport {
+    let mut verifier = ChainVerifier::default();
+    for event in events {
+        if !verifier.push(event) {
+            break;
+        }
+    }
+    verifier.finish(head)
 }
 
 #[cfg(test)]
@@ -169,13 +230,20 @@ mod tests {
         let mut prev = GENESIS.to_owned();
         (1..=n)
             .map(|seq| {
-                let event = seal(seq, &prev, &id, seq, State::Processing, NewEvent {
-                    at: datetime!(2026-11-22 10:00:00 UTC),
-                    actor: "test".into(),
-                    action: Action::Requested,
-                    reason: format!("event {seq}"),
-                    data: serde_json::json!({"n": seq}),
-                });
+                let event = seal(
+                    seq,
+                    &prev,
+                    &id,
+                    seq,
+                    State::Processing,
+                    NewEvent {
+                        at: datetime!(2026-11-22 10:00:00 UTC),
+                        actor: "test".into(),
+                        action: Action::Requested,
+                        reason: format!("event {seq}"),
+                        data: serde_json::json!({"n": seq}),
+                    },
+                );
                 prev.clone_from(&event.hash);
                 event
             })
@@ -184,14 +252,23 @@ mod tests {
 
     fn head(events: &[Event]) -> ChainHead {
         let last = events.last().unwrap();
-        ChainHead { seq: last.seq, hash: last.hash.clone() }
+        ChainHead {
+            seq: last.seq,
+            hash: last.hash.clone(),
+        }
     }
 
     #[test]
     fn an_intact_chain_verifies() {
         let events = chain(5);
         let report = verify(&events, Some(&head(&events)));
-        assert_eq!(report, ChainReport { events_checked: 5, fault: None });
+        assert_eq!(
+            report,
+            ChainReport {
+                events_checked: 5,
+                fault: None
+            }
+        );
     }
 
     #[test]
@@ -201,29 +278,47 @@ mod tests {
 
         let mut edited = events.clone();
         edited[2].reason = "nothing to see".into();
-        assert_eq!(verify(&edited, Some(&h)).fault, Some(ChainFault::Edited { seq: 3 }));
+        assert_eq!(
+            verify(&edited, Some(&h)).fault,
+            Some(ChainFault::Edited { seq: 3 })
+        );
 
         let mut removed = events.clone();
         removed.remove(3);
-        assert_eq!(verify(&removed, Some(&h)).fault, Some(ChainFault::Removed { seq: 5, missing_from: 4 }));
+        assert_eq!(
+            verify(&removed, Some(&h)).fault,
+            Some(ChainFault::Removed {
+                seq: 5,
+                missing_from: 4
+            })
+        );
 
         let mut renumbered = removed.clone();
         for (i, e) in renumbered.iter_mut().enumerate() {
             e.seq = i as u64 + 1;
         }
-        assert_eq!(verify(&renumbered, Some(&h)).fault, Some(ChainFault::Reordered { seq: 4 }));
+        assert_eq!(
+            verify(&renumbered, Some(&h)).fault,
+            Some(ChainFault::Reordered { seq: 4 })
+        );
 
         // Storage orders by seq, so a reorder moves content between positions.
         let mut swapped = events.clone();
         swapped.swap(1, 2);
         swapped[1].seq = 2;
         swapped[2].seq = 3;
-        assert_eq!(verify(&swapped, Some(&h)).fault, Some(ChainFault::Reordered { seq: 2 }));
+        assert_eq!(
+            verify(&swapped, Some(&h)).fault,
+            Some(ChainFault::Reordered { seq: 2 })
+        );
 
         let truncated = &events[..4];
         assert_eq!(
             verify(truncated, Some(&h)).fault,
-            Some(ChainFault::Truncated { last_seq: 4, head_seq: 6 })
+            Some(ChainFault::Truncated {
+                last_seq: 4,
+                head_seq: 6
+            })
         );
     }
 }

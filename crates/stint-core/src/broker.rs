@@ -30,7 +30,10 @@ pub struct Actor(pub String);
 
 impl Broker {
     /// A transaction and its events, oldest first.
-    pub async fn transaction(&self, id: &TransactionId) -> Result<(Transaction, Vec<Event>), BrokerError> {
+    pub async fn transaction(
+        &self,
+        id: &TransactionId,
+    ) -> Result<(Transaction, Vec<Event>), BrokerError> {
         let txn = self
             .ledger
             .get(id)
@@ -52,7 +55,13 @@ impl Broker {
         TransactionId::new_at(secs, now.nanosecond())
     }
 
-    pub(crate) fn event(&self, actor: &Actor, action: Action, reason: impl Into<String>, data: Value) -> NewEvent {
+    pub(crate) fn event(
+        &self,
+        actor: &Actor,
+        action: Action,
+        reason: impl Into<String>,
+        data: Value,
+    ) -> NewEvent {
         NewEvent {
             at: self.clock.now(),
             actor: actor.0.clone(),
@@ -63,7 +72,11 @@ impl Broker {
     }
 
     /// Appends `event` moving `txn` to `next`; the conditional write is the concurrency guard.
-    pub(crate) async fn record(&self, next: &Transaction, event: NewEvent) -> Result<(), BrokerError> {
+    pub(crate) async fn record(
+        &self,
+        next: &Transaction,
+        event: NewEvent,
+    ) -> Result<(), BrokerError> {
         self.ledger
             .append(next, event)
             .await
@@ -73,10 +86,16 @@ impl Broker {
 }
 
 pub(crate) fn ledger_error(error: LedgerError) -> BrokerError {
-    BrokerError::new(ErrorCode::LedgerError, "the transaction ledger could not be read or written")
-        .with_cause(error)
+    BrokerError::new(
+        ErrorCode::LedgerError,
+        "the transaction ledger could not be read or written",
+    )
+    .with_cause(error)
 }
 
 pub(crate) fn unknown_transaction(id: &TransactionId) -> BrokerError {
-    BrokerError::new(ErrorCode::UnknownTransaction, format!("no transaction {id}"))
+    BrokerError::new(
+        ErrorCode::UnknownTransaction,
+        format!("no transaction {id}"),
+    )
 }

@@ -222,21 +222,40 @@ impl Catalog {
     fn validate(raw: RawCatalog) -> Result<Self, CatalogError> {
         for (key, value) in [("company", &raw.company), ("org", &raw.org)] {
             // `_` separates the parts of a group name, so it may not appear inside one.
-            if value.is_empty() || value.len() > 64 || !value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-                return Err(err(key, format!("{value:?} must be 1 to 64 of [A-Za-z0-9-] (`_` separates group-name parts)")));
+            if value.is_empty()
+                || value.len() > 64
+                || !value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            {
+                return Err(err(
+                    key,
+                    format!(
+                        "{value:?} must be 1 to 64 of [A-Za-z0-9-] (`_` separates group-name parts)"
+                    ),
+                ));
             }
         }
         let store = &raw.identity_store_id;
-        if store.is_empty() || store.len() > 36 || !store.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-            return Err(err("identity_store_id", format!("{store:?} is not an identity store id such as d-1234567890")));
+        if store.is_empty()
+            || store.len() > 36
+            || !store.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
+            return Err(err(
+                "identity_store_id",
+                format!("{store:?} is not an identity store id such as d-1234567890"),
+            ));
         }
         let provisioner_role_name = RoleName::parse(&raw.provisioner_role_name)
             .map_err(|e| err("provisioner_role_name", e.message))?;
         if let Some(external_id) = &raw.provisioner_external_id {
             let ok = (2..=1224).contains(&external_id.len())
-                && external_id.chars().all(|c| is_iam_name_char(c) || c == ':' || c == '/');
+                && external_id
+                    .chars()
+                    .all(|c| is_iam_name_char(c) || c == ':' || c == '/');
             if !ok {
-                return Err(err("provisioner_external_id", "must be 2 to 1224 of [A-Za-z0-9+=,.@:/_-]"));
+                return Err(err(
+                    "provisioner_external_id",
+                    "must be 2 to 1224 of [A-Za-z0-9+=,.@:/_-]",
+                ));
             }
         }
         check_principal_arn(&raw.pipeline_principal_arn)?;
@@ -244,17 +263,34 @@ impl Catalog {
             check_policy_arn(arn).map_err(|m| err("permissions_boundary_arn", m))?;
         }
         let prefix = &raw.role_name_prefix;
-        if prefix.is_empty() || prefix.len() > ROLE_PREFIX_MAX || !prefix.chars().all(is_iam_name_char) {
-            return Err(err("role_name_prefix", format!("{prefix:?} must be 1 to {ROLE_PREFIX_MAX} of [A-Za-z0-9+=,.@_-] so role names stay within 64 characters")));
+        if prefix.is_empty()
+            || prefix.len() > ROLE_PREFIX_MAX
+            || !prefix.chars().all(is_iam_name_char)
+        {
+            return Err(err(
+                "role_name_prefix",
+                format!(
+                    "{prefix:?} must be 1 to {ROLE_PREFIX_MAX} of [A-Za-z0-9+=,.@_-] so role names stay within 64 characters"
+                ),
+            ));
         }
         if !(1..=HARD_MANAGED_POLICIES_PER_ROLE).contains(&raw.managed_policies_per_role) {
-            return Err(err("managed_policies_per_role", format!("must be 1 to {HARD_MANAGED_POLICIES_PER_ROLE}")));
+            return Err(err(
+                "managed_policies_per_role",
+                format!("must be 1 to {HARD_MANAGED_POLICIES_PER_ROLE}"),
+            ));
         }
         // A 64-character SourceIdentity is the longest a trust policy will ever carry.
         let sample = datetime!(2000-01-01 00:00:00 UTC);
-        let trust_size = policy::trust_policy(&raw.pipeline_principal_arn, sample, &"x".repeat(64)).iam_size();
+        let trust_size =
+            policy::trust_policy(&raw.pipeline_principal_arn, sample, &"x".repeat(64)).iam_size();
         if trust_size > TRUST_POLICY_MAX {
-            return Err(err("pipeline_principal_arn", format!("makes a trust policy of {trust_size} characters, over IAM's {TRUST_POLICY_MAX}")));
+            return Err(err(
+                "pipeline_principal_arn",
+                format!(
+                    "makes a trust policy of {trust_size} characters, over IAM's {TRUST_POLICY_MAX}"
+                ),
+            ));
         }
 
         let accounts = validate_accounts(raw.accounts)?;
@@ -262,13 +298,21 @@ impl Catalog {
         for (name, persona) in raw.personas {
             let key = format!("personas.{name}");
             let group_type = GroupType::parse(&name).map_err(|e| err(&key, e.message))?;
-            let persona = validate_persona(&key, group_type.clone(), persona, raw.managed_policies_per_role)?;
+            let persona = validate_persona(
+                &key,
+                group_type.clone(),
+                persona,
+                raw.managed_policies_per_role,
+            )?;
             personas.insert(group_type, persona);
         }
         let default_group_type = GroupType::parse(&raw.default_group_type)
             .map_err(|e| err("default_group_type", e.message))?;
         if !personas.contains_key(&default_group_type) {
-            return Err(err("default_group_type", format!("{default_group_type} is not one of the personas")));
+            return Err(err(
+                "default_group_type",
+                format!("{default_group_type} is not one of the personas"),
+            ));
         }
         Ok(Self {
             company: raw.company,
@@ -293,7 +337,8 @@ fn validate_accounts(raw: Vec<RawAccount>) -> Result<Vec<Account>, CatalogError>
     let mut accounts: Vec<Account> = Vec::with_capacity(raw.len());
     for (i, account) in raw.into_iter().enumerate() {
         let key = format!("accounts[{i}]");
-        let name = AccountName::parse(&account.name).map_err(|e| err(format!("{key}.name"), e.message))?;
+        let name =
+            AccountName::parse(&account.name).map_err(|e| err(format!("{key}.name"), e.message))?;
         let id = AccountId::parse(&account.id).map_err(|e| err(format!("{key}.id"), e.message))?;
         if accounts.iter().any(|a| a.name == name) {
             return Err(err(format!("{key}.name"), format!("{name} appears twice")));
@@ -301,18 +346,34 @@ fn validate_accounts(raw: Vec<RawAccount>) -> Result<Vec<Account>, CatalogError>
         if accounts.iter().any(|a| a.id == id) {
             return Err(err(format!("{key}.id"), format!("{id} appears twice")));
         }
-        accounts.push(Account { name, id, environment: account.environment });
+        accounts.push(Account {
+            name,
+            id,
+            environment: account.environment,
+        });
     }
     Ok(accounts)
 }
 
-fn validate_persona(key: &str, name: GroupType, raw: RawPersona, managed_limit: usize) -> Result<Persona, CatalogError> {
-    let base = validate_grant(key, raw.managed_policies, raw.statements, &raw.ttl, managed_limit)?;
+fn validate_persona(
+    key: &str,
+    name: GroupType,
+    raw: RawPersona,
+    managed_limit: usize,
+) -> Result<Persona, CatalogError> {
+    let base = validate_grant(
+        key,
+        raw.managed_policies,
+        raw.statements,
+        &raw.ttl,
+        managed_limit,
+    )?;
     let resolve = |env: &str, over: Option<RawOverride>| match over {
         None => Ok(base.clone()),
         Some(o) => validate_grant(
             &format!("{key}.{env}"),
-            o.managed_policies.unwrap_or_else(|| base.managed_policies.clone()),
+            o.managed_policies
+                .unwrap_or_else(|| base.managed_policies.clone()),
             o.statements.unwrap_or_else(|| base.statements.clone()),
             &o.ttl.unwrap_or_else(|| format_ttl(base.ttl)),
             managed_limit,
@@ -326,38 +387,66 @@ fn validate_persona(key: &str, name: GroupType, raw: RawPersona, managed_limit: 
     })
 }
 
-fn validate_grant(key: &str, managed: Vec<String>, statements: Vec<Statement>, ttl: &str, managed_limit: usize) -> Result<Grant, CatalogError> {
+fn validate_grant(
+    key: &str,
+    managed: Vec<String>,
+    statements: Vec<Statement>,
+    ttl: &str,
+    managed_limit: usize,
+) -> Result<Grant, CatalogError> {
     let ttl = parse_ttl(ttl).map_err(|m| err(format!("{key}.ttl"), m))?;
     if managed.len() > managed_limit {
-        return Err(err(format!("{key}.managed_policies"), format!("{} policies, but a role takes at most {managed_limit} (managed_policies_per_role)", managed.len())));
+        return Err(err(
+            format!("{key}.managed_policies"),
+            format!(
+                "{} policies, but a role takes at most {managed_limit} (managed_policies_per_role)",
+                managed.len()
+            ),
+        ));
     }
     for (i, arn) in managed.iter().enumerate() {
         check_policy_arn(arn).map_err(|m| err(format!("{key}.managed_policies[{i}]"), m))?;
         if managed[..i].contains(arn) {
-            return Err(err(format!("{key}.managed_policies[{i}]"), format!("{arn} appears twice")));
+            return Err(err(
+                format!("{key}.managed_policies[{i}]"),
+                format!("{arn} appears twice"),
+            ));
         }
     }
     if managed.is_empty() && statements.is_empty() {
-        return Err(err(key, "grants nothing: give managed_policies or statements"));
+        return Err(err(
+            key,
+            "grants nothing: give managed_policies or statements",
+        ));
     }
     for (i, statement) in statements.iter().enumerate() {
         check_statement(statement).map_err(|m| err(format!("{key}.statements[{i}]"), m))?;
     }
-    let size = policy::grant_inline_policy(&statements, datetime!(2000-01-01 00:00:00 UTC)).iam_size();
+    let size =
+        policy::grant_inline_policy(&statements, datetime!(2000-01-01 00:00:00 UTC)).iam_size();
     if size > INLINE_POLICY_MAX {
-        return Err(err(format!("{key}.statements"), format!("make an inline policy of {size} characters, over IAM's {INLINE_POLICY_MAX}")));
+        return Err(err(
+            format!("{key}.statements"),
+            format!("make an inline policy of {size} characters, over IAM's {INLINE_POLICY_MAX}"),
+        ));
     }
-    Ok(Grant { managed_policies: managed, statements, ttl })
+    Ok(Grant {
+        managed_policies: managed,
+        statements,
+        ttl,
+    })
 }
 
 fn check_statement(statement: &Statement) -> Result<(), String> {
     if statement.principal.is_some() {
         return Err("a permission statement may not name a Principal".to_owned());
     }
-    if let Some(sid) = &statement.sid {
-        if !sid.chars().all(|c| c.is_ascii_alphanumeric()) || sid.starts_with("Stint") {
-            return Err(format!("Sid {sid:?} must be alphanumeric and not start with Stint (reserved)"));
-        }
+    if let Some(sid) = &statement.sid
+        && (!sid.chars().all(|c| c.is_ascii_alphanumeric()) || sid.starts_with("Stint"))
+    {
+        return Err(format!(
+            "Sid {sid:?} must be alphanumeric and not start with Stint (reserved)"
+        ));
     }
     let has = |a: &Option<policy::OneOrMany>| a.as_ref().is_some_and(|v| !v.is_empty());
     if has(&statement.action) == has(&statement.not_action) {
@@ -375,12 +464,17 @@ fn check_principal_arn(arn: &str) -> Result<(), CatalogError> {
         .and_then(|rest| rest.split_once(':'))
         .is_some_and(|(account, resource)| {
             AccountId::parse(account).is_ok()
-                && (resource == "root" || resource.starts_with("role/") || resource.starts_with("user/"))
+                && (resource == "root"
+                    || resource.starts_with("role/")
+                    || resource.starts_with("user/"))
         });
     if ok {
         Ok(())
     } else {
-        Err(err("pipeline_principal_arn", format!("{arn:?} is not an IAM role, user or account-root ARN")))
+        Err(err(
+            "pipeline_principal_arn",
+            format!("{arn:?} is not an IAM role, user or account-root ARN"),
+        ))
     }
 }
 
@@ -397,7 +491,9 @@ fn check_policy_arn(arn: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!("{arn:?} is not a policy ARN (arn:aws:iam::aws|<account>|{{account_id}}:policy/Name)"))
+        Err(format!(
+            "{arn:?} is not a policy ARN (arn:aws:iam::aws|<account>|{{account_id}}:policy/Name)"
+        ))
     }
 }
 
@@ -418,7 +514,10 @@ pub fn parse_ttl(text: &str) -> Result<Duration, String> {
             _ => return Err(bad()),
         };
         let n: u64 = number.parse().map_err(|_| bad())?;
-        total = n.checked_mul(unit).and_then(|v| total.checked_add(v)).ok_or_else(bad)?;
+        total = n
+            .checked_mul(unit)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(bad)?;
         number.clear();
     }
     if !number.is_empty() || total == 0 {
@@ -426,7 +525,9 @@ pub fn parse_ttl(text: &str) -> Result<Duration, String> {
     }
     let ttl = Duration::from_secs(total);
     if ttl < MIN_TTL || ttl > MAX_TTL {
-        return Err(format!("{text} is outside 15m (AssumeRole's shortest session) to 24h"));
+        return Err(format!(
+            "{text} is outside 15m (AssumeRole's shortest session) to 24h"
+        ));
     }
     Ok(ttl)
 }

@@ -68,6 +68,9 @@ mod tests {
         assert!(!shown.contains("very-secret"), "{shown}");
         assert!(!shown.contains("FwoGZXIvYXdzE"), "{shown}");
         assert!(shown.contains("ASIAEXAMPLE"));
-        assert_eq!(creds.secret_access_key.expose(), "wJalrXUtnFEMI-very-secret");
+        assert_eq!(
+            creds.secret_access_key.expose(),
+            "wJalrXUtnFEMI-very-secret"
+        );
     }
 }

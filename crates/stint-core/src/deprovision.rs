@@ -22,7 +22,11 @@ pub struct Deprovisioned {
 }
 
 impl Broker {
-    pub async fn deprovision(&self, input: &DeprovisionInput, actor: &Actor) -> Result<Deprovisioned, BrokerError> {
+    pub async fn deprovision(
+        &self,
+        input: &DeprovisionInput,
+        actor: &Actor,
+    ) -> Result<Deprovisioned, BrokerError> {
         let request = DeprovisionRequest::parse(input)?;
         let original = self
             .ledger
@@ -34,30 +38,56 @@ impl Broker {
         match original.state {
             State::Provisioned => self.deprovision_grant(original, actor).await,
             State::Deprovisioned => Ok(Deprovisioned {
-                deprovisioning_transaction_id: original.deprovisioning_transaction_id.clone().unwrap_or_else(|| original.id.clone()),
+                deprovisioning_transaction_id: original
+                    .deprovisioning_transaction_id
+                    .clone()
+                    .unwrap_or_else(|| original.id.clone()),
                 original_transaction_id: original.id,
                 already_deprovisioned: true,
             }),
             State::Processing | State::Deprovisioning => Err(BrokerError::new(
                 ErrorCode::InProgress,
-                format!("transaction {} is {}; try again when it settles", original.id, original.state),
+                format!(
+                    "transaction {} is {}; try again when it settles",
+                    original.id, original.state
+                ),
             )),
             State::Rejected | State::Failed => Err(BrokerError::new(
                 ErrorCode::NotProvisioned,
-                format!("transaction {} ended {}; it holds no role", original.id, original.state),
+                format!(
+                    "transaction {} ended {}; it holds no role",
+                    original.id, original.state
+                ),
             )),
         }
     }
 
-    async fn deprovision_grant(&self, original: Transaction, actor: &Actor) -> Result<Deprovisioned, BrokerError> {
+    async fn deprovision_grant(
+        &self,
+        original: Transaction,
+        actor: &Actor,
+    ) -> Result<Deprovisioned, BrokerError> {
         let now = self.clock.now();
         let record_id = self.new_transaction_id();
         // Claim the grant first: if another caller got there, this write conflicts and nothing
         // else happens.
-        let mut claimed = original.advance(State::Deprovisioning, now).map_err(illegal)?;
+        let mut claimed = original
+            .advance(State::Deprovisioning, now)
+            .map_err(illegal)?;
         claimed.deprovisioning_transaction_id = Some(record_id.clone());
         let data = json!({ "deprovisioning_transaction_id": record_id });
-        if let Err(error) = self.record(&claimed, self.event(actor, Action::DeprovisionStarted, "deprovisioning requested", data)).await {
+        if let Err(error) = self
+            .record(
+                &claimed,
+                self.event(
+                    actor,
+                    Action::DeprovisionStarted,
+                    "deprovisioning requested",
+                    data,
+                ),
+            )
+            .await
+        {
             return Err(match self.ledger.get(&original.id).await {
                 Ok(Some(current)) if current.state != State::Provisioned => BrokerError::new(
                     ErrorCode::InProgress,
@@ -68,18 +98,46 @@ impl Broker {
         }
         let record = original.deprovisioning_record(record_id.clone(), now);
         let reason = format!("deprovisioning {} for {}", original.id, original.requester);
-        self.record(&record, self.event(actor, Action::Requested, reason, json!({ "original_transaction_id": original.id })))
-            .await?;
+        self.record(
+            &record,
+            self.event(
+                actor,
+                Action::Requested,
+                reason,
+                json!({ "original_transaction_id": original.id }),
+            ),
+        )
+        .await?;
 
-        match self.roles.delete_role(&original.account_id, &original.role_name).await {
+        match self
+            .roles
+            .delete_role(&original.account_id, &original.role_name)
+            .await
+        {
             Ok(deletion) => {
                 let gone = deletion == RoleDeletion::AlreadyGone;
-                let reason = if gone { "role was already gone" } else { "role deleted" };
+                let reason = if gone {
+                    "role was already gone"
+                } else {
+                    "role deleted"
+                };
                 let data = json!({ "role_arn": original.role_arn, "already_gone": gone });
-                let done = record.advance(State::Deprovisioned, self.clock.now()).map_err(illegal)?;
-                self.record(&done, self.event(actor, Action::Deprovisioned, reason, data.clone())).await?;
-                let ended = claimed.advance(State::Deprovisioned, self.clock.now()).map_err(illegal)?;
-                self.record(&ended, self.event(actor, Action::Deprovisioned, reason, data)).await?;
+                let done = record
+                    .advance(State::Deprovisioned, self.clock.now())
+                    .map_err(illegal)?;
+                self.record(
+                    &done,
+                    self.event(actor, Action::Deprovisioned, reason, data.clone()),
+                )
+                .await?;
+                let ended = claimed
+                    .advance(State::Deprovisioned, self.clock.now())
+                    .map_err(illegal)?;
+                self.record(
+                    &ended,
+                    self.event(actor, Action::Deprovisioned, reason, data),
+                )
+                .await?;
                 Ok(Deprovisioned {
                     deprovisioning_transaction_id: record_id,
                     original_transaction_id: original.id,
@@ -88,15 +146,34 @@ impl Broker {
             }
             Err(port) => {
                 let error = aws_error(port).in_transaction(&record_id);
-                let failure = Failure { code: error.code.as_str().to_owned(), message: error.message.clone() };
-                let mut failed = record.advance(State::Failed, self.clock.now()).map_err(illegal)?;
+                let failure = Failure {
+                    code: error.code.as_str().to_owned(),
+                    message: error.message.clone(),
+                };
+                let mut failed = record
+                    .advance(State::Failed, self.clock.now())
+                    .map_err(illegal)?;
                 failed.failure = Some(failure);
-                self.record(&failed, self.event(actor, Action::Failed, error.message.clone(), json!({}))).await?;
+                self.record(
+                    &failed,
+                    self.event(actor, Action::Failed, error.message.clone(), json!({})),
+                )
+                .await?;
                 // Hand the grant back: it is still provisioned, and can be deprovisioned again.
-                let mut back = claimed.advance(State::Provisioned, self.clock.now()).map_err(illegal)?;
+                let mut back = claimed
+                    .advance(State::Provisioned, self.clock.now())
+                    .map_err(illegal)?;
                 back.deprovisioning_transaction_id = None;
-                self.record(&back, self.event(actor, Action::DeprovisionFailed, error.message.clone(), json!({ "deprovisioning_transaction_id": record_id })))
-                    .await?;
+                self.record(
+                    &back,
+                    self.event(
+                        actor,
+                        Action::DeprovisionFailed,
+                        error.message.clone(),
+                        json!({ "deprovisioning_transaction_id": record_id }),
+                    ),
+                )
+                .await?;
                 Err(error)
             }
         }
@@ -107,26 +184,38 @@ fn check_matches(request: &DeprovisionRequest, original: &Transaction) -> Result
     if original.kind != Kind::Provision {
         return Err(BrokerError::new(
             ErrorCode::NotAProvisioning,
-            format!("transaction {} is a deprovisioning record; pass the provisioning transaction id", original.id),
+            format!(
+                "transaction {} is a deprovisioning record; pass the provisioning transaction id",
+                original.id
+            ),
         ));
     }
     if !request.names_account(&original.account_name, &original.account_id) {
         return Err(BrokerError::new(
             ErrorCode::AccountMismatch,
-            format!("transaction {} is for account {} ({}), not {}", original.id, original.account_name, original.account_id, request.target_aws_account),
+            format!(
+                "transaction {} is for account {} ({}), not {}",
+                original.id, original.account_name, original.account_id, request.target_aws_account
+            ),
         ));
     }
     if let Some(role_arn) = &original.role_arn {
         if *role_arn != request.role_arn.to_string() {
             return Err(BrokerError::new(
                 ErrorCode::RoleMismatch,
-                format!("transaction {} holds role {role_arn}, not {}", original.id, request.role_arn),
+                format!(
+                    "transaction {} holds role {role_arn}, not {}",
+                    original.id, request.role_arn
+                ),
             ));
         }
     } else if request.role_arn.name != original.role_name {
         return Err(BrokerError::new(
             ErrorCode::RoleMismatch,
-            format!("transaction {} holds role {}, not {}", original.id, original.role_name, request.role_arn),
+            format!(
+                "transaction {} holds role {}, not {}",
+                original.id, original.role_name, request.role_arn
+            ),
         ));
     }
     Ok(())

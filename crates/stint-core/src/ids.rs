@@ -118,8 +118,12 @@ impl Email {
         let Some((local, domain)) = value.split_once('@') else {
             return fail("has no @");
         };
-        if local.is_empty() || !all_chars(local, |c| c.is_ascii_alphanumeric() || "._+-".contains(c)) {
-            return fail("has an empty local part or characters outside [A-Za-z0-9._+-] before the @");
+        if local.is_empty()
+            || !all_chars(local, |c| c.is_ascii_alphanumeric() || "._+-".contains(c))
+        {
+            return fail(
+                "has an empty local part or characters outside [A-Za-z0-9._+-] before the @",
+            );
         }
         let labels_ok = domain.split('.').all(|label| {
             !label.is_empty()
@@ -267,7 +271,11 @@ impl RoleArn {
 
 impl fmt::Display for RoleArn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "arn:aws:iam::{}:role{}{}", self.account_id, self.path, self.name)
+        write!(
+            f,
+            "arn:aws:iam::{}:role{}{}",
+            self.account_id, self.path, self.name
+        )
     }
 }
 
@@ -278,7 +286,13 @@ mod tests {
     #[test]
     fn account_ids_are_twelve_digits() {
         assert!(AccountId::parse("123456789012").is_ok());
-        for bad in ["", "12345678901", "1234567890123", "12345678901a", " 123456789012"] {
+        for bad in [
+            "",
+            "12345678901",
+            "1234567890123",
+            "12345678901a",
+            " 123456789012",
+        ] {
             assert_eq!(
                 AccountId::parse(bad).unwrap_err().code,
                 ErrorCode::InvalidAccountId
@@ -305,20 +319,43 @@ mod tests {
             "a'b@example.com",
             too_long.as_str(),
         ] {
-            assert_eq!(Email::parse(bad).unwrap_err().code, ErrorCode::InvalidEmail, "{bad}");
+            assert_eq!(
+                Email::parse(bad).unwrap_err().code,
+                ErrorCode::InvalidEmail,
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn branches_follow_git_and_tag_rules() {
-        for good in ["main", "feature/JIT-42_x", "release/1.2.3", "refs/heads/main"] {
+        for good in [
+            "main",
+            "feature/JIT-42_x",
+            "release/1.2.3",
+            "refs/heads/main",
+        ] {
             assert!(Branch::parse(good).is_ok(), "{good}");
         }
         let long = "b".repeat(201);
         for bad in [
-            "", "a..b", "-x", "/x", "x/", "x.lock", "x y", "x;rm", "x$y", "ü", long.as_str(),
+            "",
+            "a..b",
+            "-x",
+            "/x",
+            "x/",
+            "x.lock",
+            "x y",
+            "x;rm",
+            "x$y",
+            "ü",
+            long.as_str(),
         ] {
-            assert_eq!(Branch::parse(bad).unwrap_err().code, ErrorCode::InvalidBranch, "{bad}");
+            assert_eq!(
+                Branch::parse(bad).unwrap_err().code,
+                ErrorCode::InvalidBranch,
+                "{bad}"
+            );
         }
     }
 

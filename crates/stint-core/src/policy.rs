@@ -43,7 +43,11 @@ pub struct Statement {
     pub not_action: Option<OneOrMany>,
     #[serde(rename = "Resource", default, skip_serializing_if = "Option::is_none")]
     pub resource: Option<OneOrMany>,
-    #[serde(rename = "NotResource", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "NotResource",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub not_resource: Option<OneOrMany>,
     /// operator -> condition key -> value(s)
     #[serde(rename = "Condition", default, skip_serializing_if = "Option::is_none")]
@@ -83,11 +87,18 @@ impl PolicyDocument {
 
     /// The size IAM counts against its limits: characters, whitespace not counted.
     pub fn iam_size(&self) -> usize {
-        self.to_json().chars().filter(|c| !c.is_whitespace()).count()
+        self.to_json()
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .count()
     }
 }
 
-fn condition(operator: &str, key: &str, value: String) -> BTreeMap<String, BTreeMap<String, OneOrMany>> {
+fn condition(
+    operator: &str,
+    key: &str,
+    value: String,
+) -> BTreeMap<String, BTreeMap<String, OneOrMany>> {
     BTreeMap::from([(
         operator.to_owned(),
         BTreeMap::from([(key.to_owned(), OneOrMany::One(value))]),
@@ -97,7 +108,11 @@ fn condition(operator: &str, key: &str, value: String) -> BTreeMap<String, BTree
 /// The trust policy of a temporary role: only `principal_arn` may assume it, only before
 /// `expires_at`, and only while naming the verified requester as SourceIdentity, so every
 /// session of the role is attributable in CloudTrail.
-pub fn trust_policy(principal_arn: &str, expires_at: OffsetDateTime, source_identity: &str) -> PolicyDocument {
+pub fn trust_policy(
+    principal_arn: &str,
+    expires_at: OffsetDateTime,
+    source_identity: &str,
+) -> PolicyDocument {
     let mut conditions = condition("DateLessThan", "aws:CurrentTime", iam_time(expires_at));
     conditions.insert(
         "StringEquals".to_owned(),
@@ -124,7 +139,10 @@ pub fn trust_policy(principal_arn: &str, expires_at: OffsetDateTime, source_iden
 /// `Deny *` once `aws:CurrentTime` passes the expiry: sessions already issued lose every
 /// permission at expiry, whether or not stint is running to delete the role.
 pub fn expiry_deny(expires_at: OffsetDateTime) -> Statement {
-    deny_all("StintDenyAfterExpiry", condition("DateGreaterThan", "aws:CurrentTime", iam_time(expires_at)))
+    deny_all(
+        "StintDenyAfterExpiry",
+        condition("DateGreaterThan", "aws:CurrentTime", iam_time(expires_at)),
+    )
 }
 
 fn deny_all(sid: &str, condition: BTreeMap<String, BTreeMap<String, OneOrMany>>) -> Statement {
@@ -162,7 +180,11 @@ mod tests {
 
     #[test]
     fn trust_policy_snapshot() {
-        let doc = trust_policy("arn:aws:iam::111111111111:role/stint-broker", EXPIRY, "alice@example.com");
+        let doc = trust_policy(
+            "arn:aws:iam::111111111111:role/stint-broker",
+            EXPIRY,
+            "alice@example.com",
+        );
         expect![[r#"
             {
               "Version": "2012-10-17",

@@ -59,7 +59,11 @@ pub enum Membership {
 #[async_trait]
 pub trait Directory: Send + Sync {
     async fn user_by_email(&self, email: &Email) -> Result<Option<DirectoryUser>, PortError>;
-    async fn membership(&self, user: &DirectoryUser, group_name: &str) -> Result<Membership, PortError>;
+    async fn membership(
+        &self,
+        user: &DirectoryUser,
+        group_name: &str,
+    ) -> Result<Membership, PortError>;
 }
 
 /// Everything needed to create a temporary role.
@@ -95,10 +99,19 @@ pub trait RoleProvisioner: Send + Sync {
     /// Creates the role with its trust policy, tags and boundary; returns its ARN.
     async fn create_role(&self, spec: &RoleSpec) -> Result<String, PortError>;
     /// Attaches the managed policies and puts the inline policy.
-    async fn grant(&self, account: &AccountId, role: &RoleName, permissions: &RolePermissions) -> Result<(), PortError>;
+    async fn grant(
+        &self,
+        account: &AccountId,
+        role: &RoleName,
+        permissions: &RolePermissions,
+    ) -> Result<(), PortError>;
     /// Detaches every managed policy, deletes every inline policy, then deletes the role.
     /// A role that is already gone is success.
-    async fn delete_role(&self, account: &AccountId, role: &RoleName) -> Result<RoleDeletion, PortError>;
+    async fn delete_role(
+        &self,
+        account: &AccountId,
+        role: &RoleName,
+    ) -> Result<RoleDeletion, PortError>;
 }
 
 /// A session to open on a temporary role.
@@ -121,7 +134,11 @@ pub trait CredentialIssuer: Send + Sync {
 pub enum LedgerError {
     /// The stored transaction is not at the version this write expected: someone else moved it.
     #[error("transaction {id} changed under us: expected version {expected}, found {found:?}")]
-    Conflict { id: TransactionId, expected: u64, found: Option<(u64, State)> },
+    Conflict {
+        id: TransactionId,
+        expected: u64,
+        found: Option<(u64, State)>,
+    },
     #[error("ledger storage: {0}")]
     Storage(#[source] Box<dyn std::error::Error + Send + Sync>),
 }

@@ -13,7 +13,9 @@ use crate::credentials::Credentials;
 use crate::error::{BrokerError, ErrorCode};
 use crate::ids::{RoleName, TransactionId};
 use crate::policy::{grant_inline_policy, trust_policy};
-use crate::ports::{DirectoryUser, Membership, PortError, RolePermissions, RoleSpec, SessionRequest};
+use crate::ports::{
+    DirectoryUser, Membership, PortError, RolePermissions, RoleSpec, SessionRequest,
+};
 use crate::request::{ProvisionInput, ProvisionRequest};
 use crate::time_fmt::{iam_time, whole_seconds};
 use crate::transaction::{Action, Failure, Kind, State, Transaction};
@@ -39,12 +41,20 @@ pub struct Provisioned {
 }
 
 impl Broker {
-    pub async fn provision(&self, input: &ProvisionInput, actor: &Actor) -> Result<Provisioned, BrokerError> {
+    pub async fn provision(
+        &self,
+        input: &ProvisionInput,
+        actor: &Actor,
+    ) -> Result<Provisioned, BrokerError> {
         let request = ProvisionRequest::parse(input, &self.catalog)?;
         let txn = self.new_provisioning(&request)?;
-        let reason = format!("{} asks for {} in {}", request.email, request.group_type, request.account.name);
+        let reason = format!(
+            "{} asks for {} in {}",
+            request.email, request.group_type, request.account.name
+        );
         let data = json!({ "branch": request.branch, "group_type": request.group_type });
-        self.record(&txn, self.event(actor, Action::Requested, reason, data)).await?;
+        self.record(&txn, self.event(actor, Action::Requested, reason, data))
+            .await?;
 
         let (txn, user) = match self.authorize(txn.clone(), &request, actor).await {
             Ok(authorized) => authorized,
@@ -85,31 +95,66 @@ impl Broker {
     }
 
     /// Looks the user up and checks membership of the group for this account and persona.
-    async fn authorize(&self, txn: Transaction, request: &ProvisionRequest, actor: &Actor) -> Result<(Transaction, DirectoryUser), BrokerError> {
+    async fn authorize(
+        &self,
+        txn: Transaction,
+        request: &ProvisionRequest,
+        actor: &Actor,
+    ) -> Result<(Transaction, DirectoryUser), BrokerError> {
         let user = self
             .directory
             .user_by_email(&request.email)
             .await
             .map_err(aws_error)?
             .ok_or_else(|| {
-                BrokerError::new(ErrorCode::UnknownUser, format!("no Identity Center user has the email {}", request.email))
+                BrokerError::new(
+                    ErrorCode::UnknownUser,
+                    format!("no Identity Center user has the email {}", request.email),
+                )
             })?;
-        let group = self.catalog.group_name(&request.account.id, &request.group_type);
+        let group = self
+            .catalog
+            .group_name(&request.account.id, &request.group_type);
         let not_member = |why: &str| {
-            BrokerError::new(ErrorCode::NotAMember, format!("{} is not a member of {group}{why}", request.email))
+            BrokerError::new(
+                ErrorCode::NotAMember,
+                format!("{} is not a member of {group}{why}", request.email),
+            )
         };
-        match self.directory.membership(&user, &group).await.map_err(aws_error)? {
+        match self
+            .directory
+            .membership(&user, &group)
+            .await
+            .map_err(aws_error)?
+        {
             Membership::Member => {}
             Membership::NotMember => return Err(not_member("")),
             Membership::NoSuchGroup => return Err(not_member(" (the group does not exist)")),
         }
-        let next = txn.advance(State::Processing, self.clock.now()).map_err(illegal)?;
+        let next = txn
+            .advance(State::Processing, self.clock.now())
+            .map_err(illegal)?;
         let data = json!({ "user_id": user.user_id, "group": group });
-        self.record(&next, self.event(actor, Action::Authorized, format!("member of {group}"), data)).await?;
+        self.record(
+            &next,
+            self.event(
+                actor,
+                Action::Authorized,
+                format!("member of {group}"),
+                data,
+            ),
+        )
+        .await?;
         Ok((next, user))
     }
 
-    async fn create_grant(&self, txn: &Transaction, request: &ProvisionRequest, _user: &DirectoryUser, actor: &Actor) -> Result<Provisioned, BrokerError> {
+    async fn create_grant(
+        &self,
+        txn: &Transaction,
+        request: &ProvisionRequest,
+        _user: &DirectoryUser,
+        actor: &Actor,
+    ) -> Result<Provisioned, BrokerError> {
         let now = self.clock.now();
         let expires_at = whole_seconds(now + request.grant.ttl);
         let account = &request.account.id;
@@ -117,30 +162,56 @@ impl Broker {
             account: account.clone(),
             path: ROLE_PATH.to_owned(),
             name: txn.role_name.clone(),
-            description: format!("stint {} for {} until {}", request.group_type, request.email, iam_time(expires_at)),
-            trust_policy: trust_policy(&self.catalog.pipeline_principal_arn, expires_at, request.email.as_str()),
+            description: format!(
+                "stint {} for {} until {}",
+                request.group_type,
+                request.email,
+                iam_time(expires_at)
+            ),
+            trust_policy: trust_policy(
+                &self.catalog.pipeline_principal_arn,
+                expires_at,
+                request.email.as_str(),
+            ),
             tags: vec![
                 ("stint:transaction-id".to_owned(), txn.id.to_string()),
                 ("stint:requester".to_owned(), request.email.to_string()),
                 ("stint:branch".to_owned(), request.branch.to_string()),
-                ("stint:group-type".to_owned(), request.group_type.to_string()),
+                (
+                    "stint:group-type".to_owned(),
+                    request.group_type.to_string(),
+                ),
                 ("stint:expires-at".to_owned(), iam_time(expires_at)),
             ],
             permissions_boundary: self.catalog.permissions_boundary(account),
             max_session: CHAINED_SESSION_MAX,
         };
         let role_arn = self.roles.create_role(&spec).await.map_err(aws_error)?;
-        let mut created = txn.advance(State::Processing, self.clock.now()).map_err(illegal)?;
+        let mut created = txn
+            .advance(State::Processing, self.clock.now())
+            .map_err(illegal)?;
         created.role_arn = Some(role_arn.clone());
         created.expires_at = Some(expires_at);
-        self.record(&created, self.event(actor, Action::RoleCreated, "temporary role created", json!({ "role_arn": role_arn }))).await?;
+        self.record(
+            &created,
+            self.event(
+                actor,
+                Action::RoleCreated,
+                "temporary role created",
+                json!({ "role_arn": role_arn }),
+            ),
+        )
+        .await?;
 
         let permissions = RolePermissions {
             managed_policies: request.grant.managed_policies(account),
             inline_policy_name: INLINE_POLICY_NAME.to_owned(),
             inline_policy: grant_inline_policy(&request.grant.statements, expires_at),
         };
-        self.roles.grant(account, &txn.role_name, &permissions).await.map_err(aws_error)?;
+        self.roles
+            .grant(account, &txn.role_name, &permissions)
+            .await
+            .map_err(aws_error)?;
 
         let session = SessionRequest {
             role_arn: role_arn.clone(),
@@ -150,14 +221,25 @@ impl Broker {
         };
         let credentials = self.issuer.issue(&session).await.map_err(aws_error)?;
 
-        let provisioned = created.advance(State::Provisioned, self.clock.now()).map_err(illegal)?;
+        let provisioned = created
+            .advance(State::Provisioned, self.clock.now())
+            .map_err(illegal)?;
         let data = json!({
             "role_arn": role_arn,
             "expires_at": iam_time(expires_at),
             "managed_policies": permissions.managed_policies,
             "access_key_id": credentials.access_key_id,
         });
-        self.record(&provisioned, self.event(actor, Action::Provisioned, "role ready and credentials issued", data)).await?;
+        self.record(
+            &provisioned,
+            self.event(
+                actor,
+                Action::Provisioned,
+                "role ready and credentials issued",
+                data,
+            ),
+        )
+        .await?;
         Ok(Provisioned {
             transaction_id: txn.id.clone(),
             role_arn,
@@ -172,17 +254,30 @@ impl Broker {
     /// error says so; the role keeps its expiry in its policies and its name ties it to this
     /// transaction, so it is powerless after expiry and can be found and swept.
     async fn remove_partial_role(&self, txn: &Transaction, error: BrokerError) -> BrokerError {
-        match self.roles.delete_role(&txn.account_id, &txn.role_name).await {
+        match self
+            .roles
+            .delete_role(&txn.account_id, &txn.role_name)
+            .await
+        {
             Ok(_) => error,
             Err(cleanup) => BrokerError {
-                message: format!("{}; removing the partial role also failed: {cleanup}", error.message),
+                message: format!(
+                    "{}; removing the partial role also failed: {cleanup}",
+                    error.message
+                ),
                 ..error
             },
         }
     }
 
     /// Records the terminal state for `error` and returns it, tagged with the transaction.
-    async fn end(&self, txn: &Transaction, state: State, error: BrokerError, actor: &Actor) -> BrokerError {
+    async fn end(
+        &self,
+        txn: &Transaction,
+        state: State,
+        error: BrokerError,
+        actor: &Actor,
+    ) -> BrokerError {
         let error = error.in_transaction(&txn.id);
         // Re-read: the transaction may have advanced past `txn` before the failure.
         let current = match self.ledger.get(&txn.id).await {
@@ -192,14 +287,30 @@ impl Broker {
         let Ok(mut next) = current.advance(state, self.clock.now()) else {
             return error;
         };
-        next.failure = Some(Failure { code: error.code.as_str().to_owned(), message: error.message.clone() });
-        let action = if state == State::Rejected { Action::Rejected } else { Action::Failed };
+        next.failure = Some(Failure {
+            code: error.code.as_str().to_owned(),
+            message: error.message.clone(),
+        });
+        let action = if state == State::Rejected {
+            Action::Rejected
+        } else {
+            Action::Failed
+        };
         let data = json!({ "code": error.code.as_str() });
-        if let Err(ledger) = self.record(&next, self.event(actor, action, error.message.clone(), data)).await {
+        if let Err(ledger) = self
+            .record(
+                &next,
+                self.event(actor, action, error.message.clone(), data),
+            )
+            .await
+        {
             // The caller still gets the original error; the stuck `processing` record is what
             // a later sweep finds.
             return BrokerError {
-                message: format!("{}; recording the outcome also failed: {}", error.message, ledger.message),
+                message: format!(
+                    "{}; recording the outcome also failed: {}",
+                    error.message, ledger.message
+                ),
                 ..error
             };
         }
@@ -230,8 +341,17 @@ mod tests {
     #[test]
     fn sessions_never_outlive_the_grant_or_the_chaining_cap() {
         let now = datetime!(2026-11-22 10:00:00 UTC);
-        assert_eq!(session_duration(now, now + Duration::from_secs(86400)), CHAINED_SESSION_MAX);
-        assert_eq!(session_duration(now, now + Duration::from_secs(1800)), Duration::from_secs(1800));
-        assert_eq!(session_duration(now, now + Duration::from_secs(60)), SESSION_MIN);
+        assert_eq!(
+            session_duration(now, now + Duration::from_secs(86400)),
+            CHAINED_SESSION_MAX
+        );
+        assert_eq!(
+            session_duration(now, now + Duration::from_secs(1800)),
+            Duration::from_secs(1800)
+        );
+        assert_eq!(
+            session_duration(now, now + Duration::from_secs(60)),
+            SESSION_MIN
+        );
     }
 }

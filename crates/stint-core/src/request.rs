@@ -31,7 +31,10 @@ pub struct DeprovisionInput {
 fn required<'a>(field: &'static str, value: &'a Option<String>) -> Result<&'a str, BrokerError> {
     match value.as_deref().map(str::trim) {
         Some(v) if !v.is_empty() => Ok(v),
-        _ => Err(invalid(ErrorCode::MissingField, format!("`{field}` is required"))),
+        _ => Err(invalid(
+            ErrorCode::MissingField,
+            format!("`{field}` is required"),
+        )),
     }
 }
 
@@ -50,7 +53,10 @@ impl ProvisionRequest {
         let email = Email::parse(required("email", &input.email)?)?;
         let branch = Branch::parse(required("branch", &input.branch)?)?;
         let name = AccountName::parse(required("target_aws_account", &input.target_aws_account)?)?;
-        let id = AccountId::parse(required("target_aws_account_id", &input.target_aws_account_id)?)?;
+        let id = AccountId::parse(required(
+            "target_aws_account_id",
+            &input.target_aws_account_id,
+        )?)?;
         let group_type = match input.group_type.as_deref().map(str::trim) {
             None | Some("") => catalog.default_group_type.clone(),
             Some(value) => GroupType::parse(value)?,
@@ -103,7 +109,8 @@ pub struct DeprovisionRequest {
 
 impl DeprovisionRequest {
     pub fn parse(input: &DeprovisionInput) -> Result<Self, BrokerError> {
-        let transaction_id = TransactionId::parse(required("transaction_id", &input.transaction_id)?)?;
+        let transaction_id =
+            TransactionId::parse(required("transaction_id", &input.transaction_id)?)?;
         let target_aws_account = required("target_aws_account", &input.target_aws_account)?;
         if AccountId::parse(target_aws_account).is_err() {
             AccountName::parse(target_aws_account)?;

@@ -232,7 +232,14 @@ mod tests {
     #[test]
     fn terminal_states_admit_nothing() {
         for from in [Deprovisioned, Rejected, Failed] {
-            for to in [Processing, Provisioned, Deprovisioning, Deprovisioned, Rejected, Failed] {
+            for to in [
+                Processing,
+                Provisioned,
+                Deprovisioning,
+                Deprovisioned,
+                Rejected,
+                Failed,
+            ] {
                 assert!(!from.allows(to), "{from} -> {to}");
             }
         }
@@ -246,7 +253,14 @@ mod tests {
         assert!(!Provisioned.allows(Processing));
         assert!(Deprovisioning.allows(Provisioned));
         assert!(!Processing.allows(Deprovisioning));
-        for s in [Processing, Provisioned, Deprovisioning, Deprovisioned, Rejected, Failed] {
+        for s in [
+            Processing,
+            Provisioned,
+            Deprovisioning,
+            Deprovisioned,
+            Rejected,
+            Failed,
+        ] {
             assert_eq!(State::parse(s.as_str()), Some(s));
         }
     }

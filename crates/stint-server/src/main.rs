@@ -1,1 +1,259 @@
-fn main() {}
+//! `stint`: the JIT access broker's command line. `serve` runs the HTTP API; the other
+//! commands run the same broker directly against the ledger and AWS, and print JSON.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use stint_aws::{AwsSettings, IssueRetry};
+use stint_core::Actor;
+use stint_core::ids::TransactionId;
+use stint_core::request::{DeprovisionInput, ProvisionInput};
+use stint_server::app::{App, Settings};
+use stint_server::wire::{self, DeprovisionResponse, ProvisionResponse, TransactionResponse};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(
+    name = "stint",
+    version,
+    about = "Just-in-time, least-privilege, time-bound AWS access"
+)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args)]
+struct Global {
+    /// The catalog of accounts and personas.
+    #[arg(
+        long,
+        env = "STINT_CATALOG",
+        default_value = "stint-catalog.toml",
+        global = true
+    )]
+    catalog: PathBuf,
+    /// The SQLite ledger file (created if missing).
+    #[arg(
+        long,
+        env = "STINT_LEDGER",
+        default_value = "stint-ledger.db",
+        global = true
+    )]
+    ledger: PathBuf,
+    /// Send every AWS call to this endpoint instead of AWS (e.g. the moto emulator).
+    #[arg(long, env = "STINT_AWS_ENDPOINT_URL", global = true)]
+    aws_endpoint_url: Option<String>,
+    #[arg(long, env = "AWS_REGION", default_value = "us-east-1", global = true)]
+    region: String,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP API.
+    Serve {
+        /// Loopback only, until caller authentication exists.
+        #[arg(long, env = "STINT_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+    },
+    /// Provision a temporary role and print the articles' output with credentials.
+    Provision {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        branch: String,
+        #[arg(long)]
+        target_aws_account: String,
+        #[arg(long)]
+        target_aws_account_id: String,
+        #[arg(long)]
+        group_type: Option<String>,
+    },
+    /// Delete a temporary role and write the linked deprovisioning record.
+    Deprovision {
+        #[arg(long)]
+        transaction_id: String,
+        #[arg(long)]
+        target_aws_account: String,
+        #[arg(long)]
+        role_arn: String,
+    },
+    /// Read transactions.
+    Transactions {
+        #[command(subcommand)]
+        command: TransactionsCommand,
+    },
+    /// Check the audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TransactionsCommand {
+    /// A transaction and its events.
+    Show { id: String },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walk the hash chain and report the first event edited, removed or reordered.
+    Verify,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let json_logs = matches!(cli.command, Command::Serve { .. });
+    init_logging(json_logs);
+    match run(cli).await {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("stint: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_logging(json: bool) {
+    let filter = EnvFilter::try_from_env("STINT_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().flatten_event(true).init();
+    } else {
+        builder.compact().init();
+    }
+}
+
+fn settings(global: &Global) -> Settings {
+    Settings {
+        catalog_path: global.catalog.clone(),
+        ledger_path: global.ledger.clone(),
+        aws: AwsSettings {
+            region: global.region.clone(),
+            endpoint_url: global.aws_endpoint_url.clone(),
+        },
+        issue_retry: IssueRetry::default(),
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Command::Serve { listen } = &cli.command {
+        stint_server::check_listen_address(listen).map_err(anyhow::Error::msg)?;
+    }
+    let app = App::build(&settings(&cli.global)).await?;
+    let actor = Actor("cli".to_owned());
+    let outcome = match cli.command {
+        Command::Serve { listen } => return serve(app, listen).await,
+        Command::Provision {
+            email,
+            branch,
+            target_aws_account,
+            target_aws_account_id,
+            group_type,
+        } => {
+            let input = ProvisionInput {
+                email: Some(email),
+                branch: Some(branch),
+                target_aws_account: Some(target_aws_account),
+                target_aws_account_id: Some(target_aws_account_id),
+                group_type,
+            };
+            app.broker
+                .provision(&input, &actor)
+                .await
+                .map(|p| json(&ProvisionResponse::from(&p)))
+        }
+        Command::Deprovision {
+            transaction_id,
+            target_aws_account,
+            role_arn,
+        } => {
+            let input = DeprovisionInput {
+                transaction_id: Some(transaction_id),
+                target_aws_account: Some(target_aws_account),
+                role_arn: Some(role_arn),
+            };
+            app.broker
+                .deprovision(&input, &actor)
+                .await
+                .map(|d| json(&DeprovisionResponse::from(&d)))
+        }
+        Command::Transactions {
+            command: TransactionsCommand::Show { id },
+        } => match TransactionId::parse(&id) {
+            Ok(id) => app.broker.transaction(&id).await.map(|(txn, events)| {
+                json(&TransactionResponse {
+                    transaction: &txn,
+                    events: &events,
+                })
+            }),
+            Err(e) => Err(e),
+        },
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => {
+            let report = app.broker.verify_audit().await?;
+            let mut out = json(&report);
+            if let Some(fault) = &report.fault {
+                out = format!("{out}\nTAMPERED: {fault}");
+                println!("{out}");
+                return Ok(ExitCode::from(1));
+            }
+            println!("{out}\nintact: {} events", report.events_checked);
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
+    match outcome {
+        Ok(text) => {
+            println!("{text}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(error) => {
+            println!("{}", json(&wire::error_body(&error)));
+            eprintln!("stint: {}", stint_server::api::error_chain(&error));
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn json(value: &impl serde::Serialize) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_default()
+}
+
+async fn serve(app: App, listen: SocketAddr) -> anyhow::Result<ExitCode> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "stint listening");
+    println!("stint listening on http://{addr}");
+    stint_server::serve(listener, app, shutdown_signal()).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => return ctrl_c.await.unwrap_or(()),
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

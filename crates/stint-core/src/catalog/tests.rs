@@ -16,7 +16,9 @@ fn load_with(from: &str, to: &str) -> CatalogError {
 fn example_catalog_loads() {
     let catalog = example();
     assert_eq!(catalog.accounts().len(), 2);
-    let prod = catalog.account_by_name(&AccountName::parse("workload-prod").unwrap()).unwrap();
+    let prod = catalog
+        .account_by_name(&AccountName::parse("workload-prod").unwrap())
+        .unwrap();
     assert_eq!(prod.environment, Environment::Prod);
     let group_type = GroupType::parse("Product-Deployers").unwrap();
     assert_eq!(
@@ -32,20 +34,35 @@ fn example_catalog_loads() {
 #[test]
 fn prod_overrides_narrow_the_grant() {
     let catalog = example();
-    let persona = catalog.persona(&GroupType::parse("Product-Deployers").unwrap()).unwrap();
+    let persona = catalog
+        .persona(&GroupType::parse("Product-Deployers").unwrap())
+        .unwrap();
     let account = AccountId::parse("333333333333").unwrap();
     let prod = persona.grant(Environment::Prod);
     let nonprod = persona.grant(Environment::Nonprod);
-    assert_eq!(prod.managed_policies(&account), ["arn:aws:iam::aws:policy/ReadOnlyAccess"]);
-    assert_eq!(nonprod.managed_policies(&account), ["arn:aws:iam::aws:policy/PowerUserAccess"]);
+    assert_eq!(
+        prod.managed_policies(&account),
+        ["arn:aws:iam::aws:policy/ReadOnlyAccess"]
+    );
+    assert_eq!(
+        nonprod.managed_policies(&account),
+        ["arn:aws:iam::aws:policy/PowerUserAccess"]
+    );
     assert_eq!(prod.ttl, Duration::from_secs(7200));
     assert_eq!(nonprod.ttl, Duration::from_secs(86400));
     // An override that names only the TTL keeps the persona's policies.
-    let network = catalog.persona(&GroupType::parse("Network").unwrap()).unwrap();
-    assert_eq!(network.grant(Environment::Prod).ttl, Duration::from_secs(3600));
+    let network = catalog
+        .persona(&GroupType::parse("Network").unwrap())
+        .unwrap();
+    assert_eq!(
+        network.grant(Environment::Prod).ttl,
+        Duration::from_secs(3600)
+    );
     assert_eq!(
         network.grant(Environment::Prod).managed_policies(&account),
-        network.grant(Environment::Nonprod).managed_policies(&account)
+        network
+            .grant(Environment::Nonprod)
+            .managed_policies(&account)
     );
 }
 
@@ -53,19 +70,51 @@ fn prod_overrides_narrow_the_grant() {
 fn errors_name_the_key_at_fault() {
     let cases = [
         (r#"company = "Acme""#, r#"company = "Ac_me""#, "company"),
-        (r#"id = "222222222222""#, r#"id = "22222""#, "accounts[0].id"),
-        (r#"id = "333333333333""#, r#"id = "222222222222""#, "accounts[1].id"),
-        (r#"ttl = "24h""#, r#"ttl = "25h""#, "personas.Product-Deployers.ttl"),
-        (r#"ttl = "24h""#, r#"ttl = "10m""#, "personas.Product-Deployers.ttl"),
-        (r#"ttl = "2h""#, r#"ttl = "2 hours""#, "personas.Product-Deployers.prod.ttl"),
+        (
+            r#"id = "222222222222""#,
+            r#"id = "22222""#,
+            "accounts[0].id",
+        ),
+        (
+            r#"id = "333333333333""#,
+            r#"id = "222222222222""#,
+            "accounts[1].id",
+        ),
+        (
+            r#"ttl = "24h""#,
+            r#"ttl = "25h""#,
+            "personas.Product-Deployers.ttl",
+        ),
+        (
+            r#"ttl = "24h""#,
+            r#"ttl = "10m""#,
+            "personas.Product-Deployers.ttl",
+        ),
+        (
+            r#"ttl = "2h""#,
+            r#"ttl = "2 hours""#,
+            "personas.Product-Deployers.prod.ttl",
+        ),
         (
             r#"managed_policies = ["arn:aws:iam::aws:policy/PowerUserAccess"]"#,
             r#"managed_policies = ["PowerUserAccess"]"#,
             "personas.Product-Deployers.managed_policies[0]",
         ),
-        (r#"role_name_prefix = "stint""#, r#"role_name_prefix = "stint-with-a-prefix-far-too-long""#, "role_name_prefix"),
-        (r#"provisioner_role_name = "stint-provisioner""#, r#"provisioner_role_name = "stint provisioner""#, "provisioner_role_name"),
-        (r#"default_group_type = "Product-Deployers""#, r#"default_group_type = "Nobody""#, "default_group_type"),
+        (
+            r#"role_name_prefix = "stint""#,
+            r#"role_name_prefix = "stint-with-a-prefix-far-too-long""#,
+            "role_name_prefix",
+        ),
+        (
+            r#"provisioner_role_name = "stint-provisioner""#,
+            r#"provisioner_role_name = "stint provisioner""#,
+            "provisioner_role_name",
+        ),
+        (
+            r#"default_group_type = "Product-Deployers""#,
+            r#"default_group_type = "Nobody""#,
+            "default_group_type",
+        ),
         (
             r#"pipeline_principal_arn = "arn:aws:iam::123456789012:role/stint-broker""#,
             r#"pipeline_principal_arn = "*""#,
@@ -85,7 +134,10 @@ fn errors_name_the_key_at_fault() {
 
 #[test]
 fn unknown_keys_are_refused() {
-    let error = load_with("company = \"Acme\"", "company = \"Acme\"\ncompnay = \"typo\"");
+    let error = load_with(
+        "company = \"Acme\"",
+        "company = \"Acme\"\ncompnay = \"typo\"",
+    );
     assert!(error.message.contains("compnay"), "{error}");
     let error = load_with(r#"ttl = "8h""#, "ttl = \"8h\"\nmanaged_policy = []");
     assert!(error.message.contains("managed_policy"), "{error}");
@@ -93,7 +145,9 @@ fn unknown_keys_are_refused() {
 
 #[test]
 fn more_managed_policies_than_a_role_takes_are_refused() {
-    let many: Vec<String> = (0..11).map(|i| format!("\"arn:aws:iam::aws:policy/P{i}\"")).collect();
+    let many: Vec<String> = (0..11)
+        .map(|i| format!("\"arn:aws:iam::aws:policy/P{i}\""))
+        .collect();
     let error = load_with(
         r#"managed_policies = ["arn:aws:iam::aws:policy/PowerUserAccess"]"#,
         &format!("managed_policies = [{}]", many.join(", ")),
@@ -107,7 +161,10 @@ fn inline_policy_over_iam_limit_is_refused() {
     let actions: Vec<String> = (0..600).map(|i| format!("\"s3:Action{i:05}\"")).collect();
     let error = load_with(
         r#"{ Sid = "NoIamWrites", Effect = "Deny", Action = ["iam:Create*", "iam:Put*", "iam:Attach*", "iam:Delete*"], Resource = "*" },"#,
-        &format!("{{ Sid = \"Big\", Effect = \"Allow\", Action = [{}], Resource = \"*\" }},", actions.join(",")),
+        &format!(
+            "{{ Sid = \"Big\", Effect = \"Allow\", Action = [{}], Resource = \"*\" }},",
+            actions.join(",")
+        ),
     );
     assert_eq!(error.key, "personas.Product-Deployers.prod.statements");
     assert!(error.message.contains("10240"), "{error}");

@@ -1,0 +1,89 @@
+//! Wiring: settings in, a ready `Broker` out. `stint serve`, the CLI commands and the
+//! integration tests all build the broker here, so they run the same code.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use stint_aws::{
+    AwsCallCounter, AwsSettings, IamRoleProvisioner, IdentityStoreDirectory, IssueRetry,
+    StsCredentialIssuer,
+};
+use stint_core::Broker;
+use stint_core::catalog::{Catalog, CatalogError};
+
+use crate::clock::SystemClock;
+use crate::ledger::{SqliteError, SqliteLedger};
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub catalog_path: PathBuf,
+    pub ledger_path: PathBuf,
+    pub aws: AwsSettings,
+    pub issue_retry: IssueRetry,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("reading catalog {path}: {source}")]
+    ReadCatalog {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("catalog {path}: {source}")]
+    Catalog { path: PathBuf, source: CatalogError },
+    #[error("opening ledger {path}: {source}")]
+    Ledger { path: PathBuf, source: SqliteError },
+}
+
+/// A wired broker and the AWS call counter its clients share.
+#[derive(Clone)]
+pub struct App {
+    pub broker: Broker,
+    pub aws_calls: AwsCallCounter,
+}
+
+pub fn load_catalog(path: &std::path::Path) -> Result<Catalog, StartupError> {
+    let text = std::fs::read_to_string(path).map_err(|source| StartupError::ReadCatalog {
+        path: path.to_owned(),
+        source,
+    })?;
+    Catalog::from_toml(&text).map_err(|source| StartupError::Catalog {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+impl App {
+    pub async fn build(settings: &Settings) -> Result<Self, StartupError> {
+        let catalog = load_catalog(&settings.catalog_path)?;
+        let ledger =
+            SqliteLedger::open(&settings.ledger_path).map_err(|source| StartupError::Ledger {
+                path: settings.ledger_path.clone(),
+                source,
+            })?;
+        let sdk = stint_aws::load_sdk_config(&settings.aws).await;
+        let aws_calls = AwsCallCounter::default();
+        let broker = Broker {
+            directory: Arc::new(IdentityStoreDirectory::new(
+                &sdk,
+                aws_calls.clone(),
+                catalog.identity_store_id.clone(),
+            )),
+            roles: Arc::new(IamRoleProvisioner::new(
+                &sdk,
+                aws_calls.clone(),
+                catalog.provisioner_role_name.to_string(),
+                catalog.provisioner_external_id.clone(),
+            )),
+            issuer: Arc::new(StsCredentialIssuer::new(
+                &sdk,
+                aws_calls.clone(),
+                settings.issue_retry,
+            )),
+            ledger: Arc::new(ledger),
+            clock: Arc::new(SystemClock),
+            catalog: Arc::new(catalog),
+        };
+        Ok(Self { broker, aws_calls })
+    }
+}

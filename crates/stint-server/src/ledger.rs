@@ -1,0 +1,301 @@
+//! The embedded ledger: SQLite, one file. A `transactions` table holds each transaction's
+//! current state (a projection, written only together with an event); `events` is the
+//! append-only, hash-chained history; `chain_head` remembers the last event so removal from
+//! the end shows. WAL mode with `synchronous = NORMAL`: a process crash (even SIGKILL) loses
+//! nothing committed; a power loss may lose the last commits.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use stint_core::audit::{self, ChainFault, ChainHead, ChainReport, ChainVerifier};
+use stint_core::ids::TransactionId;
+use stint_core::ports::{Ledger, LedgerError};
+use stint_core::time_fmt::{parse_rfc3339, rfc3339};
+use stint_core::transaction::{Event, NewEvent, State, Transaction};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS transactions (
+    id         TEXT PRIMARY KEY,
+    kind       TEXT NOT NULL,
+    state      TEXT NOT NULL,
+    version    INTEGER NOT NULL,
+    expires_at TEXT,
+    body       TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS transactions_by_state_expiry ON transactions (state, expires_at);
+CREATE TABLE IF NOT EXISTS events (
+    seq            INTEGER PRIMARY KEY,
+    transaction_id TEXT NOT NULL,
+    version        INTEGER NOT NULL,
+    at             TEXT NOT NULL,
+    actor          TEXT NOT NULL,
+    action         TEXT NOT NULL,
+    state          TEXT NOT NULL,
+    reason         TEXT NOT NULL,
+    data           TEXT NOT NULL,
+    prev_hash      TEXT NOT NULL,
+    hash           TEXT NOT NULL,
+    UNIQUE (transaction_id, version)
+);
+CREATE TABLE IF NOT EXISTS chain_head (
+    id   INTEGER PRIMARY KEY CHECK (id = 1),
+    seq  INTEGER NOT NULL,
+    hash TEXT NOT NULL
+);
+";
+
+#[derive(Debug, thiserror::Error)]
+pub enum SqliteError {
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("stored record is unreadable: {0}")]
+    Corrupt(String),
+    #[error("the ledger lock was poisoned by a panic")]
+    Poisoned,
+}
+
+fn storage(error: impl Into<SqliteError>) -> LedgerError {
+    LedgerError::Storage(Box::new(error.into()))
+}
+
+/// One connection behind a mutex: SQLite takes one writer at a time anyway, and every
+/// statement here is short. Calls run on the blocking pool, off the async workers.
+#[derive(Clone)]
+pub struct SqliteLedger {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl SqliteLedger {
+    pub fn open(path: &Path) -> Result<Self, SqliteError> {
+        let conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    async fn with_conn<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, LedgerError> + Send + 'static,
+    ) -> Result<T, LedgerError> {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            let mut conn = conn.lock().map_err(|_| storage(SqliteError::Poisoned))?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| storage(SqliteError::Corrupt(format!("ledger task failed: {e}"))))?
+    }
+}
+
+fn append(conn: &mut Connection, txn: &Transaction, event: NewEvent) -> Result<Event, LedgerError> {
+    let body =
+        serde_json::to_string(txn).map_err(|e| storage(SqliteError::Corrupt(e.to_string())))?;
+    let db = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(storage)?;
+    let expires_at = txn.expires_at.map(rfc3339);
+    let written = if txn.version == 1 {
+        db.execute(
+            "INSERT OR IGNORE INTO transactions (id, kind, state, version, expires_at, body) VALUES (?1, ?2, ?3, 1, ?4, ?5)",
+            params![txn.id.as_str(), kind_str(txn), txn.state.as_str(), expires_at, body],
+        )
+    } else {
+        db.execute(
+            "UPDATE transactions SET state = ?2, version = ?3, expires_at = ?4, body = ?5 WHERE id = ?1 AND version = ?6",
+            params![txn.id.as_str(), txn.state.as_str(), txn.version, expires_at, body, txn.version - 1],
+        )
+    }
+    .map_err(storage)?;
+    if written == 0 {
+        let found = db
+            .query_row(
+                "SELECT version, state FROM transactions WHERE id = ?1",
+                [txn.id.as_str()],
+                |row| Ok((row.get::<_, u64>(0)?, row.get::<_, String>(1)?)),
+            )
+            .optional()
+            .map_err(storage)?
+            .map(|(version, state)| (version, State::parse(&state).unwrap_or(State::Failed)));
+        return Err(LedgerError::Conflict {
+            id: txn.id.clone(),
+            expected: txn.version - 1,
+            found,
+        });
+    }
+    let head = read_head(&db).map_err(storage)?;
+    let (seq, prev_hash) = head.map_or((1, audit::GENESIS.to_owned()), |h| (h.seq + 1, h.hash));
+    let sealed = audit::seal(seq, &prev_hash, &txn.id, txn.version, txn.state, event);
+    db.execute(
+        "INSERT INTO events (seq, transaction_id, version, at, actor, action, state, reason, data, prev_hash, hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        params![
+            sealed.seq,
+            sealed.transaction_id.as_str(),
+            sealed.version,
+            rfc3339(sealed.at),
+            sealed.actor,
+            sealed.action.as_str(),
+            sealed.state.as_str(),
+            sealed.reason,
+            sealed.data.to_string(),
+            sealed.prev_hash,
+            sealed.hash,
+        ],
+    )
+    .map_err(storage)?;
+    db.execute(
+        "INSERT INTO chain_head (id, seq, hash) VALUES (1, ?1, ?2) ON CONFLICT (id) DO UPDATE SET seq = ?1, hash = ?2",
+        params![sealed.seq, sealed.hash],
+    )
+    .map_err(storage)?;
+    db.commit().map_err(storage)?;
+    Ok(sealed)
+}
+
+fn kind_str(txn: &Transaction) -> &'static str {
+    match txn.kind {
+        stint_core::transaction::Kind::Provision => "provision",
+        stint_core::transaction::Kind::Deprovision => "deprovision",
+    }
+}
+
+fn read_head(conn: &Connection) -> rusqlite::Result<Option<ChainHead>> {
+    conn.query_row("SELECT seq, hash FROM chain_head WHERE id = 1", [], |row| {
+        Ok(ChainHead {
+            seq: row.get(0)?,
+            hash: row.get(1)?,
+        })
+    })
+    .optional()
+}
+
+const EVENT_COLUMNS: &str =
+    "seq, transaction_id, version, at, actor, action, state, reason, data, prev_hash, hash";
+
+/// Reads an event row. Fields that do not parse make a corrupt event, which the chain check
+/// then reports as edited.
+fn event_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Event, SqliteError>> {
+    let text = |i: usize| row.get::<_, String>(i);
+    let (transaction_id, at, action, state, data) =
+        (text(1)?, text(3)?, text(5)?, text(6)?, text(8)?);
+    let corrupt = |what: &str| {
+        SqliteError::Corrupt(format!(
+            "event {} has an unreadable {what}",
+            row.get::<_, u64>(0).unwrap_or(0)
+        ))
+    };
+    let parsed = (|| {
+        Ok(Event {
+            seq: row.get(0).map_err(SqliteError::from)?,
+            transaction_id: TransactionId::parse(&transaction_id)
+                .map_err(|_| corrupt("transaction id"))?,
+            version: row.get(2).map_err(SqliteError::from)?,
+            at: parse_rfc3339(&at).ok_or_else(|| corrupt("time"))?,
+            actor: text(4).map_err(SqliteError::from)?,
+            action: serde_json::from_value(serde_json::Value::String(action))
+                .map_err(|_| corrupt("action"))?,
+            state: State::parse(&state).ok_or_else(|| corrupt("state"))?,
+            reason: text(7).map_err(SqliteError::from)?,
+            data: serde_json::from_str(&data).map_err(|_| corrupt("data"))?,
+            prev_hash: text(9).map_err(SqliteError::from)?,
+            hash: text(10).map_err(SqliteError::from)?,
+        })
+    })();
+    Ok(parsed)
+}
+
+fn verify(conn: &Connection) -> Result<ChainReport, SqliteError> {
+    let head = read_head(conn)?;
+    let mut verifier = ChainVerifier::default();
+    let mut stmt = conn.prepare(&format!("SELECT {EVENT_COLUMNS} FROM events ORDER BY seq"))?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let seq: u64 = row.get(0)?;
+        let ok = match event_from_row(row)? {
+            Ok(event) => verifier.push(&event),
+            Err(_) => {
+                return Ok(ChainReport {
+                    events_checked: seq,
+                    fault: Some(ChainFault::Edited { seq }),
+                });
+            }
+        };
+        if !ok {
+            break;
+        }
+    }
+    let report = verifier.finish(head.as_ref());
+    if report.fault.is_some() {
+        return Ok(report);
+    }
+    // Each transaction's stored state must be what its last event made it.
+    let mismatch: Option<String> = conn
+        .query_row(
+            "SELECT t.id FROM transactions t
+             LEFT JOIN events e ON e.transaction_id = t.id AND e.version = t.version
+             WHERE e.seq IS NULL OR e.state != t.state
+                OR EXISTS (SELECT 1 FROM events later WHERE later.transaction_id = t.id AND later.version > t.version)
+             LIMIT 1",
+            [],
+            |row| row.get(0),
+        )
+        .optional()?;
+    Ok(ChainReport {
+        fault: mismatch.map(|transaction_id| ChainFault::Projection { transaction_id }),
+        ..report
+    })
+}
+
+#[async_trait]
+impl Ledger for SqliteLedger {
+    async fn append(&self, txn: &Transaction, event: NewEvent) -> Result<Event, LedgerError> {
+        let txn = txn.clone();
+        self.with_conn(move |conn| append(conn, &txn, event)).await
+    }
+
+    async fn get(&self, id: &TransactionId) -> Result<Option<Transaction>, LedgerError> {
+        let id = id.clone();
+        self.with_conn(move |conn| {
+            let body: Option<String> = conn
+                .query_row(
+                    "SELECT body FROM transactions WHERE id = ?1",
+                    [id.as_str()],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(storage)?;
+            body.map(|b| {
+                serde_json::from_str(&b).map_err(|e| storage(SqliteError::Corrupt(e.to_string())))
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    async fn events(&self, id: &TransactionId) -> Result<Vec<Event>, LedgerError> {
+        let id = id.clone();
+        self.with_conn(move |conn| {
+            let mut stmt = conn
+                .prepare(&format!(
+                    "SELECT {EVENT_COLUMNS} FROM events WHERE transaction_id = ?1 ORDER BY seq"
+                ))
+                .map_err(storage)?;
+            let rows = stmt
+                .query_map([id.as_str()], event_from_row)
+                .map_err(storage)?;
+            rows.map(|row| row.map_err(storage)?.map_err(storage))
+                .collect()
+        })
+        .await
+    }
+
+    async fn verify(&self) -> Result<ChainReport, LedgerError> {
+        self.with_conn(|conn| verify(conn).map_err(storage)).await
+    }
+}
