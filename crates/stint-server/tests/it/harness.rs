@@ -1,0 +1,306 @@
+//! Starts the real thing for a test: a broker wired to the AWS emulator and a temporary SQLite
+//! ledger, served on a loopback port, plus a seeded identity store. Every test gets its own
+//! identity store id and member account ids, so tests run in parallel on one emulator.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use serde_json::{Value, json};
+use stint_aws::{AwsSettings, IssueRetry};
+use stint_server::app::{App, Settings};
+
+use crate::seed::{BROKER_ROLE_ARN, PROVISIONER_ROLE, Seeder};
+
+pub fn moto_url() -> String {
+    std::env::var("STINT_TEST_MOTO_URL").unwrap_or_else(|_| {
+        panic!(
+            "STINT_TEST_MOTO_URL is not set: run scripts/test, or eval \"$(scripts/moto)\" first"
+        )
+    })
+}
+
+/// Random ids, distinct per test.
+pub fn random_digits(n: usize) -> String {
+    let mut digits = String::new();
+    while digits.len() < n {
+        digits.extend(uuid::Uuid::new_v4().as_u128().to_string().chars().skip(1));
+    }
+    digits.truncate(n);
+    digits.replace_range(0..1, "9");
+    digits
+}
+
+/// Log lines written by the server during this test process (JSON, debug level).
+pub fn captured_logs() -> String {
+    let buffer = LOGS.get_or_init(init_logs);
+    buffer
+        .lock()
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default()
+}
+
+static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+
+#[derive(Clone)]
+struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl Write for LogBuffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut buffer) = self.0.lock() {
+            buffer.extend_from_slice(bytes);
+        }
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn init_logs() -> Arc<Mutex<Vec<u8>>> {
+    let buffer = Arc::new(Mutex::new(Vec::new()));
+    let writer = LogBuffer(buffer.clone());
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter("debug")
+        .with_writer(move || writer.clone())
+        .try_init();
+    buffer
+}
+
+pub struct Users {
+    /// Member of the nonprod account's Product-Deployers and Broken groups.
+    pub alice: &'static str,
+    /// In the directory, in no group.
+    pub bob: &'static str,
+    /// Member of the prod account's Product-Deployers group only.
+    pub carol: &'static str,
+}
+
+pub const USERS: Users = Users {
+    alice: "alice@example.com",
+    bob: "bob@example.com",
+    carol: "carol@example.com",
+};
+
+pub struct TestApp {
+    pub url: String,
+    pub http: reqwest::Client,
+    pub seed: Seeder,
+    pub nonprod: String,
+    pub prod: String,
+    pub catalog_path: PathBuf,
+    pub ledger_path: PathBuf,
+    pub app: App,
+    _dir: tempfile::TempDir,
+}
+
+fn catalog(store: &str, nonprod: &str, prod: &str) -> String {
+    format!(
+        r#"
+company = "Acme"
+org = "Platform"
+identity_store_id = "{store}"
+provisioner_role_name = "{PROVISIONER_ROLE}"
+pipeline_principal_arn = "{BROKER_ROLE_ARN}"
+permissions_boundary_arn = "arn:aws:iam::{{account_id}}:policy/stint-boundary"
+
+[[accounts]]
+name = "workload-nonprod"
+id = "{nonprod}"
+environment = "nonprod"
+
+[[accounts]]
+name = "workload-prod"
+id = "{prod}"
+environment = "prod"
+
+[personas.Product-Deployers]
+managed_policies = ["arn:aws:iam::aws:policy/PowerUserAccess"]
+ttl = "24h"
+statements = [{{ Sid = "ReadState", Effect = "Allow", Action = ["s3:GetObject"], Resource = "arn:aws:s3:::tf-state/*" }}]
+
+[personas.Product-Deployers.prod]
+managed_policies = ["arn:aws:iam::aws:policy/ReadOnlyAccess"]
+ttl = "1h30m"
+
+# Names a managed policy that does not exist: AttachRolePolicy fails after CreateRole.
+[personas.Broken]
+managed_policies = ["arn:aws:iam::aws:policy/StintNoSuchPolicy"]
+ttl = "1h"
+"#
+    )
+}
+
+pub async fn spawn_app() -> TestApp {
+    captured_logs();
+    let endpoint = moto_url();
+    let store = format!("d-{}", random_digits(10));
+    let (nonprod, prod) = (random_digits(12), random_digits(12));
+    let seed = Seeder::connect(&endpoint).await;
+    seed_world(&seed, &store, &nonprod, &prod).await;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let catalog_path = dir.path().join("catalog.toml");
+    std::fs::write(&catalog_path, catalog(&store, &nonprod, &prod)).expect("write catalog");
+    let ledger_path = dir.path().join("ledger.db");
+    let settings = Settings {
+        catalog_path: catalog_path.clone(),
+        ledger_path: ledger_path.clone(),
+        aws: AwsSettings {
+            region: "us-east-1".into(),
+            endpoint_url: Some(endpoint),
+        },
+        issue_retry: IssueRetry::default(),
+    };
+    let app = App::build(&settings).await.expect("build app");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(stint_server::serve(
+        listener,
+        app.clone(),
+        std::future::pending(),
+    ));
+    TestApp {
+        url,
+        http: reqwest::Client::new(),
+        seed,
+        nonprod,
+        prod,
+        catalog_path,
+        ledger_path,
+        app,
+        _dir: dir,
+    }
+}
+
+async fn seed_world(seed: &Seeder, store: &str, nonprod: &str, prod: &str) {
+    let alice = seed.user(store, "alice", USERS.alice).await.expect("alice");
+    seed.user(store, "bob", USERS.bob).await.expect("bob");
+    let carol = seed.user(store, "carol", USERS.carol).await.expect("carol");
+    let deployers_nonprod = seed
+        .group(store, &format!("Acme_Platform_{nonprod}_Product-Deployers"))
+        .await
+        .expect("group");
+    let deployers_prod = seed
+        .group(store, &format!("Acme_Platform_{prod}_Product-Deployers"))
+        .await
+        .expect("group");
+    let broken = seed
+        .group(store, &format!("Acme_Platform_{nonprod}_Broken"))
+        .await
+        .expect("group");
+    seed.add_member(store, &deployers_nonprod, &alice)
+        .await
+        .expect("member");
+    seed.add_member(store, &broken, &alice)
+        .await
+        .expect("member");
+    seed.add_member(store, &deployers_prod, &carol)
+        .await
+        .expect("member");
+    seed.provisioner_role(nonprod).await.expect("provisioner");
+    seed.provisioner_role(prod).await.expect("provisioner");
+}
+
+impl TestApp {
+    pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .json(body)
+            .send()
+            .await
+            .expect("request");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    pub async fn post_raw(&self, path: &str, body: &'static str) -> (u16, Value) {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("request");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .expect("request");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// A provisioning request for alice in the nonprod account.
+    pub fn request(&self, email: &str) -> Value {
+        json!({
+            "email": email,
+            "branch": "feature/jit-42",
+            "target_aws_account": "workload-nonprod",
+            "target_aws_account_id": self.nonprod,
+        })
+    }
+
+    pub async fn provision_alice(&self) -> Value {
+        let (status, body) = self.post("/v1/provision", &self.request(USERS.alice)).await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    /// Names of the roles under /stint/ in an account, as the emulator holds them.
+    pub async fn stint_roles(&self, account: &str) -> Vec<String> {
+        let iam = self.seed.iam(account).await.expect("iam");
+        let out = iam
+            .list_roles()
+            .path_prefix("/stint/")
+            .send()
+            .await
+            .expect("list roles");
+        out.roles()
+            .iter()
+            .map(|r| r.role_name().to_owned())
+            .collect()
+    }
+
+    pub async fn transaction(&self, id: &str) -> Value {
+        let (status, body) = self.get(&format!("/v1/transactions/{id}")).await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+}
+
+/// The `action`s of a transaction's events, in order.
+pub fn actions(transaction: &Value) -> Vec<String> {
+    transaction["events"]
+        .as_array()
+        .map(|events| {
+            events
+                .iter()
+                .map(|e| e["action"].as_str().unwrap_or("?").to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A policy document as the emulator returns it: URL-encoded JSON.
+pub fn decode_policy(encoded: &str) -> Value {
+    let decoded = percent_encoding::percent_decode_str(encoded)
+        .decode_utf8()
+        .expect("utf8");
+    serde_json::from_str(&decoded).expect("policy json")
+}

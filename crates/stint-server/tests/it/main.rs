@@ -1,0 +1,12 @@
+//! Integration tests: the real broker, the real SQLite ledger, and the AWS emulator, read back
+//! through the SDK. One binary (every file under tests/ would be another link).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod audit;
+mod cli;
+mod deprovision;
+mod harness;
+mod provision;
+mod rejections;
+mod seed;

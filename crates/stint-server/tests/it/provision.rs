@@ -1,0 +1,245 @@
+//! A member gets a temporary role exactly as the catalog says, and the emulator holds it so.
+
+use serde_json::{Value, json};
+use stint_core::ids::TransactionId;
+use stint_core::policy::{grant_inline_policy, trust_policy};
+use stint_core::time_fmt::parse_rfc3339;
+
+use crate::harness::{USERS, actions, captured_logs, decode_policy, spawn_app};
+use crate::seed::BROKER_ROLE_ARN;
+
+#[tokio::test]
+async fn a_member_gets_a_temporary_role_with_expiry_enforced_by_aws() {
+    let app = spawn_app().await;
+    let body = app.provision_alice().await;
+
+    // The articles' outputs, exactly.
+    assert_eq!(body["status"], "provisioned");
+    assert_eq!(body["role_ttl_hours"], json!(24));
+    let id = body["transaction_id"].as_str().unwrap();
+    TransactionId::parse(id).unwrap();
+    let role_name = body["role_name"].as_str().unwrap();
+    assert_eq!(role_name, format!("stint-{id}"));
+    assert_eq!(
+        body["iam_role_arn"],
+        format!("arn:aws:iam::{}:role/stint/{role_name}", app.nonprod)
+    );
+    let expires_at = parse_rfc3339(body["expires_at"].as_str().unwrap()).unwrap();
+    for field in [
+        "access_key_id",
+        "secret_access_key",
+        "session_token",
+        "expiration",
+    ] {
+        assert!(
+            body["credentials"][field]
+                .as_str()
+                .is_some_and(|v| !v.is_empty()),
+            "{field}"
+        );
+    }
+
+    // What the emulator holds.
+    let iam = app.seed.iam(&app.nonprod).await.unwrap();
+    let role = iam.get_role().role_name(role_name).send().await.unwrap();
+    let role = role.role().unwrap();
+    assert_eq!(role.path(), "/stint/");
+    assert_eq!(role.max_session_duration(), Some(3600));
+    assert_eq!(
+        role.permissions_boundary()
+            .and_then(|b| b.permissions_boundary_arn()),
+        Some(format!("arn:aws:iam::{}:policy/stint-boundary", app.nonprod).as_str())
+    );
+    let trust = decode_policy(role.assume_role_policy_document().unwrap());
+    assert_eq!(
+        trust,
+        serde_json::to_value(trust_policy(BROKER_ROLE_ARN, expires_at, USERS.alice)).unwrap()
+    );
+    assert_eq!(trust["Statement"][0]["Principal"]["AWS"], BROKER_ROLE_ARN);
+
+    let tags = iam
+        .list_role_tags()
+        .role_name(role_name)
+        .send()
+        .await
+        .unwrap();
+    let tag = |key: &str| {
+        tags.tags()
+            .iter()
+            .find(|t| t.key() == key)
+            .map(|t| t.value().to_owned())
+    };
+    assert_eq!(tag("stint:transaction-id").as_deref(), Some(id));
+    assert_eq!(tag("stint:requester").as_deref(), Some(USERS.alice));
+    assert_eq!(tag("stint:branch").as_deref(), Some("feature/jit-42"));
+    assert_eq!(
+        tag("stint:group-type").as_deref(),
+        Some("Product-Deployers")
+    );
+    assert!(tag("stint:expires-at").is_some());
+
+    let attached = iam
+        .list_attached_role_policies()
+        .role_name(role_name)
+        .send()
+        .await
+        .unwrap();
+    let arns: Vec<_> = attached
+        .attached_policies()
+        .iter()
+        .filter_map(|p| p.policy_arn())
+        .collect();
+    assert_eq!(arns, ["arn:aws:iam::aws:policy/PowerUserAccess"]);
+
+    let inline = iam
+        .get_role_policy()
+        .role_name(role_name)
+        .policy_name("stint-grant")
+        .send()
+        .await
+        .unwrap();
+    let inline = decode_policy(inline.policy_document());
+    let custom = serde_json::from_value(json!({
+        "Sid": "ReadState", "Effect": "Allow", "Action": ["s3:GetObject"], "Resource": "arn:aws:s3:::tf-state/*"
+    }))
+    .unwrap();
+    assert_eq!(
+        inline,
+        serde_json::to_value(grant_inline_policy(&[custom], expires_at)).unwrap()
+    );
+    let names = iam
+        .list_role_policies()
+        .role_name(role_name)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(names.policy_names(), ["stint-grant"]);
+
+    // The credentials work, and they are the temporary role's.
+    let creds = aws_credential_types::Credentials::new(
+        body["credentials"]["access_key_id"].as_str().unwrap(),
+        body["credentials"]["secret_access_key"].as_str().unwrap(),
+        body["credentials"]["session_token"]
+            .as_str()
+            .map(str::to_owned),
+        None,
+        "test",
+    );
+    let sdk = crate::seed::emulator_config(&crate::harness::moto_url(), creds).await;
+    let me = aws_sdk_sts::Client::new(&sdk)
+        .get_caller_identity()
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.account(), Some(app.nonprod.as_str()));
+    assert!(
+        me.arn()
+            .unwrap()
+            .contains(&format!("assumed-role/{role_name}/")),
+        "{:?}",
+        me.arn()
+    );
+
+    // The ledger tells the story in order.
+    let txn = app.transaction(id).await;
+    assert_eq!(txn["transaction"]["state"], "provisioned");
+    assert_eq!(
+        actions(&txn),
+        ["requested", "authorized", "role_created", "provisioned"]
+    );
+    assert_eq!(
+        txn["events"][1]["data"]["group"],
+        format!("Acme_Platform_{}_Product-Deployers", app.nonprod)
+    );
+}
+
+#[tokio::test]
+async fn prod_gets_the_narrower_grant_and_ttl() {
+    let app = spawn_app().await;
+    let request = json!({
+        "email": "Carol@Example.com",
+        "branch": "main",
+        "target_aws_account": "workload-prod",
+        "target_aws_account_id": app.prod,
+        "group_type": "Product-Deployers",
+    });
+    let (status, body) = app.post("/v1/provision", &request).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["role_ttl_hours"], json!(1.5));
+    let iam = app.seed.iam(&app.prod).await.unwrap();
+    let attached = iam
+        .list_attached_role_policies()
+        .role_name(body["role_name"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let arns: Vec<_> = attached
+        .attached_policies()
+        .iter()
+        .filter_map(|p| p.policy_arn())
+        .collect();
+    assert_eq!(arns, ["arn:aws:iam::aws:policy/ReadOnlyAccess"]);
+    // Credentials never outlive the grant.
+    let expires = parse_rfc3339(body["expires_at"].as_str().unwrap()).unwrap();
+    let session_ends = parse_rfc3339(body["credentials"]["expiration"].as_str().unwrap()).unwrap();
+    assert!(
+        session_ends <= expires + time::Duration::seconds(5),
+        "{session_ends} > {expires}"
+    );
+}
+
+#[tokio::test]
+async fn a_failure_after_the_role_exists_removes_it_and_records_why() {
+    let app = spawn_app().await;
+    let mut request = app.request(USERS.alice);
+    request["group_type"] = json!("Broken");
+    let (status, body) = app.post("/v1/provision", &request).await;
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(body["status"], "failed");
+    assert_eq!(body["error"]["code"], "aws_error");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("StintNoSuchPolicy"),
+        "{body}"
+    );
+
+    let id = body["transaction_id"].as_str().unwrap();
+    let txn = app.transaction(id).await;
+    assert_eq!(txn["transaction"]["state"], "failed");
+    assert_eq!(txn["transaction"]["failure"]["code"], "aws_error");
+    assert_eq!(
+        actions(&txn),
+        ["requested", "authorized", "role_created", "failed"]
+    );
+    assert!(
+        app.stint_roles(&app.nonprod).await.is_empty(),
+        "the half-made role was left behind"
+    );
+}
+
+#[tokio::test]
+async fn credentials_never_reach_the_logs() {
+    let app = spawn_app().await;
+    let body = app.provision_alice().await;
+    let secret = body["credentials"]["secret_access_key"].as_str().unwrap();
+    let token = body["credentials"]["session_token"].as_str().unwrap();
+    let logs = captured_logs();
+    assert!(
+        logs.contains(body["transaction_id"].as_str().unwrap()),
+        "the provisioning was not logged"
+    );
+    assert!(
+        logs.contains("[redacted]"),
+        "credentials were not logged redacted"
+    );
+    assert!(!logs.contains(secret), "secret access key in logs");
+    assert!(!logs.contains(token), "session token in logs");
+    // Nor in the audit trail.
+    let txn: Value = app
+        .transaction(body["transaction_id"].as_str().unwrap())
+        .await;
+    let trail = txn.to_string();
+    assert!(!trail.contains(secret) && !trail.contains(token));
+}
