@@ -1,0 +1,66 @@
+//! Helpers for `scripts/demo` and `scripts/bench`, against the AWS emulator only:
+//!
+//! - `demo seed ENDPOINT CATALOG`: creates, for the catalog, the Identity Center groups
+//!   `Company_Org_AccountId_Persona` for every account and persona, the users
+//!   alice@example.com (a Product-Deployers member in the nonprod accounts) and
+//!   bob@example.com (in no group), and the provisioner role in every member account.
+//! - `demo whoami ENDPOINT`: calls STS GetCallerIdentity with the credentials in
+//!   AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN and prints who they are.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../tests/it/seed.rs"]
+mod seed;
+
+use aws_credential_types::Credentials;
+use stint_core::catalog::Environment;
+
+use seed::{Seeder, SeedResult, emulator_config};
+
+pub const DEMO_MEMBER: &str = "alice@example.com";
+pub const DEMO_OUTSIDER: &str = "bob@example.com";
+
+#[tokio::main]
+async fn main() -> SeedResult<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        ["seed", endpoint, catalog] => seed_world(endpoint, catalog).await,
+        ["whoami", endpoint] => whoami(endpoint).await,
+        _ => Err("usage: demo seed ENDPOINT CATALOG | demo whoami ENDPOINT".into()),
+    }
+}
+
+async fn seed_world(endpoint: &str, catalog_path: &str) -> SeedResult<()> {
+    let catalog = stint_core::catalog::Catalog::from_toml(&std::fs::read_to_string(catalog_path)?)?;
+    let seeder = Seeder::connect(endpoint).await;
+    let store = &catalog.identity_store_id;
+    let alice = seeder.user(store, "alice", DEMO_MEMBER).await?;
+    seeder.user(store, "bob", DEMO_OUTSIDER).await?;
+    for account in catalog.accounts() {
+        seeder.provisioner_role(account.id.as_str()).await?;
+        for persona in catalog.personas() {
+            let name = catalog.group_name(&account.id, &persona.name);
+            let group = seeder.group(store, &name).await?;
+            let member = account.environment == Environment::Nonprod && persona.name.as_str() == "Product-Deployers";
+            if member {
+                seeder.add_member(store, &group, &alice).await?;
+            }
+            println!("group {name}{}", if member { " (alice)" } else { "" });
+        }
+        println!("provisioner role arn:aws:iam::{}:role/{}", account.id, catalog.provisioner_role_name);
+    }
+    println!("users {DEMO_MEMBER}, {DEMO_OUTSIDER} in identity store {store}");
+    Ok(())
+}
+
+async fn whoami(endpoint: &str) -> SeedResult<()> {
+    let var = |name: &str| std::env::var(name).map_err(|_| format!("{name} is not set"));
+    let credentials = Credentials::new(var("AWS_ACCESS_KEY_ID")?, var("AWS_SECRET_ACCESS_KEY")?, var("AWS_SESSION_TOKEN").ok(), None, "demo");
+    let sdk = emulator_config(endpoint, credentials).await;
+    let me = aws_sdk_sts::Client::new(&sdk).get_caller_identity().send().await?;
+    println!(
+        "{}",
+        serde_json::json!({ "Account": me.account(), "Arn": me.arn(), "UserId": me.user_id() })
+    );
+    Ok(())
+}
