@@ -15,7 +15,7 @@ mod seed;
 use aws_credential_types::Credentials;
 use stint_core::catalog::Environment;
 
-use seed::{Seeder, SeedResult, emulator_config};
+use seed::{SeedResult, Seeder, emulator_config};
 
 pub const DEMO_MEMBER: &str = "alice@example.com";
 pub const DEMO_OUTSIDER: &str = "bob@example.com";
@@ -23,7 +23,12 @@ pub const DEMO_OUTSIDER: &str = "bob@example.com";
 #[tokio::main]
 async fn main() -> SeedResult<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         ["seed", endpoint, catalog] => seed_world(endpoint, catalog).await,
         ["whoami", endpoint] => whoami(endpoint).await,
         _ => Err("usage: demo seed ENDPOINT CATALOG | demo whoami ENDPOINT".into()),
@@ -41,13 +46,17 @@ async fn seed_world(endpoint: &str, catalog_path: &str) -> SeedResult<()> {
         for persona in catalog.personas() {
             let name = catalog.group_name(&account.id, &persona.name);
             let group = seeder.group(store, &name).await?;
-            let member = account.environment == Environment::Nonprod && persona.name.as_str() == "Product-Deployers";
+            let member = account.environment == Environment::Nonprod
+                && persona.name.as_str() == "Product-Deployers";
             if member {
                 seeder.add_member(store, &group, &alice).await?;
             }
             println!("group {name}{}", if member { " (alice)" } else { "" });
         }
-        println!("provisioner role arn:aws:iam::{}:role/{}", account.id, catalog.provisioner_role_name);
+        println!(
+            "provisioner role arn:aws:iam::{}:role/{}",
+            account.id, catalog.provisioner_role_name
+        );
     }
     println!("users {DEMO_MEMBER}, {DEMO_OUTSIDER} in identity store {store}");
     Ok(())
@@ -55,9 +64,18 @@ async fn seed_world(endpoint: &str, catalog_path: &str) -> SeedResult<()> {
 
 async fn whoami(endpoint: &str) -> SeedResult<()> {
     let var = |name: &str| std::env::var(name).map_err(|_| format!("{name} is not set"));
-    let credentials = Credentials::new(var("AWS_ACCESS_KEY_ID")?, var("AWS_SECRET_ACCESS_KEY")?, var("AWS_SESSION_TOKEN").ok(), None, "demo");
+    let credentials = Credentials::new(
+        var("AWS_ACCESS_KEY_ID")?,
+        var("AWS_SECRET_ACCESS_KEY")?,
+        var("AWS_SESSION_TOKEN").ok(),
+        None,
+        "demo",
+    );
     let sdk = emulator_config(endpoint, credentials).await;
-    let me = aws_sdk_sts::Client::new(&sdk).get_caller_identity().send().await?;
+    let me = aws_sdk_sts::Client::new(&sdk)
+        .get_caller_identity()
+        .send()
+        .await?;
     println!(
         "{}",
         serde_json::json!({ "Account": me.account(), "Arn": me.arn(), "UserId": me.user_id() })
