@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use time::macros::datetime;
 
-use crate::ids::{AccountId, AccountName, GroupType, RoleName, is_iam_name_char};
+use crate::ids::{AccountId, AccountName, Email, GroupType, RoleName, is_iam_name_char};
 use crate::policy::{self, Statement};
 
 /// AssumeRole's shortest session: a grant shorter than this could not issue credentials.
@@ -67,6 +67,57 @@ struct RawCatalog {
     managed_policies_per_role: usize,
     accounts: Vec<RawAccount>,
     personas: BTreeMap<String, RawPersona>,
+    #[serde(default)]
+    oidc: Option<RawOidc>,
+    #[serde(default)]
+    identities: Vec<RawIdentity>,
+    #[serde(default)]
+    pipelines: Vec<RawPipelineRule>,
+}
+
+/// The token issuer pipelines authenticate with (GitHub Actions).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOidc {
+    issuer: String,
+    audience: String,
+    #[serde(default = "default_max_token_age")]
+    max_token_age: String,
+}
+
+fn default_max_token_age() -> String {
+    "10m".to_owned()
+}
+
+/// A GitHub user (by numeric id) and the directory user it is.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIdentity {
+    github_actor_id: u64,
+    email: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPipelineRule {
+    #[serde(default)]
+    repository_ids: Vec<u64>,
+    #[serde(default)]
+    repository_owner_ids: Vec<u64>,
+    environments: Vec<Environment>,
+    personas: Vec<String>,
+    #[serde(default = "default_event_names")]
+    event_names: Vec<String>,
+    #[serde(default)]
+    require_protected_ref: Option<bool>,
+    #[serde(default)]
+    github_environment: Option<String>,
+    #[serde(default)]
+    job_workflow_ref: Option<String>,
+}
+
+fn default_event_names() -> Vec<String> {
+    vec!["push".to_owned(), "workflow_dispatch".to_owned()]
 }
 
 fn default_group_type() -> String {
@@ -85,6 +136,20 @@ struct RawAccount {
     name: String,
     id: String,
     environment: Environment,
+    #[serde(default)]
+    delivery: Delivery,
+}
+
+/// How a pipeline gets credentials for the temporary role.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Delivery {
+    /// stint assumes the role and returns credentials (at most 1 h: role chaining).
+    #[default]
+    Broker,
+    /// The role trusts GitHub's OIDC provider for exactly this run; the workflow assumes it
+    /// with AssumeRoleWithWebIdentity and stint never holds credentials.
+    Oidc,
 }
 
 #[derive(Debug, Deserialize)]
@@ -128,6 +193,10 @@ pub struct Catalog {
     pub role_name_prefix: String,
     accounts: Vec<Account>,
     personas: BTreeMap<GroupType, Persona>,
+    oidc: Option<OidcSettings>,
+    /// GitHub actor id -> directory email.
+    identities: BTreeMap<String, Email>,
+    pipelines: Vec<PipelineRule>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,6 +204,63 @@ pub struct Account {
     pub name: AccountName,
     pub id: AccountId,
     pub environment: Environment,
+    pub delivery: Delivery,
+}
+
+/// The OIDC issuer pipelines authenticate with, and what its tokens must say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcSettings {
+    /// Exact `iss`, e.g. `https://token.actions.githubusercontent.com`.
+    pub issuer: String,
+    /// Exact `aud`.
+    pub audience: String,
+    /// Tokens issued longer ago than this are refused, whatever their `exp`.
+    pub max_token_age: Duration,
+}
+
+impl OidcSettings {
+    /// The issuer without its scheme: the IAM OIDC provider's name and condition-key prefix.
+    pub fn provider_host(&self) -> &str {
+        self.issuer
+            .split_once("://")
+            .map_or(self.issuer.as_str(), |(_, rest)| rest)
+    }
+
+    /// The IAM OIDC identity provider for this issuer in `account`.
+    pub fn provider_arn(&self, account: &AccountId) -> String {
+        format!(
+            "arn:aws:iam::{account}:oidc-provider/{}",
+            self.provider_host()
+        )
+    }
+}
+
+/// One allow-list entry: which repositories may ask for which personas in which environments,
+/// and what their runs must look like.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PipelineRule {
+    pub repository_ids: Vec<String>,
+    pub repository_owner_ids: Vec<String>,
+    pub environments: Vec<Environment>,
+    pub personas: Vec<GroupType>,
+    pub event_names: Vec<String>,
+    /// `None`: required for prod, not for nonprod.
+    pub require_protected_ref: Option<bool>,
+    pub github_environment: Option<String>,
+    pub job_workflow_ref: Option<String>,
+}
+
+impl PipelineRule {
+    pub fn covers(&self, environment: Environment, persona: &GroupType) -> bool {
+        self.environments.contains(&environment) && self.personas.contains(persona)
+    }
+
+    pub fn admits_repository(&self, claims: &crate::caller::PipelineClaims) -> bool {
+        self.repository_ids.contains(&claims.repository_id)
+            || self
+                .repository_owner_ids
+                .contains(&claims.repository_owner_id)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -211,6 +337,18 @@ impl Catalog {
     /// `Company_Org_AccountId_Persona`, as in the articles.
     pub fn group_name(&self, account: &AccountId, group_type: &GroupType) -> String {
         format!("{}_{}_{}_{}", self.company, self.org, account, group_type)
+    }
+
+    pub fn oidc(&self) -> Option<&OidcSettings> {
+        self.oidc.as_ref()
+    }
+
+    pub fn pipeline_rules(&self) -> &[PipelineRule] {
+        &self.pipelines
+    }
+
+    pub fn github_identity(&self, actor_id: &str) -> Option<&Email> {
+        self.identities.get(actor_id)
     }
 
     pub fn permissions_boundary(&self, account: &AccountId) -> Option<String> {
@@ -293,7 +431,16 @@ impl Catalog {
             ));
         }
 
+        let oidc = raw.oidc.map(validate_oidc).transpose()?;
         let accounts = validate_accounts(raw.accounts)?;
+        if let Some(i) = accounts.iter().position(|a| a.delivery == Delivery::Oidc)
+            && oidc.is_none()
+        {
+            return Err(err(
+                format!("accounts[{i}].delivery"),
+                "oidc delivery needs an [oidc] issuer",
+            ));
+        }
         let mut personas = BTreeMap::new();
         for (name, persona) in raw.personas {
             let key = format!("personas.{name}");
@@ -314,7 +461,17 @@ impl Catalog {
                 format!("{default_group_type} is not one of the personas"),
             ));
         }
+        let identities = validate_identities(raw.identities)?;
+        let pipelines = raw
+            .pipelines
+            .into_iter()
+            .enumerate()
+            .map(|(i, rule)| validate_rule(&format!("pipelines[{i}]"), rule, &personas))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
+            oidc,
+            identities,
+            pipelines,
             company: raw.company,
             org: raw.org,
             identity_store_id: raw.identity_store_id,
@@ -350,6 +507,7 @@ fn validate_accounts(raw: Vec<RawAccount>) -> Result<Vec<Account>, CatalogError>
             name,
             id,
             environment: account.environment,
+            delivery: account.delivery,
         });
     }
     Ok(accounts)
@@ -497,9 +655,115 @@ fn check_policy_arn(arn: &str) -> Result<(), String> {
     }
 }
 
-/// `24h`, `90m`, `1h30m`, `900s`.
-pub fn parse_ttl(text: &str) -> Result<Duration, String> {
-    let bad = || format!("{text:?} is not a duration such as 24h, 90m or 1h30m");
+fn validate_oidc(raw: RawOidc) -> Result<OidcSettings, CatalogError> {
+    let issuer = raw.issuer.trim_end_matches('/').to_owned();
+    // Plain http only for an issuer on this machine (tests, local development).
+    let loopback = ["http://127.0.0.1:", "http://localhost:", "http://[::1]:"]
+        .iter()
+        .any(|p| issuer.starts_with(p));
+    if !(issuer.starts_with("https://") || loopback) || issuer.contains(char::is_whitespace) {
+        return Err(err(
+            "oidc.issuer",
+            format!("{issuer:?} must be an https:// URL"),
+        ));
+    }
+    if raw.audience.is_empty() || raw.audience.len() > 256 {
+        return Err(err("oidc.audience", "must be 1 to 256 characters"));
+    }
+    let max_token_age = parse_duration(&raw.max_token_age)
+        .filter(|d| (60..=3600).contains(&d.as_secs()))
+        .ok_or_else(|| {
+            err(
+                "oidc.max_token_age",
+                format!("{:?} must be a duration from 1m to 1h", raw.max_token_age),
+            )
+        })?;
+    Ok(OidcSettings {
+        issuer,
+        audience: raw.audience,
+        max_token_age,
+    })
+}
+
+fn validate_identities(raw: Vec<RawIdentity>) -> Result<BTreeMap<String, Email>, CatalogError> {
+    let mut identities = BTreeMap::new();
+    for (i, identity) in raw.into_iter().enumerate() {
+        let key = format!("identities[{i}]");
+        let email =
+            Email::parse(&identity.email).map_err(|e| err(format!("{key}.email"), e.message))?;
+        if identities
+            .insert(identity.github_actor_id.to_string(), email)
+            .is_some()
+        {
+            return Err(err(
+                format!("{key}.github_actor_id"),
+                format!("{} appears twice", identity.github_actor_id),
+            ));
+        }
+    }
+    Ok(identities)
+}
+
+fn validate_rule(
+    key: &str,
+    raw: RawPipelineRule,
+    personas: &BTreeMap<GroupType, Persona>,
+) -> Result<PipelineRule, CatalogError> {
+    if raw.repository_ids.is_empty() && raw.repository_owner_ids.is_empty() {
+        return Err(err(key, "names no repository_ids or repository_owner_ids"));
+    }
+    if raw.environments.is_empty() {
+        return Err(err(format!("{key}.environments"), "is empty"));
+    }
+    let mut rule_personas = Vec::new();
+    for (i, name) in raw.personas.iter().enumerate() {
+        let persona =
+            GroupType::parse(name).map_err(|e| err(format!("{key}.personas[{i}]"), e.message))?;
+        if !personas.contains_key(&persona) {
+            return Err(err(
+                format!("{key}.personas[{i}]"),
+                format!("{persona} is not one of the personas"),
+            ));
+        }
+        rule_personas.push(persona);
+    }
+    if raw.event_names.is_empty() {
+        return Err(err(format!("{key}.event_names"), "is empty"));
+    }
+    if raw.environments.contains(&Environment::Prod)
+        && raw.event_names.iter().any(|e| e == "pull_request_target")
+    {
+        return Err(err(
+            format!("{key}.event_names"),
+            "pull_request_target never gets production access",
+        ));
+    }
+    if let Some(pinned) = &raw.job_workflow_ref
+        && (!pinned.contains("/.github/workflows/") || !pinned.contains('@'))
+    {
+        return Err(err(
+            format!("{key}.job_workflow_ref"),
+            "must look like OWNER/REPO/.github/workflows/FILE.yml@REF",
+        ));
+    }
+    Ok(PipelineRule {
+        repository_ids: raw.repository_ids.iter().map(u64::to_string).collect(),
+        repository_owner_ids: raw
+            .repository_owner_ids
+            .iter()
+            .map(u64::to_string)
+            .collect(),
+        environments: raw.environments,
+        personas: rule_personas,
+        event_names: raw.event_names,
+        require_protected_ref: raw.require_protected_ref,
+        github_environment: raw.github_environment,
+        job_workflow_ref: raw.job_workflow_ref,
+    })
+}
+
+/// `24h`, `90m`, `1h30m`, `900s`; `None` if it is not such a duration.
+pub fn parse_duration(text: &str) -> Option<Duration> {
     let mut total = 0u64;
     let mut number = String::new();
     for c in text.chars() {
@@ -511,19 +775,19 @@ pub fn parse_ttl(text: &str) -> Result<Duration, String> {
             'h' => 3600,
             'm' => 60,
             's' => 1,
-            _ => return Err(bad()),
+            _ => return None,
         };
-        let n: u64 = number.parse().map_err(|_| bad())?;
-        total = n
-            .checked_mul(unit)
-            .and_then(|v| total.checked_add(v))
-            .ok_or_else(bad)?;
+        let n: u64 = number.parse().ok()?;
+        total = n.checked_mul(unit).and_then(|v| total.checked_add(v))?;
         number.clear();
     }
-    if !number.is_empty() || total == 0 {
-        return Err(bad());
-    }
-    let ttl = Duration::from_secs(total);
+    (number.is_empty() && total > 0).then(|| Duration::from_secs(total))
+}
+
+/// A grant's TTL: a duration from 15m to 24h.
+pub fn parse_ttl(text: &str) -> Result<Duration, String> {
+    let ttl = parse_duration(text)
+        .ok_or_else(|| format!("{text:?} is not a duration such as 24h, 90m or 1h30m"))?;
     if ttl < MIN_TTL || ttl > MAX_TTL {
         return Err(format!(
             "{text} is outside 15m (AssumeRole's shortest session) to 24h"

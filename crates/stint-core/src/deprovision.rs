@@ -5,6 +5,7 @@
 use serde_json::json;
 
 use crate::broker::{Actor, Broker, ledger_error, unknown_transaction};
+use crate::caller::Caller;
 use crate::error::{BrokerError, ErrorCode};
 use crate::ids::TransactionId;
 use crate::ports::RoleDeletion;
@@ -25,9 +26,10 @@ impl Broker {
     pub async fn deprovision(
         &self,
         input: &DeprovisionInput,
-        actor: &Actor,
+        caller: &Caller,
     ) -> Result<Deprovisioned, BrokerError> {
         let request = DeprovisionRequest::parse(input)?;
+        let actor = &caller.actor();
         let original = self
             .ledger
             .get(&request.transaction_id)
@@ -35,6 +37,7 @@ impl Broker {
             .map_err(ledger_error)?
             .ok_or_else(|| unknown_transaction(&request.transaction_id))?;
         check_matches(&request, &original)?;
+        check_owner(caller, &original)?;
         match original.state {
             State::Provisioned => self.deprovision_grant(original, actor).await,
             State::Deprovisioned => Ok(Deprovisioned {
@@ -178,6 +181,24 @@ impl Broker {
             }
         }
     }
+}
+
+/// A pipeline may end only grants its own repository asked for; operators may end any.
+fn check_owner(caller: &Caller, original: &Transaction) -> Result<(), BrokerError> {
+    let Some(claims) = caller.claims() else {
+        return Ok(());
+    };
+    let owner = original.caller.as_ref().map(|c| c.repository_id.as_str());
+    if owner == Some(claims.repository_id.as_str()) {
+        return Ok(());
+    }
+    Err(BrokerError::new(
+        ErrorCode::NotOwner,
+        format!(
+            "transaction {} was not requested by repository {}",
+            original.id, claims.repository
+        ),
+    ))
 }
 
 fn check_matches(request: &DeprovisionRequest, original: &Transaction) -> Result<(), BrokerError> {

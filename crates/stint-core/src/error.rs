@@ -12,6 +12,8 @@ pub enum ErrorClass {
     Invalid,
     /// The caller is not allowed to have what it asked for (403).
     Forbidden,
+    /// The caller did not prove who it is (401).
+    Unauthenticated,
     /// The thing asked about does not exist (404).
     NotFound,
     /// The request conflicts with the transaction's current state (409).
@@ -27,7 +29,11 @@ impl ErrorClass {
     pub fn is_rejection(self) -> bool {
         matches!(
             self,
-            Self::Invalid | Self::Forbidden | Self::NotFound | Self::Conflict
+            Self::Invalid
+                | Self::Unauthenticated
+                | Self::Forbidden
+                | Self::NotFound
+                | Self::Conflict
         )
     }
 }
@@ -69,6 +75,28 @@ error_codes! {
     UnknownAccount => "unknown_account", Invalid;
     AccountIdMismatch => "account_id_mismatch", Invalid;
     UnknownPersona => "unknown_persona", Invalid;
+    MissingToken => "missing_token", Unauthenticated;
+    MalformedToken => "malformed_token", Unauthenticated;
+    UnsupportedAlgorithm => "unsupported_algorithm", Unauthenticated;
+    MissingKeyId => "missing_kid", Unauthenticated;
+    UnknownKeyId => "unknown_kid", Unauthenticated;
+    BadSignature => "bad_signature", Unauthenticated;
+    WrongIssuer => "wrong_issuer", Unauthenticated;
+    WrongAudience => "wrong_audience", Unauthenticated;
+    TokenExpired => "token_expired", Unauthenticated;
+    TokenNotYetValid => "token_not_yet_valid", Unauthenticated;
+    TokenTooOld => "token_too_old", Unauthenticated;
+    TokenReplayed => "token_replayed", Unauthenticated;
+    IssuerUnavailable => "issuer_unavailable", Upstream;
+    RepositoryNotAllowed => "repository_not_allowed", Forbidden;
+    EventNotAllowed => "event_not_allowed", Forbidden;
+    UnprotectedRef => "unprotected_ref", Forbidden;
+    EnvironmentNotAllowed => "environment_not_allowed", Forbidden;
+    WorkflowNotAllowed => "workflow_not_allowed", Forbidden;
+    UnknownActor => "unknown_actor", Forbidden;
+    IdentityMismatch => "identity_mismatch", Forbidden;
+    NotOwner => "not_owner", Forbidden;
+    DeliveryNeedsPipeline => "delivery_needs_pipeline", Invalid;
     UnknownUser => "unknown_user", Forbidden;
     NotAMember => "not_a_member", Forbidden;
     UnknownTransaction => "unknown_transaction", NotFound;

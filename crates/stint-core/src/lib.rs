@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod broker;
+pub mod caller;
 pub mod catalog;
 pub mod credentials;
 pub mod deprovision;

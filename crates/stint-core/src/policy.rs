@@ -136,6 +136,42 @@ pub fn trust_policy(
     }])
 }
 
+/// The trust policy of a temporary role delivered by OIDC: only GitHub's OIDC provider in the
+/// account, only for this run's exact `sub` and audience, only before `expires_at`. The
+/// workflow assumes it itself and stint never holds its credentials.
+pub fn web_identity_trust_policy(
+    provider_arn: &str,
+    provider_host: &str,
+    audience: &str,
+    subject: &str,
+    expires_at: OffsetDateTime,
+) -> PolicyDocument {
+    let mut conditions = condition("DateLessThan", "aws:CurrentTime", iam_time(expires_at));
+    conditions.insert(
+        "StringEquals".to_owned(),
+        BTreeMap::from([
+            (
+                format!("{provider_host}:aud"),
+                OneOrMany::One(audience.to_owned()),
+            ),
+            (
+                format!("{provider_host}:sub"),
+                OneOrMany::One(subject.to_owned()),
+            ),
+        ]),
+    );
+    PolicyDocument::new(vec![Statement {
+        sid: Some("StintWorkflowRunUntilExpiry".to_owned()),
+        effect: Effect::Allow,
+        principal: Some(serde_json::json!({ "Federated": provider_arn })),
+        action: Some(OneOrMany::One("sts:AssumeRoleWithWebIdentity".to_owned())),
+        not_action: None,
+        resource: None,
+        not_resource: None,
+        condition: Some(conditions),
+    }])
+}
+
 /// `Deny *` once `aws:CurrentTime` passes the expiry: sessions already issued lose every
 /// permission at expiry, whether or not stint is running to delete the role.
 pub fn expiry_deny(expires_at: OffsetDateTime) -> Statement {
@@ -240,6 +276,41 @@ mod tests {
                   "Condition": {
                     "DateGreaterThan": {
                       "aws:CurrentTime": "2026-11-22T12:00:00Z"
+                    }
+                  }
+                }
+              ]
+            }"#]]
+        .assert_eq(&pretty(&doc));
+    }
+
+    #[test]
+    fn web_identity_trust_policy_snapshot() {
+        let doc = web_identity_trust_policy(
+            "arn:aws:iam::222222222222:oidc-provider/token.actions.githubusercontent.com",
+            "token.actions.githubusercontent.com",
+            "stint",
+            "repo:acme/infra:ref:refs/heads/main",
+            EXPIRY,
+        );
+        expect![[r#"
+            {
+              "Version": "2012-10-17",
+              "Statement": [
+                {
+                  "Sid": "StintWorkflowRunUntilExpiry",
+                  "Effect": "Allow",
+                  "Principal": {
+                    "Federated": "arn:aws:iam::222222222222:oidc-provider/token.actions.githubusercontent.com"
+                  },
+                  "Action": "sts:AssumeRoleWithWebIdentity",
+                  "Condition": {
+                    "DateLessThan": {
+                      "aws:CurrentTime": "2026-11-22T12:00:00Z"
+                    },
+                    "StringEquals": {
+                      "token.actions.githubusercontent.com:aud": "stint",
+                      "token.actions.githubusercontent.com:sub": "repo:acme/infra:ref:refs/heads/main"
                     }
                   }
                 }

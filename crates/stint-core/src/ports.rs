@@ -152,6 +152,14 @@ pub trait Ledger: Send + Sync {
     async fn append(&self, txn: &Transaction, event: NewEvent) -> Result<Event, LedgerError>;
     async fn get(&self, id: &TransactionId) -> Result<Option<Transaction>, LedgerError>;
     async fn events(&self, id: &TransactionId) -> Result<Vec<Event>, LedgerError>;
+    /// Records that the token `jti` has been used, until `expires_at`. True on its first use,
+    /// false if it was used before (a replay). Forgets tokens that expired before `now`.
+    async fn use_token(
+        &self,
+        jti: &str,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, LedgerError>;
     /// Checks the whole hash chain and reports the first break.
     async fn verify(&self) -> Result<ChainReport, LedgerError>;
 }

@@ -9,10 +9,12 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use crate::broker::{Actor, Broker};
+use crate::caller::Caller;
+use crate::catalog::Delivery;
 use crate::credentials::Credentials;
 use crate::error::{BrokerError, ErrorCode};
 use crate::ids::{RoleName, TransactionId};
-use crate::policy::{grant_inline_policy, trust_policy};
+use crate::policy::{PolicyDocument, grant_inline_policy, trust_policy, web_identity_trust_policy};
 use crate::ports::{
     DirectoryUser, Membership, PortError, RolePermissions, RoleSpec, SessionRequest,
 };
@@ -26,6 +28,8 @@ pub const ROLE_PATH: &str = "/stint/";
 pub const INLINE_POLICY_NAME: &str = "stint-grant";
 /// AssumeRole made with role credentials is capped at one hour (role chaining).
 pub const CHAINED_SESSION_MAX: Duration = Duration::from_secs(3600);
+/// The longest session IAM allows a role.
+pub const WEB_IDENTITY_SESSION_MAX: Duration = Duration::from_secs(43_200);
 /// AssumeRole's shortest session.
 pub const SESSION_MIN: Duration = Duration::from_secs(900);
 
@@ -37,22 +41,29 @@ pub struct Provisioned {
     pub role_name: RoleName,
     pub ttl: Duration,
     pub expires_at: OffsetDateTime,
-    pub credentials: Credentials,
+    pub delivery: Delivery,
+    /// Issued by stint with `broker` delivery; with `oidc` the workflow assumes the role itself.
+    pub credentials: Option<Credentials>,
 }
 
 impl Broker {
     pub async fn provision(
         &self,
         input: &ProvisionInput,
-        actor: &Actor,
+        caller: &Caller,
     ) -> Result<Provisioned, BrokerError> {
-        let request = ProvisionRequest::parse(input, &self.catalog)?;
+        let request = ProvisionRequest::parse(input, &self.catalog, caller)?;
+        let actor = &caller.actor();
         let txn = self.new_provisioning(&request)?;
         let reason = format!(
             "{} asks for {} in {}",
             request.email, request.group_type, request.account.name
         );
-        let data = json!({ "branch": request.branch, "group_type": request.group_type });
+        let data = json!({
+            "branch": request.branch,
+            "group_type": request.group_type,
+            "caller": request.claims,
+        });
         self.record(&txn, self.event(actor, Action::Requested, reason, data))
             .await?;
 
@@ -91,6 +102,7 @@ impl Broker {
             original_transaction_id: None,
             deprovisioning_transaction_id: None,
             failure: None,
+            caller: request.claims.clone(),
         })
     }
 
@@ -158,6 +170,7 @@ impl Broker {
         let now = self.clock.now();
         let expires_at = whole_seconds(now + request.grant.ttl);
         let account = &request.account.id;
+        let (trust_policy, max_session) = self.trust(request, expires_at)?;
         let spec = RoleSpec {
             account: account.clone(),
             path: ROLE_PATH.to_owned(),
@@ -168,11 +181,7 @@ impl Broker {
                 request.email,
                 iam_time(expires_at)
             ),
-            trust_policy: trust_policy(
-                &self.catalog.pipeline_principal_arn,
-                expires_at,
-                request.email.as_str(),
-            ),
+            trust_policy,
             tags: vec![
                 ("stint:transaction-id".to_owned(), txn.id.to_string()),
                 ("stint:requester".to_owned(), request.email.to_string()),
@@ -184,7 +193,7 @@ impl Broker {
                 ("stint:expires-at".to_owned(), iam_time(expires_at)),
             ],
             permissions_boundary: self.catalog.permissions_boundary(account),
-            max_session: CHAINED_SESSION_MAX,
+            max_session,
         };
         let role_arn = self.roles.create_role(&spec).await.map_err(aws_error)?;
         let mut created = txn
@@ -213,13 +222,18 @@ impl Broker {
             .await
             .map_err(aws_error)?;
 
-        let session = SessionRequest {
-            role_arn: role_arn.clone(),
-            session_name: txn.role_name.to_string(),
-            source_identity: request.email.to_string(),
-            duration: session_duration(self.clock.now(), expires_at),
+        let credentials = match request.account.delivery {
+            Delivery::Broker => {
+                let session = SessionRequest {
+                    role_arn: role_arn.clone(),
+                    session_name: txn.role_name.to_string(),
+                    source_identity: request.email.to_string(),
+                    duration: session_duration(self.clock.now(), expires_at),
+                };
+                Some(self.issuer.issue(&session).await.map_err(aws_error)?)
+            }
+            Delivery::Oidc => None,
         };
-        let credentials = self.issuer.issue(&session).await.map_err(aws_error)?;
 
         let provisioned = created
             .advance(State::Provisioned, self.clock.now())
@@ -228,7 +242,8 @@ impl Broker {
             "role_arn": role_arn,
             "expires_at": iam_time(expires_at),
             "managed_policies": permissions.managed_policies,
-            "access_key_id": credentials.access_key_id,
+            "delivery": request.account.delivery,
+            "access_key_id": credentials.as_ref().map(|c| c.access_key_id.clone()),
         });
         self.record(
             &provisioned,
@@ -246,8 +261,50 @@ impl Broker {
             role_name: txn.role_name.clone(),
             ttl: request.grant.ttl,
             expires_at,
+            delivery: request.account.delivery,
             credentials,
         })
+    }
+
+    /// The trust policy and session ceiling for the role, by the account's delivery.
+    fn trust(
+        &self,
+        request: &ProvisionRequest,
+        expires_at: OffsetDateTime,
+    ) -> Result<(PolicyDocument, Duration), BrokerError> {
+        match request.account.delivery {
+            Delivery::Broker => Ok((
+                trust_policy(
+                    &self.catalog.pipeline_principal_arn,
+                    expires_at,
+                    request.email.as_str(),
+                ),
+                CHAINED_SESSION_MAX,
+            )),
+            Delivery::Oidc => {
+                let (Some(oidc), Some(claims)) = (self.catalog.oidc(), &request.claims) else {
+                    return Err(BrokerError::new(
+                        ErrorCode::DeliveryNeedsPipeline,
+                        "oidc delivery needs a verified pipeline token",
+                    ));
+                };
+                let document = web_identity_trust_policy(
+                    &oidc.provider_arn(&request.account.id),
+                    oidc.provider_host(),
+                    &oidc.audience,
+                    &claims.sub,
+                    expires_at,
+                );
+                // The workflow's own session may last as long as the grant, within IAM's range.
+                Ok((
+                    document,
+                    request
+                        .grant
+                        .ttl
+                        .clamp(CHAINED_SESSION_MAX, WEB_IDENTITY_SESSION_MAX),
+                ))
+            }
+        }
     }
 
     /// Deletes whatever part of the role a failed provisioning created. If that fails too, the

@@ -3,7 +3,8 @@
 
 use serde::Deserialize;
 
-use crate::catalog::{Account, Catalog, Grant};
+use crate::caller::{Caller, PipelineClaims, authorize_pipeline};
+use crate::catalog::{Account, Catalog, Delivery, Grant};
 use crate::error::{BrokerError, ErrorCode, invalid};
 use crate::ids::{AccountId, AccountName, Branch, Email, GroupType, RoleArn, TransactionId};
 
@@ -41,7 +42,10 @@ fn required<'a>(field: &'static str, value: &'a Option<String>) -> Result<&'a st
 /// A provisioning request that names a real account and persona.
 #[derive(Debug, Clone)]
 pub struct ProvisionRequest {
+    /// The requester: typed by an operator, or mapped from a pipeline's verified actor.
     pub email: Email,
+    /// The verified pipeline, when a pipeline asked.
+    pub claims: Option<PipelineClaims>,
     pub branch: Branch,
     pub account: Account,
     pub group_type: GroupType,
@@ -49,8 +53,16 @@ pub struct ProvisionRequest {
 }
 
 impl ProvisionRequest {
-    pub fn parse(input: &ProvisionInput, catalog: &Catalog) -> Result<Self, BrokerError> {
-        let email = Email::parse(required("email", &input.email)?)?;
+    pub fn parse(
+        input: &ProvisionInput,
+        catalog: &Catalog,
+        caller: &Caller,
+    ) -> Result<Self, BrokerError> {
+        let typed_email = match (caller, input.email.as_deref().map(str::trim)) {
+            // A pipeline's requester comes from its token; the typed email is only checked.
+            (Caller::Pipeline(_), None | Some("")) => None,
+            _ => Some(Email::parse(required("email", &input.email)?)?),
+        };
         let branch = Branch::parse(required("branch", &input.branch)?)?;
         let name = AccountName::parse(required("target_aws_account", &input.target_aws_account)?)?;
         let id = AccountId::parse(required(
@@ -88,9 +100,36 @@ impl ProvisionRequest {
                 format!("group_type {group_type} is not a persona in the catalog"),
             )
         })?;
+        let (email, claims) = match caller {
+            Caller::Pipeline(claims) => {
+                let email = authorize_pipeline(
+                    catalog,
+                    claims,
+                    &account,
+                    &group_type,
+                    typed_email.as_ref(),
+                )?;
+                (email, Some(claims.as_ref().clone()))
+            }
+            Caller::Operator(_) if account.delivery == Delivery::Oidc => {
+                return Err(invalid(
+                    ErrorCode::DeliveryNeedsPipeline,
+                    format!(
+                        "account {} delivers access by OIDC: only a pipeline with a token can ask",
+                        account.name
+                    ),
+                ));
+            }
+            Caller::Operator(_) => (
+                typed_email
+                    .ok_or_else(|| invalid(ErrorCode::MissingField, "`email` is required"))?,
+                None,
+            ),
+        };
         Ok(Self {
             grant: persona.grant(account.environment).clone(),
             email,
+            claims,
             branch,
             account,
             group_type,

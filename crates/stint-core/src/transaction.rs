@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
 
+use crate::caller::PipelineClaims;
 use crate::ids::{AccountId, AccountName, Branch, Email, GroupType, RoleName, TransactionId};
 use crate::time_fmt::serde_rfc3339;
 
@@ -118,6 +119,9 @@ pub struct Transaction {
     /// On a provisioning record: the deprovisioning transaction that ended (or is ending) it.
     pub deprovisioning_transaction_id: Option<TransactionId>,
     pub failure: Option<Failure>,
+    /// The verified pipeline that asked, when a pipeline asked.
+    #[serde(default)]
+    pub caller: Option<PipelineClaims>,
 }
 
 /// A move the state machine does not allow.

@@ -13,11 +13,11 @@ use std::fmt::Write as _;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::de::DeserializeOwned;
-use stint_core::Actor;
+use stint_core::caller::Caller;
 use stint_core::error::{BrokerError, ErrorClass, ErrorCode};
 use stint_core::ids::TransactionId;
 use stint_core::request::{DeprovisionInput, ProvisionInput};
@@ -51,6 +51,7 @@ impl From<BrokerError> for ApiError {
 pub fn status_of(class: ErrorClass) -> StatusCode {
     match class {
         ErrorClass::Invalid => StatusCode::BAD_REQUEST,
+        ErrorClass::Unauthenticated => StatusCode::UNAUTHORIZED,
         ErrorClass::Forbidden => StatusCode::FORBIDDEN,
         ErrorClass::NotFound => StatusCode::NOT_FOUND,
         ErrorClass::Conflict => StatusCode::CONFLICT,
@@ -97,15 +98,39 @@ fn parse_body<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
     })
 }
 
+/// Who is calling: with an OIDC issuer configured, the pipeline its bearer token proves;
+/// otherwise a local operator (the server then listens on loopback only).
+async fn caller(app: &App, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    let Some(verifier) = &app.verifier else {
+        return Ok(Caller::operator("api"));
+    };
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            BrokerError::new(
+                ErrorCode::MissingToken,
+                "send the job's GitHub Actions OIDC token as Authorization: Bearer",
+            )
+        })?;
+    let claims = verifier.verify(token).await?;
+    Ok(Caller::Pipeline(Box::new(claims)))
+}
+
 async fn provision(
     State(app): State<App>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<axum::Json<ProvisionResponse>, ApiError> {
+    let caller = caller(&app, &headers).await?;
     let input: ProvisionInput = parse_body(&body)?;
-    let provisioned = app
-        .broker
-        .provision(&input, &Actor("api".to_owned()))
-        .await?;
+    let provisioned = app.broker.provision(&input, &caller).await?;
     tracing::info!(
         transaction_id = %provisioned.transaction_id,
         role_arn = %provisioned.role_arn,
@@ -117,13 +142,12 @@ async fn provision(
 
 async fn deprovision(
     State(app): State<App>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<axum::Json<DeprovisionResponse>, ApiError> {
+    let caller = caller(&app, &headers).await?;
     let input: DeprovisionInput = parse_body(&body)?;
-    let done = app
-        .broker
-        .deprovision(&input, &Actor("api".to_owned()))
-        .await?;
+    let done = app.broker.deprovision(&input, &caller).await?;
     tracing::info!(
         transaction_id = %done.original_transaction_id,
         deprovisioning_transaction_id = %done.deprovisioning_transaction_id,

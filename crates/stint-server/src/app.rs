@@ -11,6 +11,7 @@ use stint_aws::{
 use stint_core::Broker;
 use stint_core::catalog::{Catalog, CatalogError};
 
+use crate::auth::TokenVerifier;
 use crate::clock::SystemClock;
 use crate::ledger::{SqliteError, SqliteLedger};
 
@@ -35,11 +36,13 @@ pub enum StartupError {
     Ledger { path: PathBuf, source: SqliteError },
 }
 
-/// A wired broker and the AWS call counter its clients share.
+/// A wired broker, the AWS call counter its clients share, and the token verifier when the
+/// catalog names an OIDC issuer (then every API request must carry a token).
 #[derive(Clone)]
 pub struct App {
     pub broker: Broker,
     pub aws_calls: AwsCallCounter,
+    pub verifier: Option<Arc<TokenVerifier>>,
 }
 
 pub fn load_catalog(path: &std::path::Path) -> Result<Catalog, StartupError> {
@@ -84,6 +87,17 @@ impl App {
             clock: Arc::new(SystemClock),
             catalog: Arc::new(catalog),
         };
-        Ok(Self { broker, aws_calls })
+        let verifier = broker.catalog.oidc().map(|oidc| {
+            Arc::new(TokenVerifier::new(
+                oidc.clone(),
+                broker.clock.clone(),
+                broker.ledger.clone(),
+            ))
+        });
+        Ok(Self {
+            broker,
+            aws_calls,
+            verifier,
+        })
     }
 }

@@ -14,6 +14,7 @@ use stint_core::ids::TransactionId;
 use stint_core::ports::{Ledger, LedgerError};
 use stint_core::time_fmt::{parse_rfc3339, rfc3339};
 use stint_core::transaction::{Event, NewEvent, State, Transaction};
+use time::OffsetDateTime;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS transactions (
@@ -38,6 +39,10 @@ CREATE TABLE IF NOT EXISTS events (
     prev_hash      TEXT NOT NULL,
     hash           TEXT NOT NULL,
     UNIQUE (transaction_id, version)
+);
+CREATE TABLE IF NOT EXISTS used_tokens (
+    jti        TEXT PRIMARY KEY,
+    expires_at INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS chain_head (
     id   INTEGER PRIMARY KEY CHECK (id = 1),
@@ -291,6 +296,30 @@ impl Ledger for SqliteLedger {
                 .map_err(storage)?;
             rows.map(|row| row.map_err(storage)?.map_err(storage))
                 .collect()
+        })
+        .await
+    }
+
+    async fn use_token(
+        &self,
+        jti: &str,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, LedgerError> {
+        let jti = jti.to_owned();
+        self.with_conn(move |conn| {
+            conn.execute(
+                "DELETE FROM used_tokens WHERE expires_at < ?1",
+                [now.unix_timestamp()],
+            )
+            .map_err(storage)?;
+            let inserted = conn
+                .execute(
+                    "INSERT OR IGNORE INTO used_tokens (jti, expires_at) VALUES (?1, ?2)",
+                    params![jti, expires_at.unix_timestamp()],
+                )
+                .map_err(storage)?;
+            Ok(inserted == 1)
         })
         .await
     }

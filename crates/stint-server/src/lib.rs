@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod app;
+pub mod auth;
 pub mod clock;
 pub mod ledger;
 pub mod wire;
@@ -20,13 +21,14 @@ pub async fn serve(
         .await
 }
 
-/// Until callers are authenticated, the API must not be reachable from other machines.
-pub fn check_listen_address(addr: &SocketAddr) -> Result<(), String> {
-    if addr.ip().is_loopback() {
+/// Without an OIDC issuer to authenticate callers, the API must not be reachable from other
+/// machines.
+pub fn check_listen_address(addr: &SocketAddr, authenticated: bool) -> Result<(), String> {
+    if addr.ip().is_loopback() || authenticated {
         Ok(())
     } else {
         Err(format!(
-            "refusing to listen on {addr}: until caller authentication exists, stint serve binds to loopback only"
+            "refusing to listen on {addr}: without an [oidc] issuer in the catalog to authenticate callers, stint serve binds to loopback only"
         ))
     }
 }

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use stint_aws::{AwsSettings, IssueRetry};
-use stint_core::Actor;
+use stint_core::caller::Caller;
 use stint_core::ids::TransactionId;
 use stint_core::request::{DeprovisionInput, ProvisionInput};
 use stint_server::app::{App, Settings};
@@ -146,11 +146,12 @@ fn settings(global: &Global) -> Settings {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    if let Command::Serve { listen } = &cli.command {
-        stint_server::check_listen_address(listen).map_err(anyhow::Error::msg)?;
-    }
     let app = App::build(&settings(&cli.global)).await?;
-    let actor = Actor("cli".to_owned());
+    if let Command::Serve { listen } = &cli.command {
+        stint_server::check_listen_address(listen, app.verifier.is_some())
+            .map_err(anyhow::Error::msg)?;
+    }
+    let actor = Caller::operator("cli");
     let outcome = match cli.command {
         Command::Serve { listen } => return serve(app, listen).await,
         Command::Provision {

@@ -4,6 +4,7 @@
 use serde::Serialize;
 use serde_json::Value;
 use stint_core::BrokerError;
+use stint_core::catalog::Delivery;
 use stint_core::deprovision::Deprovisioned;
 use stint_core::provision::Provisioned;
 use stint_core::time_fmt::rfc3339;
@@ -17,7 +18,10 @@ pub struct ProvisionResponse {
     pub role_ttl_hours: serde_json::Number,
     pub status: &'static str,
     pub expires_at: String,
-    pub credentials: CredentialsBody,
+    /// `broker`: credentials are here; `oidc`: the workflow assumes `iam_role_arn` itself.
+    pub delivery: Delivery,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<CredentialsBody>,
 }
 
 /// Credentials in the shape of `aws sts assume-role` output, field names in snake_case.
@@ -38,12 +42,13 @@ impl From<&Provisioned> for ProvisionResponse {
             role_ttl_hours: ttl_hours(p.ttl.as_secs()),
             status: "provisioned",
             expires_at: rfc3339(p.expires_at),
-            credentials: CredentialsBody {
-                access_key_id: p.credentials.access_key_id.clone(),
-                secret_access_key: p.credentials.secret_access_key.expose().to_owned(),
-                session_token: p.credentials.session_token.expose().to_owned(),
-                expiration: rfc3339(p.credentials.expiration),
-            },
+            delivery: p.delivery,
+            credentials: p.credentials.as_ref().map(|c| CredentialsBody {
+                access_key_id: c.access_key_id.clone(),
+                secret_access_key: c.secret_access_key.expose().to_owned(),
+                session_token: c.session_token.expose().to_owned(),
+                expiration: rfc3339(c.expiration),
+            }),
         }
     }
 }

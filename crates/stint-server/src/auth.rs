@@ -1,0 +1,303 @@
+//! Verifies GitHub Actions OIDC tokens, so stint trusts only what GitHub signs.
+//!
+//! RS256 only, decided here and never by the token's header (`none` and HS* are refused, which
+//! stops the "HS256 signed with the public key" trick); keys come from the issuer's JWKS, cached,
+//! refetched when an unknown `kid` shows up but at most once per `REFETCH_INTERVAL`; `iss` and
+//! `aud` must match exactly; `exp`, `nbf` and `iat` allow `SKEW` of clock difference and the
+//! token may be at most `max_token_age` old; each `jti` is accepted once (the ledger remembers it
+//! until the token expires). Every refusal has its own error code.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+use stint_core::caller::PipelineClaims;
+use stint_core::catalog::OidcSettings;
+use stint_core::error::{BrokerError, ErrorCode};
+use stint_core::ports::{Clock, Ledger};
+use time::OffsetDateTime;
+use tokio::sync::{Mutex, RwLock};
+
+/// Clock difference tolerated between GitHub and stint.
+pub const SKEW: i64 = 60;
+/// The least time between two JWKS fetches: an unknown `kid` cannot make stint hammer GitHub.
+pub const REFETCH_INTERVAL: Duration = Duration::from_secs(10);
+
+pub struct TokenVerifier {
+    settings: OidcSettings,
+    http: reqwest::Client,
+    clock: Arc<dyn Clock>,
+    ledger: Arc<dyn Ledger>,
+    keys: RwLock<HashMap<String, DecodingKey>>,
+    last_fetch: Mutex<Option<Instant>>,
+}
+
+#[derive(Deserialize)]
+struct Header {
+    alg: Option<String>,
+    kid: Option<String>,
+}
+
+/// The registered claims, checked here; the rest become `PipelineClaims`.
+#[derive(Deserialize)]
+struct Registered {
+    iss: Option<String>,
+    aud: Option<Audience>,
+    exp: Option<i64>,
+    nbf: Option<i64>,
+    iat: Option<i64>,
+    jti: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Deserialize)]
+struct Discovery {
+    jwks_uri: String,
+}
+
+#[derive(Deserialize)]
+struct Jwks {
+    keys: Vec<Jwk>,
+}
+
+#[derive(Deserialize)]
+struct Jwk {
+    kty: String,
+    kid: Option<String>,
+    alg: Option<String>,
+    n: Option<String>,
+    e: Option<String>,
+}
+
+fn refuse(code: ErrorCode, message: impl Into<String>) -> BrokerError {
+    BrokerError::new(code, message)
+}
+
+impl TokenVerifier {
+    pub fn new(settings: OidcSettings, clock: Arc<dyn Clock>, ledger: Arc<dyn Ledger>) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .unwrap_or_default();
+        Self {
+            settings,
+            http,
+            clock,
+            ledger,
+            keys: RwLock::new(HashMap::new()),
+            last_fetch: Mutex::new(None),
+        }
+    }
+
+    /// The claims of a valid, unused token.
+    pub async fn verify(&self, token: &str) -> Result<PipelineClaims, BrokerError> {
+        let claims = self.verify_signed(token).await?;
+        let registered: Registered = serde_json::from_value(claims.clone()).map_err(|e| {
+            refuse(
+                ErrorCode::MalformedToken,
+                format!("token claims are malformed: {e}"),
+            )
+        })?;
+        let expires = self.check_claims(&registered)?;
+        let jti = registered
+            .jti
+            .filter(|j| !j.is_empty())
+            .ok_or_else(|| refuse(ErrorCode::MalformedToken, "token has no jti"))?;
+        let first_use = self
+            .ledger
+            .use_token(&jti, expires, self.clock.now())
+            .await
+            .map_err(|e| {
+                refuse(
+                    ErrorCode::LedgerError,
+                    "the token ledger could not be written",
+                )
+                .with_cause(e)
+            })?;
+        if !first_use {
+            return Err(refuse(
+                ErrorCode::TokenReplayed,
+                format!("token {jti} was already used"),
+            ));
+        }
+        serde_json::from_value(claims).map_err(|e| {
+            refuse(
+                ErrorCode::MalformedToken,
+                format!("token lacks GitHub Actions claims: {e}"),
+            )
+        })
+    }
+
+    /// Checks the header and the signature; returns the payload.
+    async fn verify_signed(&self, token: &str) -> Result<serde_json::Value, BrokerError> {
+        let malformed = || refuse(ErrorCode::MalformedToken, "the bearer token is not a JWT");
+        let encoded_header = token.split('.').next().ok_or_else(malformed)?;
+        if token.split('.').count() != 3 {
+            return Err(malformed());
+        }
+        let header: Header = URL_SAFE_NO_PAD
+            .decode(encoded_header)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .ok_or_else(malformed)?;
+        match header.alg.as_deref() {
+            Some("RS256") => {}
+            other => {
+                return Err(refuse(
+                    ErrorCode::UnsupportedAlgorithm,
+                    format!("token algorithm {} is not RS256", other.unwrap_or("(none)")),
+                ));
+            }
+        }
+        let kid = header
+            .kid
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| refuse(ErrorCode::MissingKeyId, "token header has no kid"))?;
+        let key = self.key(&kid).await?;
+        let mut validation = Validation::new(Algorithm::RS256);
+        // Times, issuer and audience are checked by `check_claims`, each with its own code.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.validate_aud = false;
+        validation.required_spec_claims.clear();
+        match jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation) {
+            Ok(data) => Ok(data.claims),
+            Err(e) if matches!(e.kind(), jsonwebtoken::errors::ErrorKind::InvalidSignature) => Err(
+                refuse(ErrorCode::BadSignature, "token signature does not verify"),
+            ),
+            Err(e) => Err(refuse(
+                ErrorCode::MalformedToken,
+                format!("token could not be decoded: {e}"),
+            )),
+        }
+    }
+
+    /// Issuer, audience and times. Returns the expiry, for remembering the `jti`.
+    fn check_claims(&self, claims: &Registered) -> Result<OffsetDateTime, BrokerError> {
+        if claims.iss.as_deref() != Some(self.settings.issuer.as_str()) {
+            return Err(refuse(
+                ErrorCode::WrongIssuer,
+                format!(
+                    "token issuer {:?} is not {}",
+                    claims.iss, self.settings.issuer
+                ),
+            ));
+        }
+        let audience_ok = match &claims.aud {
+            Some(Audience::One(aud)) => *aud == self.settings.audience,
+            Some(Audience::Many(auds)) => auds.contains(&self.settings.audience),
+            None => false,
+        };
+        if !audience_ok {
+            return Err(refuse(
+                ErrorCode::WrongAudience,
+                format!("token is not for audience {}", self.settings.audience),
+            ));
+        }
+        let now = self.clock.now().unix_timestamp();
+        let exp = claims
+            .exp
+            .ok_or_else(|| refuse(ErrorCode::MalformedToken, "token has no exp"))?;
+        let iat = claims
+            .iat
+            .ok_or_else(|| refuse(ErrorCode::MalformedToken, "token has no iat"))?;
+        if now > exp + SKEW {
+            return Err(refuse(ErrorCode::TokenExpired, "token has expired"));
+        }
+        if claims.nbf.is_some_and(|nbf| nbf > now + SKEW) || iat > now + SKEW {
+            return Err(refuse(
+                ErrorCode::TokenNotYetValid,
+                "token is not valid yet",
+            ));
+        }
+        let max_age = i64::try_from(self.settings.max_token_age.as_secs()).unwrap_or(i64::MAX);
+        if now - iat > max_age {
+            return Err(refuse(
+                ErrorCode::TokenTooOld,
+                format!(
+                    "token was issued {} s ago; at most {max_age} s is accepted",
+                    now - iat
+                ),
+            ));
+        }
+        OffsetDateTime::from_unix_timestamp(exp + SKEW)
+            .map_err(|_| refuse(ErrorCode::MalformedToken, "token exp is out of range"))
+    }
+
+    /// The key for `kid`, fetching the JWKS when it is unknown (rate-limited).
+    async fn key(&self, kid: &str) -> Result<DecodingKey, BrokerError> {
+        if let Some(key) = self.keys.read().await.get(kid) {
+            return Ok(key.clone());
+        }
+        {
+            let mut last = self.last_fetch.lock().await;
+            // Another request may have fetched while this one waited.
+            if let Some(key) = self.keys.read().await.get(kid) {
+                return Ok(key.clone());
+            }
+            if last.is_none_or(|at| at.elapsed() >= REFETCH_INTERVAL) {
+                *last = Some(Instant::now());
+                let fetched = self.fetch_keys().await?;
+                *self.keys.write().await = fetched;
+            }
+        }
+        self.keys.read().await.get(kid).cloned().ok_or_else(|| {
+            refuse(
+                ErrorCode::UnknownKeyId,
+                format!("no key {kid} in the issuer's JWKS"),
+            )
+        })
+    }
+
+    async fn fetch_keys(&self) -> Result<HashMap<String, DecodingKey>, BrokerError> {
+        let unavailable = |e: reqwest::Error| {
+            refuse(
+                ErrorCode::IssuerUnavailable,
+                "the token issuer's keys could not be fetched",
+            )
+            .with_cause(e)
+        };
+        let discovery_url = format!("{}/.well-known/openid-configuration", self.settings.issuer);
+        let discovery: Discovery = self
+            .http
+            .get(&discovery_url)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(unavailable)?
+            .json()
+            .await
+            .map_err(unavailable)?;
+        let jwks: Jwks = self
+            .http
+            .get(&discovery.jwks_uri)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(unavailable)?
+            .json()
+            .await
+            .map_err(unavailable)?;
+        let keys = jwks
+            .keys
+            .into_iter()
+            .filter(|k| k.kty == "RSA" && k.alg.as_deref().is_none_or(|a| a == "RS256"))
+            .filter_map(|k| {
+                let key =
+                    DecodingKey::from_rsa_components(k.n.as_deref()?, k.e.as_deref()?).ok()?;
+                Some((k.kid?, key))
+            })
+            .collect();
+        Ok(keys)
+    }
+}
