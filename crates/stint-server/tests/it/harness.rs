@@ -69,7 +69,7 @@ fn init_logs() -> Arc<Mutex<Vec<u8>>> {
 }
 
 pub struct Users {
-    /// Member of the nonprod account's Product-Deployers and Broken groups.
+    /// Member of Product-Deployers in both accounts, and of Broken in nonprod.
     pub alice: &'static str,
     /// In the directory, in no group.
     pub bob: &'static str,
@@ -95,7 +95,13 @@ pub struct TestApp {
     _dir: tempfile::TempDir,
 }
 
-fn catalog(store: &str, nonprod: &str, prod: &str) -> String {
+fn catalog(store: &str, nonprod: &str, prod: &str, pipelines: Option<&str>) -> String {
+    let prod_delivery = if pipelines.is_some() {
+        "oidc"
+    } else {
+        "broker"
+    };
+    let pipelines = pipelines.unwrap_or_default();
     format!(
         r#"
 company = "Acme"
@@ -114,6 +120,7 @@ environment = "nonprod"
 name = "workload-prod"
 id = "{prod}"
 environment = "prod"
+delivery = "{prod_delivery}"
 
 [personas.Product-Deployers]
 managed_policies = ["arn:aws:iam::aws:policy/PowerUserAccess"]
@@ -128,11 +135,64 @@ ttl = "1h30m"
 [personas.Broken]
 managed_policies = ["arn:aws:iam::aws:policy/StintNoSuchPolicy"]
 ttl = "1h"
+
+{pipelines}
 "#
     )
 }
 
+/// The catalog part that turns on pipeline authentication against the test issuer.
+fn pipeline_catalog(issuer: &str) -> String {
+    format!(
+        r#"
+[oidc]
+issuer = "{issuer}"
+audience = "stint"
+
+[[identities]]
+github_actor_id = 1001
+email = "{alice}"
+
+[[identities]]
+github_actor_id = 1002
+email = "{bob}"
+
+[[identities]]
+github_actor_id = 1004
+email = "dave@example.com"
+
+[[pipelines]]
+repository_ids = [500]
+environments = ["nonprod"]
+personas = ["Product-Deployers", "Broken"]
+
+[[pipelines]]
+repository_ids = [500]
+environments = ["prod"]
+personas = ["Product-Deployers"]
+job_workflow_ref = "{JIT_WORKFLOW}"
+"#,
+        alice = USERS.alice,
+        bob = USERS.bob,
+    )
+}
+
+/// The reusable workflow the catalog pins for prod.
+pub const JIT_WORKFLOW: &str = "acme/stint/.github/workflows/jit.yml@refs/heads/main";
+
 pub async fn spawn_app() -> TestApp {
+    spawn(None).await
+}
+
+/// A broker that authenticates callers with tokens from a test issuer on loopback; the prod
+/// account delivers by OIDC.
+pub async fn spawn_pipeline_app() -> (TestApp, crate::issuer::TestIssuer) {
+    let issuer = crate::issuer::TestIssuer::start().await;
+    let app = spawn(Some(pipeline_catalog(&issuer.url))).await;
+    (app, issuer)
+}
+
+async fn spawn(pipelines: Option<String>) -> TestApp {
     captured_logs();
     let endpoint = moto_url();
     let store = format!("d-{}", random_digits(10));
@@ -142,7 +202,11 @@ pub async fn spawn_app() -> TestApp {
 
     let dir = tempfile::tempdir().expect("tempdir");
     let catalog_path = dir.path().join("catalog.toml");
-    std::fs::write(&catalog_path, catalog(&store, &nonprod, &prod)).expect("write catalog");
+    std::fs::write(
+        &catalog_path,
+        catalog(&store, &nonprod, &prod, pipelines.as_deref()),
+    )
+    .expect("write catalog");
     let ledger_path = dir.path().join("ledger.db");
     let settings = Settings {
         catalog_path: catalog_path.clone(),
@@ -196,6 +260,9 @@ async fn seed_world(seed: &Seeder, store: &str, nonprod: &str, prod: &str) {
         .await
         .expect("member");
     seed.add_member(store, &broken, &alice)
+        .await
+        .expect("member");
+    seed.add_member(store, &deployers_prod, &alice)
         .await
         .expect("member");
     seed.add_member(store, &deployers_prod, &carol)

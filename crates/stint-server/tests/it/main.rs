@@ -7,6 +7,8 @@ mod audit;
 mod cli;
 mod deprovision;
 mod harness;
+mod issuer;
+mod pipelines;
 mod provision;
 mod rejections;
 mod seed;
