@@ -8,6 +8,7 @@ mod directory;
 mod error;
 mod iam;
 mod sts;
+mod web_identity;
 
 use std::time::Duration;
 
@@ -18,6 +19,7 @@ pub use calls::{AwsCallCounter, CallCount};
 pub use directory::IdentityStoreDirectory;
 pub use iam::IamRoleProvisioner;
 pub use sts::{IssueRetry, StsCredentialIssuer};
+pub use web_identity::assume_role_with_web_identity;
 
 /// Where stint's AWS clients go. `endpoint_url` overrides every service's endpoint (for the
 /// moto emulator); nothing else differs between tests and production.

@@ -28,6 +28,10 @@ pub const ROLE_PATH: &str = "/stint/";
 pub const INLINE_POLICY_NAME: &str = "stint-grant";
 /// AssumeRole made with role credentials is capped at one hour (role chaining).
 pub const CHAINED_SESSION_MAX: Duration = Duration::from_secs(3600);
+/// The audience of the token a workflow presents to AWS STS, as GitHub's own AWS guide has it.
+/// It differs from the broker's audience on purpose: a token sent to stint cannot be used to
+/// assume the role, so stint never holds credentials for an `oidc` role.
+pub const AWS_STS_AUDIENCE: &str = "sts.amazonaws.com";
 /// The longest session IAM allows a role.
 pub const WEB_IDENTITY_SESSION_MAX: Duration = Duration::from_secs(43_200);
 /// AssumeRole's shortest session.
@@ -291,7 +295,7 @@ impl Broker {
                 let document = web_identity_trust_policy(
                     &oidc.provider_arn(&request.account.id),
                     oidc.provider_host(),
-                    &oidc.audience,
+                    AWS_STS_AUDIENCE,
                     &claims.sub,
                     expires_at,
                 );

@@ -6,6 +6,7 @@ pub mod app;
 pub mod auth;
 pub mod clock;
 pub mod ledger;
+pub mod pipeline;
 pub mod wire;
 
 use std::net::SocketAddr;

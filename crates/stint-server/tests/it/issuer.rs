@@ -12,6 +12,13 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
 pub const KID: &str = "test-key-1";
+/// The job's `ACTIONS_ID_TOKEN_REQUEST_TOKEN` in tests.
+pub const RUNNER_REQUEST_TOKEN: &str = "runner-request-token";
+
+#[derive(serde::Deserialize)]
+pub struct TokenQuery {
+    audience: String,
+}
 const ISSUER_KEY: &[u8] = include_bytes!("fixtures/issuer-key.pem");
 const ISSUER_PUBLIC: &[u8] = include_bytes!("fixtures/issuer-public.pem");
 const ISSUER_JWK: &str = include_str!("fixtures/issuer-jwk.json");
@@ -37,7 +44,21 @@ impl TestIssuer {
         jwk["kid"] = json!(KID);
         let discovery = json!({ "issuer": url, "jwks_uri": format!("{url}/.well-known/jwks") });
         let fetches = jwks_fetches.clone();
+        let token_url = url.clone();
         let router = axum::Router::new()
+            .route(
+                "/token",
+                get(
+                    move |headers: axum::http::HeaderMap,
+                          query: axum::extract::Query<TokenQuery>| {
+                        let issuer = TestIssuer {
+                            url: token_url.clone(),
+                            jwks_fetches: Arc::default(),
+                        };
+                        async move { issuer.runner_token(&headers, &query.audience) }
+                    },
+                ),
+            )
             .route(
                 "/.well-known/openid-configuration",
                 get(move || async move { Json(discovery) }),
@@ -86,6 +107,23 @@ impl TestIssuer {
             "run_attempt": "1",
             "runner_environment": "github-hosted",
         })
+    }
+
+    /// GitHub's `ACTIONS_ID_TOKEN_REQUEST_URL`: a token for the asked audience, to the holder of
+    /// the job's request token only.
+    fn runner_token(
+        &self,
+        headers: &axum::http::HeaderMap,
+        audience: &str,
+    ) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        let authorized = headers.get("authorization").and_then(|v| v.to_str().ok())
+            == Some(&format!("bearer {RUNNER_REQUEST_TOKEN}"));
+        if !authorized {
+            return axum::http::StatusCode::UNAUTHORIZED.into_response();
+        }
+        let token = self.mint_with(|c| c["aud"] = json!(audience));
+        Json(json!({ "value": token })).into_response()
     }
 
     /// A token for `claims`, signed by the issuer.

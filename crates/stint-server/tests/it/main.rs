@@ -11,4 +11,5 @@ mod issuer;
 mod pipelines;
 mod provision;
 mod rejections;
+mod runner;
 mod seed;

@@ -351,7 +351,7 @@ async fn oidc_delivery_trusts_only_this_run_and_hands_out_no_credentials() {
     let expected = web_identity_trust_policy(
         &format!("arn:aws:iam::{}:oidc-provider/{host}", app.prod),
         host,
-        "stint",
+        "sts.amazonaws.com",
         "repo:acme/infra:ref:refs/heads/main",
         expires_at,
     );

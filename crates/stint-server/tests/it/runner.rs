@@ -1,0 +1,168 @@
+//! `stint pipeline provision|deprovision` as a GitHub Actions job runs them: the job's token
+//! comes from a loopback stand-in for ACTIONS_ID_TOKEN_REQUEST_URL, and the step's outputs land
+//! in GITHUB_ENV and GITHUB_OUTPUT files.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use crate::harness::{TestApp, moto_url, spawn_pipeline_app};
+use crate::issuer::{RUNNER_REQUEST_TOKEN, TestIssuer};
+
+struct Step {
+    code: i32,
+    log: String,
+}
+
+async fn run_step(
+    app: &TestApp,
+    issuer: &TestIssuer,
+    dir: &Path,
+    args: &[&str],
+    env: &HashMap<String, String>,
+) -> Step {
+    // Async: the broker and the issuer run on this test's runtime and must keep serving.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_stint"))
+        .args(["pipeline"])
+        .args(args)
+        .envs(env)
+        .env(
+            "ACTIONS_ID_TOKEN_REQUEST_URL",
+            format!("{}/token?api-version=2.0", issuer.url),
+        )
+        .env("ACTIONS_ID_TOKEN_REQUEST_TOKEN", RUNNER_REQUEST_TOKEN)
+        .env("GITHUB_ENV", dir.join("env"))
+        .env("GITHUB_OUTPUT", dir.join("output"))
+        .env("GITHUB_REF_NAME", "main")
+        .env("STINT_URL", &app.url)
+        .env("STINT_AWS_ENDPOINT_URL", moto_url())
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .output()
+        .await
+        .unwrap();
+    Step {
+        code: out.status.code().unwrap_or(-1),
+        log: String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr),
+    }
+}
+
+/// `NAME=value` lines of a GITHUB_ENV / GITHUB_OUTPUT file.
+fn read_pairs(path: &Path) -> HashMap<String, String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
+        .collect()
+}
+
+async fn provision_and_deprovision(
+    account: &str,
+    account_id_of: fn(&TestApp) -> &str,
+    delivery: &str,
+) {
+    let (app, issuer) = spawn_pipeline_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "provision",
+        "--target-aws-account",
+        account,
+        "--target-aws-account-id",
+        account_id_of(&app),
+    ];
+    let step = run_step(&app, &issuer, dir.path(), &args, &HashMap::new()).await;
+    assert_eq!(step.code, 0, "{}", step.log);
+
+    let env = read_pairs(&dir.path().join("env"));
+    let output = read_pairs(&dir.path().join("output"));
+    assert_eq!(output["delivery"], delivery);
+    assert_eq!(env["STINT_ROLE_ARN"], output["role_arn"]);
+    for secret in [
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_ACCESS_KEY_ID",
+    ] {
+        let value = &env[secret];
+        assert!(!value.is_empty(), "{secret}");
+        assert!(
+            step.log.contains(&format!("::add-mask::{value}")),
+            "{secret} not masked"
+        );
+        assert_eq!(
+            step.log.matches(value.as_str()).count(),
+            1,
+            "{secret} printed unmasked: {}",
+            step.log
+        );
+    }
+    let roles = app.stint_roles(account_id_of(&app)).await;
+    assert_eq!(roles, [output["role_name"].clone()]);
+
+    // The credentials the step left behind are the temporary role's.
+    let creds = aws_credential_types::Credentials::new(
+        &env["AWS_ACCESS_KEY_ID"],
+        &env["AWS_SECRET_ACCESS_KEY"],
+        Some(env["AWS_SESSION_TOKEN"].clone()),
+        None,
+        "job",
+    );
+    let sdk = crate::seed::emulator_config(&moto_url(), creds).await;
+    let me = aws_sdk_sts::Client::new(&sdk)
+        .get_caller_identity()
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        me.arn()
+            .unwrap()
+            .contains(&format!("assumed-role/{}/", output["role_name"])),
+        "{:?}",
+        me.arn()
+    );
+
+    // The `if: always()` step: the next step sees what the first wrote to GITHUB_ENV.
+    let step = run_step(&app, &issuer, dir.path(), &["deprovision"], &env).await;
+    assert_eq!(step.code, 0, "{}", step.log);
+    assert!(
+        app.stint_roles(account_id_of(&app)).await.is_empty(),
+        "role left behind"
+    );
+}
+
+#[tokio::test]
+async fn a_job_gets_broker_delivered_credentials_and_cleans_up() {
+    provision_and_deprovision("workload-nonprod", |app| &app.nonprod, "broker").await;
+}
+
+#[tokio::test]
+async fn a_job_assumes_an_oidc_delivered_role_itself_and_cleans_up() {
+    provision_and_deprovision("workload-prod", |app| &app.prod, "oidc").await;
+}
+
+#[tokio::test]
+async fn a_refused_job_fails_with_the_code_and_cleanup_has_nothing_to_do() {
+    let (app, issuer) = spawn_pipeline_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "provision",
+        "--target-aws-account",
+        "workload-nonprod",
+        "--target-aws-account-id",
+        &app.nonprod,
+        "--group-type",
+        "Network",
+    ];
+    let step = run_step(&app, &issuer, dir.path(), &args, &HashMap::new()).await;
+    assert_eq!(step.code, 1, "{}", step.log);
+    assert!(
+        step.log
+            .contains("::error::stint: the broker refused (unknown_persona)"),
+        "{}",
+        step.log
+    );
+    let step = run_step(&app, &issuer, dir.path(), &["deprovision"], &HashMap::new()).await;
+    assert_eq!(step.code, 0, "{}", step.log);
+    assert!(step.log.contains("no grant to deprovision"), "{}", step.log);
+}
