@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::audit::ChainReport;
+use crate::caller::Caller;
 use crate::catalog::Catalog;
 use crate::error::{BrokerError, ErrorCode};
 use crate::ids::TransactionId;
@@ -33,6 +34,7 @@ impl Broker {
     pub async fn transaction(
         &self,
         id: &TransactionId,
+        caller: &Caller,
     ) -> Result<(Transaction, Vec<Event>), BrokerError> {
         let txn = self
             .ledger
@@ -40,6 +42,7 @@ impl Broker {
             .await
             .map_err(ledger_error)?
             .ok_or_else(|| unknown_transaction(id))?;
+        caller.check_owner(&txn)?;
         let events = self.ledger.events(id).await.map_err(ledger_error)?;
         Ok((txn, events))
     }

@@ -10,6 +10,7 @@ use crate::Actor;
 use crate::catalog::{Account, Catalog, Environment, PipelineRule};
 use crate::error::{BrokerError, ErrorCode};
 use crate::ids::{Email, GroupType};
+use crate::transaction::Transaction;
 
 /// The claims of a verified GitHub Actions OIDC token that stint decides on and records.
 /// GitHub sends ids as strings; they are compared as such.
@@ -67,6 +68,24 @@ impl Caller {
             Self::Operator(_) => None,
             Self::Pipeline(claims) => Some(claims),
         }
+    }
+
+    /// A pipeline may read and end only what its own repository asked for; operators, anything.
+    pub fn check_owner(&self, txn: &Transaction) -> Result<(), BrokerError> {
+        let Some(claims) = self.claims() else {
+            return Ok(());
+        };
+        let owner = txn.caller.as_ref().map(|c| c.repository_id.as_str());
+        if owner == Some(claims.repository_id.as_str()) {
+            return Ok(());
+        }
+        Err(deny(
+            ErrorCode::NotOwner,
+            format!(
+                "transaction {} was not requested by repository {}",
+                txn.id, claims.repository
+            ),
+        ))
     }
 }
 

@@ -37,7 +37,7 @@ impl Broker {
             .map_err(ledger_error)?
             .ok_or_else(|| unknown_transaction(&request.transaction_id))?;
         check_matches(&request, &original)?;
-        check_owner(caller, &original)?;
+        caller.check_owner(&original)?;
         match original.state {
             State::Provisioned => self.deprovision_grant(original, actor).await,
             State::Deprovisioned => Ok(Deprovisioned {
@@ -181,24 +181,6 @@ impl Broker {
             }
         }
     }
-}
-
-/// A pipeline may end only grants its own repository asked for; operators may end any.
-fn check_owner(caller: &Caller, original: &Transaction) -> Result<(), BrokerError> {
-    let Some(claims) = caller.claims() else {
-        return Ok(());
-    };
-    let owner = original.caller.as_ref().map(|c| c.repository_id.as_str());
-    if owner == Some(claims.repository_id.as_str()) {
-        return Ok(());
-    }
-    Err(BrokerError::new(
-        ErrorCode::NotOwner,
-        format!(
-            "transaction {} was not requested by repository {}",
-            original.id, claims.repository
-        ),
-    ))
 }
 
 fn check_matches(request: &DeprovisionRequest, original: &Transaction) -> Result<(), BrokerError> {

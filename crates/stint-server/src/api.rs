@@ -157,9 +157,14 @@ async fn deprovision(
     Ok(axum::Json(DeprovisionResponse::from(&done)))
 }
 
-async fn transaction(State(app): State<App>, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn transaction(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let caller = caller(&app, &headers).await?;
     let id = TransactionId::parse(&id)?;
-    let (txn, events) = app.broker.transaction(&id).await?;
+    let (txn, events) = app.broker.transaction(&id, &caller).await?;
     Ok(axum::Json(TransactionResponse {
         transaction: &txn,
         events: &events,

@@ -243,12 +243,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Transactions {
             command: TransactionsCommand::Show { id },
         } => match TransactionId::parse(&id) {
-            Ok(id) => app.broker.transaction(&id).await.map(|(txn, events)| {
-                json(&TransactionResponse {
-                    transaction: &txn,
-                    events: &events,
-                })
-            }),
+            Ok(id) => app
+                .broker
+                .transaction(&id, &actor)
+                .await
+                .map(|(txn, events)| {
+                    json(&TransactionResponse {
+                        transaction: &txn,
+                        events: &events,
+                    })
+                }),
             Err(e) => Err(e),
         },
         Command::Audit {

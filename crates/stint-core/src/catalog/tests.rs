@@ -181,12 +181,18 @@ fn ttl_parsing() {
 
 #[test]
 fn github_example_catalog_loads() {
-    let catalog = Catalog::from_toml(include_str!("../../../../examples/catalog-github.toml")).unwrap();
+    let catalog =
+        Catalog::from_toml(include_str!("../../../../examples/catalog-github.toml")).unwrap();
     let oidc = catalog.oidc().unwrap();
     assert_eq!(oidc.provider_host(), "token.actions.githubusercontent.com");
     assert_eq!(oidc.max_token_age, Duration::from_secs(600));
     assert_eq!(catalog.pipeline_rules().len(), 2);
-    assert_eq!(catalog.github_identity("1234567").map(Email::as_str), Some("alice@example.com"));
-    let prod = catalog.account_by_name(&AccountName::parse("workload-prod").unwrap()).unwrap();
+    assert_eq!(
+        catalog.github_identity("1234567").map(Email::as_str),
+        Some("alice@example.com")
+    );
+    let prod = catalog
+        .account_by_name(&AccountName::parse("workload-prod").unwrap())
+        .unwrap();
     assert_eq!(prod.delivery, Delivery::Oidc);
 }

@@ -25,6 +25,16 @@ impl TestApp {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    pub async fn get_with_token(&self, id: &str, token: Option<&str>) -> (u16, Value) {
+        let mut request = self.http.get(format!("{}/v1/transactions/{id}", self.url));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
     /// The articles' request, without an email: the token says who asks.
     pub fn pipeline_request(&self, account: &str) -> Value {
         let (name, id) = if account == "prod" {
@@ -271,9 +281,23 @@ async fn broker_delivery_returns_credentials_and_records_the_verified_run() {
     assert_eq!(body["delivery"], "broker");
     assert!(body["credentials"]["session_token"].as_str().is_some());
 
-    let txn = app
-        .transaction(body["transaction_id"].as_str().unwrap())
+    let id = body["transaction_id"].as_str().unwrap();
+    // Reading a transaction needs a token too, from the repository that asked.
+    let (status, refused) = app.get_with_token(id, None).await;
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (401, Some("missing_token"))
+    );
+    let stranger = issuer.mint_with(|c| c["repository_id"] = json!("501"));
+    let (status, refused) = app.get_with_token(id, Some(&stranger)).await;
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (403, Some("not_owner"))
+    );
+    let (status, txn) = app
+        .get_with_token(id, Some(&issuer.mint(&issuer.claims())))
         .await;
+    assert_eq!(status, 200, "{txn}");
     let caller = &txn["transaction"]["caller"];
     for (claim, value) in [
         ("repository", "acme/infra"),
@@ -317,13 +341,11 @@ async fn broker_delivery_returns_credentials_and_records_the_verified_run() {
         (200, Some("deprovisioned")),
         "{done}"
     );
-    assert!(
-        actions(
-            &app.transaction(body["transaction_id"].as_str().unwrap())
-                .await
-        )
-        .contains(&"deprovisioned".to_owned())
-    );
+    let (_, txn) = app
+        .get_with_token(id, Some(&issuer.mint(&issuer.claims())))
+        .await;
+    assert_eq!(txn["transaction"]["state"], "deprovisioned");
+    assert!(actions(&txn).contains(&"deprovisioned".to_owned()));
 }
 
 #[tokio::test]
