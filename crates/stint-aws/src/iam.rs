@@ -12,7 +12,11 @@ use aws_sdk_iam::Client as IamClient;
 use aws_sdk_iam::error::SdkError;
 use aws_sdk_iam::types::Tag;
 use stint_core::ids::{AccountId, RoleName};
-use stint_core::ports::{PortError, RoleDeletion, RolePermissions, RoleProvisioner, RoleSpec};
+use stint_core::policy::revoke_sessions_policy;
+use stint_core::ports::{
+    ListedRole, PortError, RoleDeletion, RolePermissions, RoleProvisioner, RoleSpec,
+};
+use time::OffsetDateTime;
 use tokio::sync::Mutex;
 use tokio::task::JoinSet;
 
@@ -22,6 +26,8 @@ use crate::error::port_error;
 /// How long a provisioner session is asked for, and how long before its end it is replaced.
 const PROVISIONER_SESSION: Duration = Duration::from_secs(3600);
 const PROVISIONER_REFRESH_MARGIN: Duration = Duration::from_secs(300);
+/// The inline policy an early revoke puts on a role.
+const REVOKE_POLICY_NAME: &str = "stint-revoke";
 /// The tag that ties a role to its transaction.
 const TRANSACTION_TAG: &str = "stint:transaction-id";
 
@@ -237,6 +243,58 @@ impl RoleProvisioner for IamRoleProvisioner {
             format!("deleting role {role} in {account}"),
             "policies kept being attached while the role was being deleted",
         ))
+    }
+    async fn list_roles(
+        &self,
+        account: &AccountId,
+        path: &str,
+    ) -> Result<Vec<ListedRole>, PortError> {
+        let iam = self.client(account).await?;
+        let context = format!("listing roles under {path} in {account}");
+        let mut roles = Vec::new();
+        let mut marker = None;
+        loop {
+            let page = iam
+                .list_roles()
+                .path_prefix(path)
+                .set_marker(marker)
+                .send()
+                .await
+                .map_err(|e| port_error(&context, e))?;
+            for role in page.roles() {
+                let created = role.create_date();
+                let created_at =
+                    OffsetDateTime::from_unix_timestamp(created.secs()).map_err(|e| {
+                        PortError::new(&context, format!("role creation date out of range: {e}"))
+                    })?;
+                roles.push(ListedRole {
+                    name: role.role_name().to_owned(),
+                    arn: role.arn().to_owned(),
+                    created_at,
+                });
+            }
+            match page.marker().filter(|_| page.is_truncated()) {
+                Some(next) => marker = Some(next.to_owned()),
+                None => return Ok(roles),
+            }
+        }
+    }
+
+    async fn revoke_sessions(
+        &self,
+        account: &AccountId,
+        role: &RoleName,
+        issued_before: OffsetDateTime,
+    ) -> Result<(), PortError> {
+        let iam = self.client(account).await?;
+        iam.put_role_policy()
+            .role_name(role.as_str())
+            .policy_name(REVOKE_POLICY_NAME)
+            .policy_document(revoke_sessions_policy(issued_before).to_json())
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| port_error(format!("revoking sessions of {role} in {account}"), e))
     }
 }
 

@@ -12,6 +12,7 @@ mod web_identity;
 
 use std::time::Duration;
 
+use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
@@ -37,8 +38,15 @@ pub async fn load_sdk_config(settings: &AwsSettings) -> SdkConfig {
         .operation_attempt_timeout(Duration::from_secs(10))
         .operation_timeout(Duration::from_secs(30))
         .build();
+    // Throttling, 5xx and timeouts are retried with exponential backoff and full jitter,
+    // at most 5 attempts and, with the operation timeout, 30 s in all.
+    let retries = RetryConfig::standard()
+        .with_max_attempts(5)
+        .with_initial_backoff(Duration::from_millis(50))
+        .with_max_backoff(Duration::from_secs(5));
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(settings.region.clone()))
+        .retry_config(retries)
         .timeout_config(timeouts);
     if let Some(url) = &settings.endpoint_url {
         loader = loader.endpoint_url(url);

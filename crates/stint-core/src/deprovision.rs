@@ -13,6 +13,23 @@ use crate::provision::{aws_error, illegal};
 use crate::request::{DeprovisionInput, DeprovisionRequest};
 use crate::transaction::{Action, Failure, Kind, State, Transaction};
 
+/// Why and how a grant ends.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ending<'a> {
+    pub why: &'a str,
+    pub action: Action,
+    /// Cut off sessions already issued before deleting the role (an early revoke).
+    pub revoke_sessions: bool,
+}
+
+impl Ending<'_> {
+    pub const REQUESTED: Ending<'static> = Ending {
+        why: "deprovisioning requested",
+        action: Action::DeprovisionStarted,
+        revoke_sessions: false,
+    };
+}
+
 /// The articles' deprovisioning outputs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Deprovisioned {
@@ -38,8 +55,19 @@ impl Broker {
             .ok_or_else(|| unknown_transaction(&request.transaction_id))?;
         check_matches(&request, &original)?;
         caller.check_owner(&original)?;
+        self.end_in_any_state(original, actor, Ending::REQUESTED)
+            .await
+    }
+
+    /// Ends the grant if it is live; says so if it already ended; refuses otherwise.
+    pub(crate) async fn end_in_any_state(
+        &self,
+        original: Transaction,
+        actor: &Actor,
+        ending: Ending<'_>,
+    ) -> Result<Deprovisioned, BrokerError> {
         match original.state {
-            State::Provisioned => self.deprovision_grant(original, actor).await,
+            State::Provisioned => self.end_grant(original, actor, ending).await,
             State::Deprovisioned => Ok(Deprovisioned {
                 deprovisioning_transaction_id: original
                     .deprovisioning_transaction_id
@@ -65,10 +93,13 @@ impl Broker {
         }
     }
 
-    async fn deprovision_grant(
+    /// Ends a provisioned grant: claim it, write the linked record, optionally cut off its
+    /// sessions, delete the role, and mark both ended.
+    pub(crate) async fn end_grant(
         &self,
         original: Transaction,
         actor: &Actor,
+        ending: Ending<'_>,
     ) -> Result<Deprovisioned, BrokerError> {
         let now = self.clock.now();
         let record_id = self.new_transaction_id();
@@ -80,15 +111,7 @@ impl Broker {
         claimed.deprovisioning_transaction_id = Some(record_id.clone());
         let data = json!({ "deprovisioning_transaction_id": record_id });
         if let Err(error) = self
-            .record(
-                &claimed,
-                self.event(
-                    actor,
-                    Action::DeprovisionStarted,
-                    "deprovisioning requested",
-                    data,
-                ),
-            )
+            .record(&claimed, self.event(actor, ending.action, ending.why, data))
             .await
         {
             return Err(match self.ledger.get(&original.id).await {
@@ -112,6 +135,11 @@ impl Broker {
         )
         .await?;
 
+        let claimed = if ending.revoke_sessions {
+            self.revoke_sessions(claimed, actor).await?
+        } else {
+            claimed
+        };
         match self
             .roles
             .delete_role(&original.account_id, &original.role_name)

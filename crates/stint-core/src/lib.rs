@@ -14,7 +14,9 @@ pub mod ids;
 pub mod policy;
 pub mod ports;
 pub mod provision;
+pub mod reap;
 pub mod request;
+pub mod revoke;
 pub mod time_fmt;
 pub mod transaction;
 

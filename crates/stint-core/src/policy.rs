@@ -181,6 +181,15 @@ pub fn expiry_deny(expires_at: OffsetDateTime) -> Statement {
     )
 }
 
+/// `Deny *` for every session issued before `now`: credentials already handed out stop working
+/// at once, while a new session (if the trust still allows one) would not be affected.
+pub fn revoke_sessions_policy(now: OffsetDateTime) -> PolicyDocument {
+    PolicyDocument::new(vec![deny_all(
+        "StintRevokeSessions",
+        condition("DateLessThan", "aws:TokenIssueTime", iam_time(now)),
+    )])
+}
+
 fn deny_all(sid: &str, condition: BTreeMap<String, BTreeMap<String, OneOrMany>>) -> Statement {
     Statement {
         sid: Some(sid.to_owned()),

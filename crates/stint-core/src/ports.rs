@@ -112,6 +112,29 @@ pub trait RoleProvisioner: Send + Sync {
         account: &AccountId,
         role: &RoleName,
     ) -> Result<RoleDeletion, PortError>;
+    /// The roles under `path` in `account` (stint's namespace), for the orphan sweep.
+    async fn list_roles(
+        &self,
+        account: &AccountId,
+        path: &str,
+    ) -> Result<Vec<ListedRole>, PortError>;
+    /// Cuts off every session of the role issued before `issued_before`, at once (an inline
+    /// `Deny *` on `aws:TokenIssueTime`), ahead of deleting it.
+    async fn revoke_sessions(
+        &self,
+        account: &AccountId,
+        role: &RoleName,
+        issued_before: OffsetDateTime,
+    ) -> Result<(), PortError>;
+}
+
+/// A role as a listing shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedRole {
+    /// Not parsed: a role under stint's path may have been made by someone else.
+    pub name: String,
+    pub arn: String,
+    pub created_at: OffsetDateTime,
 }
 
 /// A session to open on a temporary role.
@@ -151,6 +174,19 @@ pub trait Ledger: Send + Sync {
     /// `txn.version - 1` (or absent, when `txn.version` is 1). Otherwise `Conflict`.
     async fn append(&self, txn: &Transaction, event: NewEvent) -> Result<Event, LedgerError>;
     async fn get(&self, id: &TransactionId) -> Result<Option<Transaction>, LedgerError>;
+    /// Provisioned transactions whose expiry is at or before `now`, oldest expiry first.
+    async fn expired(
+        &self,
+        now: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<Transaction>, LedgerError>;
+    /// Transactions in `state` last changed before `before`, oldest first.
+    async fn stale(
+        &self,
+        state: State,
+        before: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<Transaction>, LedgerError>;
     async fn events(&self, id: &TransactionId) -> Result<Vec<Event>, LedgerError>;
     /// Records that the token `jti` has been used, until `expires_at`. True on its first use,
     /// false if it was used before (a replay). Forgets tokens that expired before `now`.

@@ -21,6 +21,8 @@ use crate::time_fmt::serde_rfc3339;
 pub enum Kind {
     Provision,
     Deprovision,
+    /// A role found under stint's path with no live transaction, and removed.
+    Orphan,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -63,10 +65,11 @@ impl State {
         matches!(self, Self::Deprovisioned | Self::Rejected | Self::Failed)
     }
 
-    /// The legal moves. Staying in a state is legal: it records an event (e.g. `role_created`).
+    /// The legal moves. Staying in a state is legal, even a terminal one: it records an event
+    /// that changes nothing (`role_created`, or an orphaned role found after the end).
     pub fn allows(self, to: State) -> bool {
         use State::*;
-        self == to && !self.is_terminal()
+        self == to
             || matches!(
                 (self, to),
                 (Processing, Provisioned | Deprovisioned | Rejected | Failed)
@@ -180,6 +183,14 @@ pub enum Action {
     DeprovisionStarted,
     Deprovisioned,
     DeprovisionFailed,
+    /// The reaper found the grant past its expiry.
+    Expired,
+    /// The reaper found the transaction stuck mid-way and resolved it.
+    Unstuck,
+    /// The reaper removed a role with no live transaction.
+    OrphanRemoved,
+    /// An early revoke: sessions issued before now were cut off.
+    SessionsRevoked,
 }
 
 impl Action {
@@ -194,6 +205,10 @@ impl Action {
             Self::DeprovisionStarted => "deprovision_started",
             Self::Deprovisioned => "deprovisioned",
             Self::DeprovisionFailed => "deprovision_failed",
+            Self::Expired => "expired",
+            Self::Unstuck => "unstuck",
+            Self::OrphanRemoved => "orphan_removed",
+            Self::SessionsRevoked => "sessions_revoked",
         }
     }
 }
@@ -234,7 +249,7 @@ mod tests {
     use State::*;
 
     #[test]
-    fn terminal_states_admit_nothing() {
+    fn terminal_states_admit_only_notes() {
         for from in [Deprovisioned, Rejected, Failed] {
             for to in [
                 Processing,
@@ -244,7 +259,7 @@ mod tests {
                 Rejected,
                 Failed,
             ] {
-                assert!(!from.allows(to), "{from} -> {to}");
+                assert_eq!(from.allows(to), from == to, "{from} -> {to}");
             }
         }
     }

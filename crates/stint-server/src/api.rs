@@ -2,6 +2,7 @@
 //!
 //! - `POST /v1/provision`, `POST /v1/deprovision`: the articles' JSON in and out;
 //! - `GET /v1/transactions/{id}`: a transaction and its events;
+//! - `POST /v1/transactions/{id}/revoke`: end a grant now, cutting off issued sessions;
 //! - `GET /healthz`; `GET /metrics` (Prometheus text).
 //!
 //! Errors are `{"status": "rejected"|"failed", "error": {"code", "message"}}`: 4xx when the
@@ -33,6 +34,7 @@ pub fn router(app: App) -> Router {
         .route("/v1/provision", post(provision))
         .route("/v1/deprovision", post(deprovision))
         .route("/v1/transactions/{id}", get(transaction))
+        .route("/v1/transactions/{id}/revoke", post(revoke))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -170,6 +172,19 @@ async fn transaction(
         events: &events,
     })
     .into_response())
+}
+
+/// Ends a grant now and cuts off its sessions: the owning pipeline, or a local operator.
+async fn revoke(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<axum::Json<DeprovisionResponse>, ApiError> {
+    let caller = caller(&app, &headers).await?;
+    let id = TransactionId::parse(&id)?;
+    let done = app.broker.revoke(&id, &caller).await?;
+    tracing::info!(transaction_id = %id, "revoked");
+    Ok(axum::Json(DeprovisionResponse::from(&done)))
 }
 
 async fn healthz() -> axum::Json<serde_json::Value> {

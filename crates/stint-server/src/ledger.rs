@@ -22,10 +22,13 @@ CREATE TABLE IF NOT EXISTS transactions (
     kind       TEXT NOT NULL,
     state      TEXT NOT NULL,
     version    INTEGER NOT NULL,
-    expires_at TEXT,
+    -- Unix seconds, for the reaper's queries.
+    expires_at INTEGER,
+    updated_at INTEGER NOT NULL,
     body       TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS transactions_by_state_expiry ON transactions (state, expires_at);
+CREATE INDEX IF NOT EXISTS transactions_by_state_update ON transactions (state, updated_at);
 CREATE TABLE IF NOT EXISTS events (
     seq            INTEGER PRIMARY KEY,
     transaction_id TEXT NOT NULL,
@@ -104,16 +107,19 @@ fn append(conn: &mut Connection, txn: &Transaction, event: NewEvent) -> Result<E
     let db = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(storage)?;
-    let expires_at = txn.expires_at.map(rfc3339);
+    let expires_at = txn.expires_at.map(OffsetDateTime::unix_timestamp);
+    let updated_at = txn.updated_at.unix_timestamp();
     let written = if txn.version == 1 {
         db.execute(
-            "INSERT OR IGNORE INTO transactions (id, kind, state, version, expires_at, body) VALUES (?1, ?2, ?3, 1, ?4, ?5)",
-            params![txn.id.as_str(), kind_str(txn), txn.state.as_str(), expires_at, body],
+            "INSERT OR IGNORE INTO transactions (id, kind, state, version, expires_at, updated_at, body)
+             VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6)",
+            params![txn.id.as_str(), kind_str(txn), txn.state.as_str(), expires_at, updated_at, body],
         )
     } else {
         db.execute(
-            "UPDATE transactions SET state = ?2, version = ?3, expires_at = ?4, body = ?5 WHERE id = ?1 AND version = ?6",
-            params![txn.id.as_str(), txn.state.as_str(), txn.version, expires_at, body, txn.version - 1],
+            "UPDATE transactions SET state = ?2, version = ?3, expires_at = ?4, updated_at = ?5, body = ?6
+             WHERE id = ?1 AND version = ?7",
+            params![txn.id.as_str(), txn.state.as_str(), txn.version, expires_at, updated_at, body, txn.version - 1],
         )
     }
     .map_err(storage)?;
@@ -163,10 +169,31 @@ fn append(conn: &mut Connection, txn: &Transaction, event: NewEvent) -> Result<E
     Ok(sealed)
 }
 
+fn limit_of(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+fn query_bodies(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<Transaction>, LedgerError> {
+    let mut stmt = conn.prepare(sql).map_err(storage)?;
+    let rows = stmt
+        .query_map(params, |row| row.get::<_, String>(0))
+        .map_err(storage)?;
+    rows.map(|body| {
+        let body = body.map_err(storage)?;
+        serde_json::from_str(&body).map_err(|e| storage(SqliteError::Corrupt(e.to_string())))
+    })
+    .collect()
+}
+
 fn kind_str(txn: &Transaction) -> &'static str {
     match txn.kind {
         stint_core::transaction::Kind::Provision => "provision",
         stint_core::transaction::Kind::Deprovision => "deprovision",
+        stint_core::transaction::Kind::Orphan => "orphan",
     }
 }
 
@@ -296,6 +323,38 @@ impl Ledger for SqliteLedger {
                 .map_err(storage)?;
             rows.map(|row| row.map_err(storage)?.map_err(storage))
                 .collect()
+        })
+        .await
+    }
+
+    async fn expired(
+        &self,
+        now: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<Transaction>, LedgerError> {
+        self.with_conn(move |conn| {
+            query_bodies(
+                conn,
+                "SELECT body FROM transactions WHERE state = 'provisioned' AND expires_at <= ?1
+                 ORDER BY expires_at LIMIT ?2",
+                params![now.unix_timestamp(), limit_of(limit)],
+            )
+        })
+        .await
+    }
+
+    async fn stale(
+        &self,
+        state: State,
+        before: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<Transaction>, LedgerError> {
+        self.with_conn(move |conn| {
+            query_bodies(
+                conn,
+                "SELECT body FROM transactions WHERE state = ?1 AND updated_at < ?2 ORDER BY updated_at LIMIT ?3",
+                params![state.as_str(), before.unix_timestamp(), limit_of(limit)],
+            )
         })
         .await
     }

@@ -22,6 +22,35 @@ pub async fn serve(
         .await
 }
 
+/// Runs a reaper pass every `interval` until the process ends. Passes from several servers on
+/// one ledger are safe: each transaction is moved by exactly one of them.
+pub fn spawn_reaper(
+    broker: stint_core::Broker,
+    settings: stint_core::reap::ReapSettings,
+    interval: std::time::Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            match broker.reap(&settings).await {
+                Ok(report) if report == Default::default() => {
+                    tracing::debug!("reaper: nothing to do")
+                }
+                Ok(report) => tracing::info!(
+                    expired = report.expired,
+                    stuck = report.stuck,
+                    orphans = report.orphans,
+                    errors = report.errors,
+                    "reaper pass"
+                ),
+                Err(error) => tracing::error!("reaper pass failed: {}", api::error_chain(&error)),
+            }
+        }
+    })
+}
+
 /// Without an OIDC issuer to authenticate callers, the API must not be reachable from other
 /// machines.
 pub fn check_listen_address(addr: &SocketAddr, authenticated: bool) -> Result<(), String> {

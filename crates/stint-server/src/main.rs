@@ -4,12 +4,15 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use stint_aws::{AwsSettings, IssueRetry};
 use stint_core::caller::Caller;
+use stint_core::catalog::parse_duration;
 use stint_core::ids::TransactionId;
+use stint_core::reap::ReapSettings;
 use stint_core::request::{DeprovisionInput, ProvisionInput};
 use stint_server::app::{App, Settings};
 use stint_server::pipeline;
@@ -58,10 +61,23 @@ struct Global {
 enum Command {
     /// Run the HTTP API.
     Serve {
-        /// Loopback only, until caller authentication exists.
+        /// Loopback only, unless the catalog has an [oidc] issuer to authenticate callers.
         #[arg(long, env = "STINT_LISTEN", default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+        /// How often the background reaper runs (`off` to run none, e.g. with a scheduled
+        /// `stint reap` instead).
+        #[arg(long, env = "STINT_REAP_INTERVAL", default_value = "1m", value_parser = parse_interval)]
+        reap_interval: Option<Duration>,
+        #[command(flatten)]
+        reap: ReapArgs,
     },
+    /// One reaper pass: end expired grants, resolve stuck transactions, remove orphaned roles.
+    Reap {
+        #[command(flatten)]
+        reap: ReapArgs,
+    },
+    /// End a grant now, cutting off the credentials already issued.
+    Revoke { transaction_id: String },
     /// Provision a temporary role and print the articles' output with credentials.
     Provision {
         #[arg(long)]
@@ -141,6 +157,45 @@ struct BrokerArgs {
     audience: String,
 }
 
+#[derive(Args)]
+struct ReapArgs {
+    /// A transaction unchanged this long mid-way has lost its worker.
+    #[arg(long, default_value = "10m", value_parser = parse_span)]
+    stuck_after: Duration,
+    /// Roles younger than this are not swept.
+    #[arg(long, default_value = "5m", value_parser = parse_span)]
+    orphan_grace: Duration,
+}
+
+impl ReapArgs {
+    fn settings(&self) -> ReapSettings {
+        ReapSettings {
+            stuck_after: self.stuck_after,
+            orphan_grace: self.orphan_grace,
+            ..ReapSettings::default()
+        }
+    }
+}
+
+/// `10m`, `1h30m`, `0s`.
+fn parse_span(text: &str) -> Result<Duration, String> {
+    if text
+        .trim_start_matches('0')
+        .trim_end_matches(['s', 'm', 'h'])
+        .is_empty()
+    {
+        return Ok(Duration::ZERO);
+    }
+    parse_duration(text).ok_or_else(|| format!("{text:?} is not a duration such as 30s, 10m or 1h"))
+}
+
+fn parse_interval(text: &str) -> Result<Option<Duration>, String> {
+    match text {
+        "off" | "0" | "0s" => Ok(None),
+        _ => parse_span(text).map(Some),
+    }
+}
+
 #[derive(Subcommand)]
 enum TransactionsCommand {
     /// A transaction and its events.
@@ -198,13 +253,39 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         command => command,
     };
     let app = App::build(&settings(&cli.global)).await?;
-    if let Command::Serve { listen } = &command {
+    if let Command::Serve { listen, .. } = &command {
         stint_server::check_listen_address(listen, app.verifier.is_some())
             .map_err(anyhow::Error::msg)?;
     }
     let actor = Caller::operator("cli");
     let outcome = match command {
-        Command::Serve { listen } => return serve(app, listen).await,
+        Command::Serve {
+            listen,
+            reap_interval,
+            reap,
+        } => {
+            if let Some(interval) = reap_interval {
+                stint_server::spawn_reaper(app.broker.clone(), reap.settings(), interval);
+            }
+            return serve(app, listen).await;
+        }
+        Command::Reap { reap } => {
+            let report = app.broker.reap(&reap.settings()).await?;
+            println!("{}", json(&report));
+            return Ok(if report.errors == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            });
+        }
+        Command::Revoke { transaction_id } => match TransactionId::parse(&transaction_id) {
+            Ok(id) => app
+                .broker
+                .revoke(&id, &actor)
+                .await
+                .map(|d| json(&DeprovisionResponse::from(&d))),
+            Err(e) => Err(e),
+        },
         Command::Pipeline { command } => return run_pipeline(command, &cli.global).await,
         Command::Provision {
             email,
