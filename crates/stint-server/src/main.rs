@@ -67,7 +67,7 @@ enum Command {
         /// How often the background reaper runs (`off` to run none, e.g. with a scheduled
         /// `stint reap` instead).
         #[arg(long, env = "STINT_REAP_INTERVAL", default_value = "1m", value_parser = parse_interval)]
-        reap_interval: Option<Duration>,
+        reap_interval: ReapInterval,
         #[command(flatten)]
         reap: ReapArgs,
     },
@@ -189,10 +189,14 @@ fn parse_span(text: &str) -> Result<Duration, String> {
     parse_duration(text).ok_or_else(|| format!("{text:?} is not a duration such as 30s, 10m or 1h"))
 }
 
-fn parse_interval(text: &str) -> Result<Option<Duration>, String> {
+/// How often to reap; `None` for never.
+#[derive(Debug, Clone, Copy)]
+struct ReapInterval(Option<Duration>);
+
+fn parse_interval(text: &str) -> Result<ReapInterval, String> {
     match text {
-        "off" | "0" | "0s" => Ok(None),
-        _ => parse_span(text).map(Some),
+        "off" | "0" | "0s" => Ok(ReapInterval(None)),
+        _ => parse_span(text).map(|d| ReapInterval(Some(d))),
     }
 }
 
@@ -264,7 +268,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             reap_interval,
             reap,
         } => {
-            if let Some(interval) = reap_interval {
+            if let ReapInterval(Some(interval)) = reap_interval {
                 stint_server::spawn_reaper(app.broker.clone(), reap.settings(), interval);
             }
             return serve(app, listen).await;
