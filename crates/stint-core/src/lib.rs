@@ -22,3 +22,8 @@ pub mod transaction;
 
 pub use broker::{Actor, Broker};
 pub use error::{BrokerError, ErrorClass, ErrorCode};
+
+#[cfg(test)]
+mod saga_tests;
+#[cfg(test)]
+mod testkit;

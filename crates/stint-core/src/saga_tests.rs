@@ -1,0 +1,266 @@
+//! Deterministic fault injection: the provisioning and deprovisioning sagas fail or crash at
+//! every step in turn; after a reaper pass no role exists without a live transaction and no
+//! transaction is left mid-way. Also the reaper's own rules, with a test clock.
+
+use std::time::Duration;
+
+use crate::caller::Caller;
+use crate::ids::TransactionId;
+use crate::reap::ReapSettings;
+use crate::request::{DeprovisionInput, ProvisionInput};
+use crate::testkit::{Fault, World};
+use crate::transaction::{Kind, State};
+
+fn request() -> ProvisionInput {
+    ProvisionInput {
+        email: Some("alice@example.com".into()),
+        branch: Some("main".into()),
+        target_aws_account: Some("nonprod".into()),
+        target_aws_account_id: Some("222222222222".into()),
+        group_type: None,
+    }
+}
+
+fn operator() -> Caller {
+    Caller::operator("test")
+}
+
+/// Runs `saga`, dropping it if it hangs: a crashed process.
+async fn run<T>(saga: impl std::future::Future<Output = T>) -> Option<T> {
+    tokio::time::timeout(Duration::from_millis(200), saga)
+        .await
+        .ok()
+}
+
+/// After the reaper has run: every role belongs to a live grant, nothing is mid-way, and the
+/// ledger's chain is intact.
+async fn assert_clean(world: &World, context: &str) {
+    world.plan.disarm();
+    world.clock.advance(Duration::from_secs(16 * 60));
+    let report = world.broker.reap(&ReapSettings::default()).await.unwrap();
+    assert_eq!(report.errors, 0, "{context}: {report:?}");
+    let now = world.clock.0.lock().map(|n| *n).unwrap();
+    let txns = world.transactions();
+    for (account, name) in world.iam.role_names() {
+        let live = txns.iter().any(|t| {
+            t.kind == Kind::Provision
+                && t.role_name.as_str() == name
+                && t.account_id == account
+                && t.state == State::Provisioned
+                && t.expires_at.is_some_and(|at| at > now)
+        });
+        assert!(
+            live,
+            "{context}: role {name} left without a live transaction: {txns:#?}"
+        );
+    }
+    for t in &txns {
+        assert!(
+            !matches!(t.state, State::Processing | State::Deprovisioning),
+            "{context}: {} left {}",
+            t.id,
+            t.state
+        );
+    }
+    assert_eq!(
+        world.broker.verify_audit().await.unwrap().fault,
+        None,
+        "{context}"
+    );
+}
+
+#[tokio::test]
+async fn provisioning_fails_or_crashes_at_every_step_and_leaves_nothing() {
+    let clean = World::new();
+    clean
+        .broker
+        .provision(&request(), &operator())
+        .await
+        .unwrap();
+    let steps = clean.plan.steps_taken();
+    assert!(steps >= 9, "only {steps} steps");
+    for step in 0..steps {
+        for fault in [Fault::Fail, Fault::CrashBefore, Fault::CrashAfter] {
+            let world = World::new();
+            world.plan.arm(step, fault);
+            let outcome = run(world.broker.provision(&request(), &operator())).await;
+            if fault == Fault::Fail {
+                assert!(
+                    matches!(outcome, Some(Err(_))),
+                    "step {step}: a failure must be reported"
+                );
+            }
+            assert_clean(&world, &format!("provision, {fault:?} at step {step}")).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn deprovisioning_fails_or_crashes_at_every_step_and_leaves_nothing() {
+    let count = World::new();
+    let granted = count
+        .broker
+        .provision(&request(), &operator())
+        .await
+        .unwrap();
+    count.plan.disarm();
+    count
+        .broker
+        .deprovision(&deprovision_input(&granted), &operator())
+        .await
+        .unwrap();
+    let steps = count.plan.steps_taken();
+    for step in 0..steps {
+        for fault in [Fault::Fail, Fault::CrashBefore, Fault::CrashAfter] {
+            let world = World::new();
+            let granted = world
+                .broker
+                .provision(&request(), &operator())
+                .await
+                .unwrap();
+            world.plan.arm(step, fault);
+            run(world
+                .broker
+                .deprovision(&deprovision_input(&granted), &operator()))
+            .await;
+            let context = format!("deprovision, {fault:?} at step {step}");
+            assert_clean(&world, &context).await;
+            // The grant is either still live with its role, or gone with its role.
+            let txn = world
+                .broker
+                .ledger
+                .get(&granted.transaction_id)
+                .await
+                .unwrap()
+                .unwrap();
+            let has_role = !world.iam.role_names().is_empty();
+            assert_eq!(
+                has_role,
+                txn.state == State::Provisioned,
+                "{context}: {txn:?}"
+            );
+        }
+    }
+}
+
+fn deprovision_input(granted: &crate::provision::Provisioned) -> DeprovisionInput {
+    DeprovisionInput {
+        transaction_id: Some(granted.transaction_id.to_string()),
+        target_aws_account: Some("nonprod".into()),
+        role_arn: Some(granted.role_arn.clone()),
+    }
+}
+
+#[tokio::test]
+async fn the_reaper_ends_expired_grants_and_leaves_live_ones() {
+    let world = World::new();
+    let old = world
+        .broker
+        .provision(&request(), &operator())
+        .await
+        .unwrap();
+    world.clock.advance(Duration::from_secs(50 * 60));
+    let young = world
+        .broker
+        .provision(&request(), &operator())
+        .await
+        .unwrap();
+    world.clock.advance(Duration::from_secs(11 * 60)); // old is 61 minutes old, TTL 1 h
+    let report = world.broker.reap(&ReapSettings::default()).await.unwrap();
+    assert_eq!(
+        (report.expired, report.orphans, report.errors),
+        (1, 0, 0),
+        "{report:?}"
+    );
+    let state = |id: &TransactionId| {
+        let txns = world.transactions();
+        txns.iter().find(|t| &t.id == id).map(|t| t.state)
+    };
+    assert_eq!(state(&old.transaction_id), Some(State::Deprovisioned));
+    assert_eq!(state(&young.transaction_id), Some(State::Provisioned));
+    let roles: Vec<_> = world.iam.role_names().into_iter().map(|(_, n)| n).collect();
+    assert_eq!(roles, [young.role_name.to_string()]);
+    let events = world
+        .broker
+        .ledger
+        .events(&old.transaction_id)
+        .await
+        .unwrap();
+    assert!(events.iter().any(|e| e.actor == "reaper"));
+}
+
+#[tokio::test]
+async fn two_reapers_at_once_end_each_grant_once() {
+    let world = World::new();
+    for _ in 0..5 {
+        world
+            .broker
+            .provision(&request(), &operator())
+            .await
+            .unwrap();
+    }
+    world.clock.advance(Duration::from_secs(2 * 3600));
+    let settings = ReapSettings::default();
+    let (a, b) = tokio::join!(world.broker.reap(&settings), world.broker.reap(&settings));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.expired + b.expired, 5, "{a:?} {b:?}");
+    let records = world
+        .transactions()
+        .into_iter()
+        .filter(|t| t.kind == Kind::Deprovision)
+        .count();
+    assert_eq!(records, 5, "a grant was deprovisioned twice");
+    assert!(world.iam.role_names().is_empty());
+}
+
+#[tokio::test]
+async fn an_orphaned_role_is_swept_and_recorded() {
+    let world = World::new();
+    let granted = world
+        .broker
+        .provision(&request(), &operator())
+        .await
+        .unwrap();
+    // The ledger loses the grant (say, restored from an older backup): its role is an orphan.
+    world.ledger_forget(&granted.transaction_id);
+    let report = world.broker.reap(&ReapSettings::default()).await.unwrap();
+    assert_eq!(report.orphans, 0, "swept inside the grace period");
+    world.clock.advance(Duration::from_secs(6 * 60));
+    let report = world.broker.reap(&ReapSettings::default()).await.unwrap();
+    assert_eq!(report.orphans, 1, "{report:?}");
+    assert!(world.iam.role_names().is_empty());
+    let record = world
+        .broker
+        .ledger
+        .get(&granted.transaction_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (record.kind, record.state),
+        (Kind::Orphan, State::Deprovisioned)
+    );
+}
+
+#[tokio::test]
+async fn an_early_revoke_denies_sessions_before_deleting_the_role() {
+    let world = World::new();
+    let granted = world
+        .broker
+        .provision(&request(), &operator())
+        .await
+        .unwrap();
+    let done = world
+        .broker
+        .revoke(&granted.transaction_id, &operator())
+        .await
+        .unwrap();
+    assert!(!done.already_deprovisioned);
+    let journal = world.iam.journal.lock().unwrap().clone();
+    let role = granted.role_name.to_string();
+    let revoke = journal
+        .iter()
+        .position(|l| *l == format!("put stint-revoke on {role}"));
+    let delete = journal.iter().position(|l| *l == format!("delete {role}"));
+    assert!(revoke.is_some() && revoke < delete, "{journal:?}");
+}

@@ -1,0 +1,516 @@
+//! In-memory ports for deterministic fault-injection tests of the provisioning and
+//! deprovisioning sagas, and of the reaper. Every port call (ledger writes included) is one
+//! numbered step; a `Fault` makes step N fail, or "crash" there (the call never returns and the
+//! test drops the saga, as a killed process would), before or after its effect lands.
+//! Not a stand-in for the real adapters, which are tested against SQLite and the AWS emulator.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+use time::macros::datetime;
+
+use crate::audit::{self, ChainReport, ChainVerifier};
+use crate::broker::Broker;
+use crate::catalog::Catalog;
+use crate::credentials::{Credentials, Secret};
+use crate::ids::{AccountId, Email, RoleName, TransactionId};
+use crate::ports::*;
+use crate::transaction::{Event, NewEvent, State, Transaction};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The call fails and changes nothing.
+    Fail,
+    /// The process dies before the call's effect lands.
+    CrashBefore,
+    /// The call's effect lands, then the process dies (a lost response).
+    CrashAfter,
+}
+
+/// The shared step counter and the planned fault.
+#[derive(Default)]
+pub struct Plan {
+    steps: Mutex<(usize, Option<(usize, Fault)>)>,
+}
+
+/// What a step should do.
+enum Go {
+    Run,
+    Fail,
+    Hang { apply: bool },
+}
+
+impl Plan {
+    pub fn arm(&self, step: usize, fault: Fault) {
+        if let Ok(mut s) = self.steps.lock() {
+            *s = (0, Some((step, fault)));
+        }
+    }
+
+    pub fn disarm(&self) {
+        if let Ok(mut s) = self.steps.lock() {
+            *s = (0, None);
+        }
+    }
+
+    pub fn steps_taken(&self) -> usize {
+        self.steps.lock().map(|s| s.0).unwrap_or(0)
+    }
+
+    fn next(&self) -> Go {
+        let Ok(mut s) = self.steps.lock() else {
+            return Go::Run;
+        };
+        let step = s.0;
+        s.0 += 1;
+        match s.1 {
+            Some((at, fault)) if at == step => match fault {
+                Fault::Fail => Go::Fail,
+                Fault::CrashBefore => Go::Hang { apply: false },
+                Fault::CrashAfter => Go::Hang { apply: true },
+            },
+            _ => Go::Run,
+        }
+    }
+
+    /// Runs `effect` as one step under the plan.
+    async fn step<T>(
+        &self,
+        what: &str,
+        effect: impl FnOnce() -> Result<T, PortError>,
+    ) -> Result<T, PortError> {
+        match self.next() {
+            Go::Run => effect(),
+            Go::Fail => Err(PortError::new(what, "injected failure")),
+            Go::Hang { apply } => {
+                if apply {
+                    let _ = effect();
+                }
+                std::future::pending().await
+            }
+        }
+    }
+}
+
+pub struct TestClock(pub Mutex<OffsetDateTime>);
+
+impl TestClock {
+    pub fn advance(&self, by: Duration) {
+        if let Ok(mut now) = self.0.lock() {
+            *now += by;
+        }
+    }
+}
+
+impl Clock for TestClock {
+    fn now(&self) -> OffsetDateTime {
+        self.0
+            .lock()
+            .map(|n| *n)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    }
+}
+
+#[derive(Default)]
+struct LedgerState {
+    transactions: HashMap<TransactionId, Transaction>,
+    events: Vec<Event>,
+    tokens: HashMap<String, OffsetDateTime>,
+}
+
+pub struct MemoryLedger {
+    state: Mutex<LedgerState>,
+    plan: Arc<Plan>,
+}
+
+fn poisoned() -> LedgerError {
+    LedgerError::Storage("lock poisoned".into())
+}
+
+#[async_trait]
+impl Ledger for MemoryLedger {
+    async fn append(&self, txn: &Transaction, event: NewEvent) -> Result<Event, LedgerError> {
+        let result = self
+            .plan
+            .step("appending to the ledger", || {
+                let mut state = self
+                    .state
+                    .lock()
+                    .map_err(|_| PortError::new("ledger", "poisoned"))?;
+                let found = state
+                    .transactions
+                    .get(&txn.id)
+                    .map(|t| (t.version, t.state));
+                if found.map(|f| f.0) != txn.version.checked_sub(1).filter(|v| *v > 0) {
+                    return Ok(Err(LedgerError::Conflict {
+                        id: txn.id.clone(),
+                        expected: txn.version - 1,
+                        found,
+                    }));
+                }
+                let (seq, prev) = state
+                    .events
+                    .last()
+                    .map_or((1, audit::GENESIS.to_owned()), |e| {
+                        (e.seq + 1, e.hash.clone())
+                    });
+                let sealed = audit::seal(seq, &prev, &txn.id, txn.version, txn.state, event);
+                state.events.push(sealed.clone());
+                state.transactions.insert(txn.id.clone(), txn.clone());
+                Ok(Ok(sealed))
+            })
+            .await;
+        result.map_err(|e| LedgerError::Storage(Box::new(e)))?
+    }
+
+    async fn get(&self, id: &TransactionId) -> Result<Option<Transaction>, LedgerError> {
+        Ok(self
+            .state
+            .lock()
+            .map_err(|_| poisoned())?
+            .transactions
+            .get(id)
+            .cloned())
+    }
+
+    async fn expired(
+        &self,
+        now: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<Transaction>, LedgerError> {
+        let state = self.state.lock().map_err(|_| poisoned())?;
+        Ok(state
+            .transactions
+            .values()
+            .filter(|t| t.state == State::Provisioned && t.expires_at.is_some_and(|at| at <= now))
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn stale(
+        &self,
+        state: State,
+        before: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<Transaction>, LedgerError> {
+        let s = self.state.lock().map_err(|_| poisoned())?;
+        Ok(s.transactions
+            .values()
+            .filter(|t| t.state == state && t.updated_at < before)
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn events(&self, id: &TransactionId) -> Result<Vec<Event>, LedgerError> {
+        let state = self.state.lock().map_err(|_| poisoned())?;
+        Ok(state
+            .events
+            .iter()
+            .filter(|e| &e.transaction_id == id)
+            .cloned()
+            .collect())
+    }
+
+    async fn use_token(
+        &self,
+        jti: &str,
+        expires_at: OffsetDateTime,
+        _now: OffsetDateTime,
+    ) -> Result<bool, LedgerError> {
+        let mut state = self.state.lock().map_err(|_| poisoned())?;
+        Ok(state.tokens.insert(jti.to_owned(), expires_at).is_none())
+    }
+
+    async fn verify(&self) -> Result<ChainReport, LedgerError> {
+        let state = self.state.lock().map_err(|_| poisoned())?;
+        let mut verifier = ChainVerifier::default();
+        for event in &state.events {
+            verifier.push(event);
+        }
+        Ok(verifier.finish(None))
+    }
+}
+
+/// Everyone is a member; there is one user.
+pub struct OpenDirectory {
+    plan: Arc<Plan>,
+}
+
+#[async_trait]
+impl Directory for OpenDirectory {
+    async fn user_by_email(&self, _email: &Email) -> Result<Option<DirectoryUser>, PortError> {
+        self.plan
+            .step("looking up the user", || {
+                Ok(Some(DirectoryUser {
+                    user_id: "u-1".into(),
+                }))
+            })
+            .await
+    }
+
+    async fn membership(
+        &self,
+        _user: &DirectoryUser,
+        _group: &str,
+    ) -> Result<Membership, PortError> {
+        self.plan
+            .step("checking membership", || Ok(Membership::Member))
+            .await
+    }
+}
+
+/// A role as the fake IAM holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FakeRole {
+    pub created_at: OffsetDateTime,
+    pub managed: Vec<String>,
+    pub inline: BTreeMap<String, String>,
+}
+
+pub struct MemoryIam {
+    pub roles: Mutex<HashMap<(AccountId, String), FakeRole>>,
+    /// Every effect in order, e.g. "put stint-revoke on R", "delete R".
+    pub journal: Mutex<Vec<String>>,
+    plan: Arc<Plan>,
+    clock: Arc<TestClock>,
+}
+
+impl MemoryIam {
+    pub fn role_names(&self) -> Vec<(AccountId, String)> {
+        self.roles
+            .lock()
+            .map(|r| r.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn note(&self, line: String) {
+        if let Ok(mut j) = self.journal.lock() {
+            j.push(line);
+        }
+    }
+}
+
+#[async_trait]
+impl RoleProvisioner for MemoryIam {
+    async fn create_role(&self, spec: &RoleSpec) -> Result<String, PortError> {
+        self.plan
+            .step("creating the role", || {
+                let mut roles = self
+                    .roles
+                    .lock()
+                    .map_err(|_| PortError::new("iam", "poisoned"))?;
+                // Idempotent, as the real adapter: an existing role of the same name is adopted.
+                roles
+                    .entry((spec.account.clone(), spec.name.to_string()))
+                    .or_insert(FakeRole {
+                        created_at: self.clock.now(),
+                        managed: Vec::new(),
+                        inline: BTreeMap::new(),
+                    });
+                self.note(format!("create {}", spec.name));
+                Ok(format!(
+                    "arn:aws:iam::{}:role{}{}",
+                    spec.account, spec.path, spec.name
+                ))
+            })
+            .await
+    }
+
+    async fn grant(
+        &self,
+        account: &AccountId,
+        role: &RoleName,
+        permissions: &RolePermissions,
+    ) -> Result<(), PortError> {
+        self.plan
+            .step("granting permissions", || {
+                let mut roles = self
+                    .roles
+                    .lock()
+                    .map_err(|_| PortError::new("iam", "poisoned"))?;
+                let fake = roles
+                    .get_mut(&(account.clone(), role.to_string()))
+                    .ok_or_else(|| PortError::new("granting", "NoSuchEntity"))?;
+                fake.managed.clone_from(&permissions.managed_policies);
+                fake.inline.insert(
+                    permissions.inline_policy_name.clone(),
+                    permissions.inline_policy.to_json(),
+                );
+                Ok(())
+            })
+            .await
+    }
+
+    async fn delete_role(
+        &self,
+        account: &AccountId,
+        role: &RoleName,
+    ) -> Result<RoleDeletion, PortError> {
+        self.plan
+            .step("deleting the role", || {
+                let mut roles = self
+                    .roles
+                    .lock()
+                    .map_err(|_| PortError::new("iam", "poisoned"))?;
+                self.note(format!("delete {role}"));
+                Ok(match roles.remove(&(account.clone(), role.to_string())) {
+                    Some(_) => RoleDeletion::Deleted,
+                    None => RoleDeletion::AlreadyGone,
+                })
+            })
+            .await
+    }
+
+    async fn list_roles(
+        &self,
+        account: &AccountId,
+        _path: &str,
+    ) -> Result<Vec<ListedRole>, PortError> {
+        self.plan
+            .step("listing roles", || {
+                let roles = self
+                    .roles
+                    .lock()
+                    .map_err(|_| PortError::new("iam", "poisoned"))?;
+                Ok(roles
+                    .iter()
+                    .filter(|((a, _), _)| a == account)
+                    .map(|((a, name), role)| ListedRole {
+                        name: name.clone(),
+                        arn: format!("arn:aws:iam::{a}:role/stint/{name}"),
+                        created_at: role.created_at,
+                    })
+                    .collect())
+            })
+            .await
+    }
+
+    async fn revoke_sessions(
+        &self,
+        account: &AccountId,
+        role: &RoleName,
+        issued_before: OffsetDateTime,
+    ) -> Result<(), PortError> {
+        self.plan
+            .step("revoking sessions", || {
+                let mut roles = self
+                    .roles
+                    .lock()
+                    .map_err(|_| PortError::new("iam", "poisoned"))?;
+                if let Some(fake) = roles.get_mut(&(account.clone(), role.to_string())) {
+                    let doc = crate::policy::revoke_sessions_policy(issued_before).to_json();
+                    fake.inline.insert("stint-revoke".into(), doc);
+                }
+                self.note(format!("put stint-revoke on {role}"));
+                Ok(())
+            })
+            .await
+    }
+}
+
+pub struct FakeSts {
+    plan: Arc<Plan>,
+    clock: Arc<TestClock>,
+}
+
+#[async_trait]
+impl CredentialIssuer for FakeSts {
+    async fn issue(&self, request: &SessionRequest) -> Result<Credentials, PortError> {
+        self.plan
+            .step("issuing credentials", || {
+                Ok(Credentials {
+                    access_key_id: "ASIAFAKE".into(),
+                    secret_access_key: Secret::new("secret"),
+                    session_token: Secret::new("token"),
+                    expiration: self.clock.now() + request.duration,
+                })
+            })
+            .await
+    }
+}
+
+pub const CATALOG: &str = r#"
+company = "Acme"
+org = "Platform"
+identity_store_id = "d-1234567890"
+provisioner_role_name = "stint-provisioner"
+pipeline_principal_arn = "arn:aws:iam::123456789012:role/stint-broker"
+
+[[accounts]]
+name = "nonprod"
+id = "222222222222"
+environment = "nonprod"
+
+[[accounts]]
+name = "prod"
+id = "333333333333"
+environment = "prod"
+
+[personas.Product-Deployers]
+managed_policies = ["arn:aws:iam::aws:policy/PowerUserAccess"]
+ttl = "1h"
+"#;
+
+/// A broker over the in-memory ports, with handles on them.
+pub struct World {
+    pub broker: Broker,
+    pub plan: Arc<Plan>,
+    pub clock: Arc<TestClock>,
+    pub iam: Arc<MemoryIam>,
+    pub ledger: Arc<MemoryLedger>,
+}
+
+impl World {
+    pub fn new() -> Self {
+        let plan = Arc::new(Plan::default());
+        let clock = Arc::new(TestClock(Mutex::new(datetime!(2026-11-22 10:00:00 UTC))));
+        let iam = Arc::new(MemoryIam {
+            roles: Mutex::default(),
+            journal: Mutex::default(),
+            plan: plan.clone(),
+            clock: clock.clone(),
+        });
+        let ledger = Arc::new(MemoryLedger {
+            state: Mutex::default(),
+            plan: plan.clone(),
+        });
+        let broker = Broker {
+            catalog: Arc::new(Catalog::from_toml(CATALOG).unwrap_or_else(|e| panic!("{e}"))),
+            ledger: ledger.clone(),
+            directory: Arc::new(OpenDirectory { plan: plan.clone() }),
+            roles: iam.clone(),
+            issuer: Arc::new(FakeSts {
+                plan: plan.clone(),
+                clock: clock.clone(),
+            }),
+            clock: clock.clone(),
+        };
+        Self {
+            broker,
+            plan,
+            clock,
+            iam,
+            ledger,
+        }
+    }
+
+    /// Drops a transaction from the ledger, as a lost or restored ledger would.
+    pub fn ledger_forget(&self, id: &TransactionId) {
+        if let Ok(mut state) = self.ledger.state.lock() {
+            state.transactions.remove(id);
+        }
+    }
+
+    pub fn transactions(&self) -> Vec<Transaction> {
+        self.ledger
+            .state
+            .lock()
+            .map(|s| s.transactions.values().cloned().collect())
+            .unwrap_or_default()
+    }
+}
