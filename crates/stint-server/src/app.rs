@@ -10,6 +10,7 @@ use stint_aws::{
 };
 use stint_core::Broker;
 use stint_core::catalog::{Catalog, CatalogError};
+use stint_core::ports::Clock;
 
 use crate::auth::TokenVerifier;
 use crate::clock::SystemClock;
@@ -58,6 +59,14 @@ pub fn load_catalog(path: &std::path::Path) -> Result<Catalog, StartupError> {
 
 impl App {
     pub async fn build(settings: &Settings) -> Result<Self, StartupError> {
+        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    /// As `build`, reading time from `clock` (tests move time instead of waiting).
+    pub async fn build_with_clock(
+        settings: &Settings,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StartupError> {
         let catalog = load_catalog(&settings.catalog_path)?;
         let ledger =
             SqliteLedger::open(&settings.ledger_path).map_err(|source| StartupError::Ledger {
@@ -84,7 +93,7 @@ impl App {
                 settings.issue_retry,
             )),
             ledger: Arc::new(ledger),
-            clock: Arc::new(SystemClock),
+            clock,
             catalog: Arc::new(catalog),
         };
         let verifier = broker.catalog.oidc().map(|oidc| {

@@ -92,7 +92,34 @@ pub struct TestApp {
     pub catalog_path: PathBuf,
     pub ledger_path: PathBuf,
     pub app: App,
+    /// The broker's clock: real time, moved forward by tests.
+    pub clock: Arc<ShiftedClock>,
     _dir: tempfile::TempDir,
+}
+
+/// The wall clock plus an offset tests can advance, so expiry is tested without waiting while
+/// the emulator's own timestamps (role creation) stay comparable.
+#[derive(Default)]
+pub struct ShiftedClock {
+    offset_seconds: std::sync::atomic::AtomicI64,
+}
+
+impl ShiftedClock {
+    pub fn advance(&self, by: std::time::Duration) {
+        let secs = i64::try_from(by.as_secs()).unwrap_or(i64::MAX);
+        self.offset_seconds
+            .fetch_add(secs, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl stint_core::ports::Clock for ShiftedClock {
+    #[allow(clippy::disallowed_methods)]
+    fn now(&self) -> time::OffsetDateTime {
+        let offset = self
+            .offset_seconds
+            .load(std::sync::atomic::Ordering::SeqCst);
+        time::OffsetDateTime::now_utc() + time::Duration::seconds(offset)
+    }
 }
 
 fn catalog(store: &str, nonprod: &str, prod: &str, pipelines: Option<&str>) -> String {
@@ -217,7 +244,10 @@ async fn spawn(pipelines: Option<String>) -> TestApp {
         },
         issue_retry: IssueRetry::default(),
     };
-    let app = App::build(&settings).await.expect("build app");
+    let clock = Arc::new(ShiftedClock::default());
+    let app = App::build_with_clock(&settings, clock.clone())
+        .await
+        .expect("build app");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -236,6 +266,7 @@ async fn spawn(pipelines: Option<String>) -> TestApp {
         catalog_path,
         ledger_path,
         app,
+        clock,
         _dir: dir,
     }
 }

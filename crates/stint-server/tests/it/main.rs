@@ -6,6 +6,7 @@
 mod audit;
 mod cli;
 mod deprovision;
+mod expiry;
 mod harness;
 mod issuer;
 mod pipelines;
