@@ -244,6 +244,18 @@ impl RoleProvisioner for IamRoleProvisioner {
             "policies kept being attached while the role was being deleted",
         ))
     }
+    async fn role_exists(&self, account: &AccountId, role: &RoleName) -> Result<bool, PortError> {
+        let iam = self.client(account).await?;
+        match iam.get_role().role_name(role.as_str()).send().await {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(e)) if e.err().is_no_such_entity_exception() => Ok(false),
+            Err(e) => Err(port_error(
+                format!("looking up role {role} in {account}"),
+                e,
+            )),
+        }
+    }
+
     async fn list_roles(
         &self,
         account: &AccountId,

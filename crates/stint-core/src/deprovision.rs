@@ -140,11 +140,25 @@ impl Broker {
         } else {
             claimed
         };
-        match self
+        let deleted = match self
             .roles
             .delete_role(&original.account_id, &original.role_name)
             .await
         {
+            Ok(deletion) => Ok(deletion),
+            // A failed delete may have landed anyway (a timeout, a lost answer): look first.
+            Err(port) => match self
+                .roles
+                .role_exists(&original.account_id, &original.role_name)
+                .await
+            {
+                Ok(false) => Ok(RoleDeletion::Deleted),
+                Ok(true) => Err(port),
+                // Unknown: leave the grant `deprovisioning`; the reaper finishes it.
+                Err(_) => return Err(aws_error(port).in_transaction(&record_id)),
+            },
+        };
+        match deleted {
             Ok(deletion) => {
                 let gone = deletion == RoleDeletion::AlreadyGone;
                 let reason = if gone {

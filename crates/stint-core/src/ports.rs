@@ -112,6 +112,8 @@ pub trait RoleProvisioner: Send + Sync {
         account: &AccountId,
         role: &RoleName,
     ) -> Result<RoleDeletion, PortError>;
+    /// Whether the role exists (after a failed delete, whose effect may have landed anyway).
+    async fn role_exists(&self, account: &AccountId, role: &RoleName) -> Result<bool, PortError>;
     /// The roles under `path` in `account` (stint's namespace), for the orphan sweep.
     async fn list_roles(
         &self,
@@ -180,7 +182,7 @@ pub trait Ledger: Send + Sync {
         now: OffsetDateTime,
         limit: usize,
     ) -> Result<Vec<Transaction>, LedgerError>;
-    /// Transactions in `state` last changed before `before`, oldest first.
+    /// Transactions in `state` last changed at or before `before`, oldest first.
     async fn stale(
         &self,
         state: State,

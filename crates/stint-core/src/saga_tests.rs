@@ -80,11 +80,16 @@ async fn provisioning_fails_or_crashes_at_every_step_and_leaves_nothing() {
     let steps = clean.plan.steps_taken();
     assert!(steps >= 9, "only {steps} steps");
     for step in 0..steps {
-        for fault in [Fault::Fail, Fault::CrashBefore, Fault::CrashAfter] {
+        for fault in [
+            Fault::Fail,
+            Fault::FailAfter,
+            Fault::CrashBefore,
+            Fault::CrashAfter,
+        ] {
             let world = World::new();
             world.plan.arm(step, fault);
             let outcome = run(world.broker.provision(&request(), &operator())).await;
-            if fault == Fault::Fail {
+            if matches!(fault, Fault::Fail | Fault::FailAfter) {
                 assert!(
                     matches!(outcome, Some(Err(_))),
                     "step {step}: a failure must be reported"
@@ -111,7 +116,12 @@ async fn deprovisioning_fails_or_crashes_at_every_step_and_leaves_nothing() {
         .unwrap();
     let steps = count.plan.steps_taken();
     for step in 0..steps {
-        for fault in [Fault::Fail, Fault::CrashBefore, Fault::CrashAfter] {
+        for fault in [
+            Fault::Fail,
+            Fault::FailAfter,
+            Fault::CrashBefore,
+            Fault::CrashAfter,
+        ] {
             let world = World::new();
             let granted = world
                 .broker

@@ -24,6 +24,8 @@ use crate::transaction::{Event, NewEvent, State, Transaction};
 pub enum Fault {
     /// The call fails and changes nothing.
     Fail,
+    /// The call's effect lands, but the call reports a failure (a timeout after the fact).
+    FailAfter,
     /// The process dies before the call's effect lands.
     CrashBefore,
     /// The call's effect lands, then the process dies (a lost response).
@@ -39,7 +41,7 @@ pub struct Plan {
 /// What a step should do.
 enum Go {
     Run,
-    Fail,
+    Fail { apply: bool },
     Hang { apply: bool },
 }
 
@@ -68,7 +70,8 @@ impl Plan {
         s.0 += 1;
         match s.1 {
             Some((at, fault)) if at == step => match fault {
-                Fault::Fail => Go::Fail,
+                Fault::Fail => Go::Fail { apply: false },
+                Fault::FailAfter => Go::Fail { apply: true },
                 Fault::CrashBefore => Go::Hang { apply: false },
                 Fault::CrashAfter => Go::Hang { apply: true },
             },
@@ -84,7 +87,12 @@ impl Plan {
     ) -> Result<T, PortError> {
         match self.next() {
             Go::Run => effect(),
-            Go::Fail => Err(PortError::new(what, "injected failure")),
+            Go::Fail { apply } => {
+                if apply {
+                    let _ = effect();
+                }
+                Err(PortError::new(what, "injected failure"))
+            }
             Go::Hang { apply } => {
                 if apply {
                     let _ = effect();
@@ -200,7 +208,7 @@ impl Ledger for MemoryLedger {
         let s = self.state.lock().map_err(|_| poisoned())?;
         Ok(s.transactions
             .values()
-            .filter(|t| t.state == state && t.updated_at < before)
+            .filter(|t| t.state == state && t.updated_at <= before)
             .take(limit)
             .cloned()
             .collect())
@@ -362,6 +370,18 @@ impl RoleProvisioner for MemoryIam {
                     Some(_) => RoleDeletion::Deleted,
                     None => RoleDeletion::AlreadyGone,
                 })
+            })
+            .await
+    }
+
+    async fn role_exists(&self, account: &AccountId, role: &RoleName) -> Result<bool, PortError> {
+        self.plan
+            .step("looking the role up", || {
+                let roles = self
+                    .roles
+                    .lock()
+                    .map_err(|_| PortError::new("iam", "poisoned"))?;
+                Ok(roles.contains_key(&(account.clone(), role.to_string())))
             })
             .await
     }

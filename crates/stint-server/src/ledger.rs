@@ -352,7 +352,7 @@ impl Ledger for SqliteLedger {
         self.with_conn(move |conn| {
             query_bodies(
                 conn,
-                "SELECT body FROM transactions WHERE state = ?1 AND updated_at < ?2 ORDER BY updated_at LIMIT ?3",
+                "SELECT body FROM transactions WHERE state = ?1 AND updated_at <= ?2 ORDER BY updated_at LIMIT ?3",
                 params![state.as_str(), before.unix_timestamp(), limit_of(limit)],
             )
         })

@@ -108,6 +108,9 @@ impl RoleProvisioner for DeletionWitness {
         }
         self.inner.delete_role(account, role).await
     }
+    async fn role_exists(&self, account: &AccountId, role: &RoleName) -> Result<bool, PortError> {
+        self.inner.role_exists(account, role).await
+    }
     async fn list_roles(
         &self,
         account: &AccountId,

@@ -363,16 +363,22 @@ impl TestApp {
     /// Names of the roles under /stint/ in an account, as the emulator holds them.
     pub async fn stint_roles(&self, account: &str) -> Vec<String> {
         let iam = self.seed.iam(account).await.expect("iam");
-        let out = iam
-            .list_roles()
-            .path_prefix("/stint/")
-            .send()
-            .await
-            .expect("list roles");
-        out.roles()
-            .iter()
-            .map(|r| r.role_name().to_owned())
-            .collect()
+        let mut names = Vec::new();
+        let mut marker = None;
+        loop {
+            let page = iam
+                .list_roles()
+                .path_prefix("/stint/")
+                .set_marker(marker)
+                .send()
+                .await
+                .expect("list roles");
+            names.extend(page.roles().iter().map(|r| r.role_name().to_owned()));
+            match page.marker().filter(|_| page.is_truncated()) {
+                Some(next) => marker = Some(next.to_owned()),
+                None => return names,
+            }
+        }
     }
 
     pub async fn transaction(&self, id: &str) -> Value {

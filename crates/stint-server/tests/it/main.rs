@@ -5,6 +5,7 @@
 
 mod audit;
 mod cli;
+mod crash;
 mod deprovision;
 mod expiry;
 mod harness;
