@@ -1,23 +1,35 @@
-//! Counts the AWS API calls stint makes, by service and operation, with an SDK interceptor: the
-//! figures in `/metrics` and the benchmark are counted, not estimated.
+//! Counts and times the AWS API calls stint makes, by service and operation, with an SDK
+//! interceptor: the figures in `/metrics` and the benchmark are measured, not estimated.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::{
     BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+    FinalizerInterceptorContextRef,
 };
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_types::config_bag::ConfigBag;
+use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
 
-/// Calls (one per operation invoked) and attempts (including the SDK's own retries).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Upper bounds of the latency histogram's buckets, in seconds.
+pub const LATENCY_BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+
+/// One operation's figures.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct CallCount {
+    /// Operations invoked (one per API call, whatever the retries).
     pub calls: u64,
+    /// HTTP attempts, the SDK's retries included: `attempts - calls` is the retries.
     pub attempts: u64,
+    /// Calls that ended in an error, after retries.
+    pub errors: u64,
+    /// Whole-call latency (retries and backoff included): sum and cumulative bucket counts.
+    pub latency_seconds_sum: f64,
+    pub latency_buckets: [u64; LATENCY_BUCKETS.len()],
 }
 
 /// Shared by every client stint builds; cheap to clone.
@@ -26,8 +38,16 @@ pub struct AwsCallCounter {
     counts: Arc<Mutex<BTreeMap<(String, String), CallCount>>>,
 }
 
+/// When the current call started, kept in the call's config bag.
+#[derive(Debug, Clone)]
+struct CallStarted(Instant);
+
+impl Storable for CallStarted {
+    type Storer = StoreReplace<Self>;
+}
+
 impl AwsCallCounter {
-    /// Counts by (service, operation).
+    /// Figures by (service, operation).
     pub fn snapshot(&self) -> BTreeMap<(String, String), CallCount> {
         self.counts.lock().map(|c| c.clone()).unwrap_or_default()
     }
@@ -49,16 +69,30 @@ impl AwsCallCounter {
     }
 }
 
+fn observe(count: &mut CallCount, took: Duration) {
+    let seconds = took.as_secs_f64();
+    count.latency_seconds_sum += seconds;
+    for (bucket, bound) in count.latency_buckets.iter_mut().zip(LATENCY_BUCKETS) {
+        if seconds <= bound {
+            *bucket += 1;
+        }
+    }
+}
+
 impl Intercept for AwsCallCounter {
     fn name(&self) -> &'static str {
         "AwsCallCounter"
     }
 
-    fn read_before_execution(
+    // Not `read_before_execution`: the operation's metadata is not in the bag yet there.
+    fn read_before_serialization(
         &self,
         _: &BeforeSerializationInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
+        cfg.interceptor_state()
+            .store_put(CallStarted(Instant::now()));
         self.bump(cfg, |c| c.calls += 1);
         Ok(())
     }
@@ -70,6 +104,25 @@ impl Intercept for AwsCallCounter {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         self.bump(cfg, |c| c.attempts += 1);
+        Ok(())
+    }
+
+    fn read_after_execution(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let failed = context.output_or_error().is_some_and(|o| o.is_err());
+        let took = cfg.load::<CallStarted>().map(|s| s.0.elapsed());
+        self.bump(cfg, |c| {
+            if failed {
+                c.errors += 1;
+            }
+            if let Some(took) = took {
+                observe(c, took);
+            }
+        });
         Ok(())
     }
 }

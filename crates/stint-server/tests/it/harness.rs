@@ -220,6 +220,12 @@ pub async fn spawn_pipeline_app() -> (TestApp, crate::issuer::TestIssuer) {
 }
 
 async fn spawn(pipelines: Option<String>) -> TestApp {
+    spawn_via(pipelines, None).await
+}
+
+/// A broker whose AWS calls go through `aws_endpoint` (a fault-injecting proxy) instead of
+/// straight to the emulator; seeding and checks still go straight.
+pub async fn spawn_via(pipelines: Option<String>, aws_endpoint: Option<String>) -> TestApp {
     captured_logs();
     let endpoint = moto_url();
     let store = format!("d-{}", random_digits(10));
@@ -240,7 +246,7 @@ async fn spawn(pipelines: Option<String>) -> TestApp {
         ledger_path: ledger_path.clone(),
         aws: AwsSettings {
             region: "us-east-1".into(),
-            endpoint_url: Some(endpoint),
+            endpoint_url: Some(aws_endpoint.unwrap_or(endpoint)),
         },
         issue_retry: IssueRetry::default(),
     };

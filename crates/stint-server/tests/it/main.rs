@@ -8,6 +8,8 @@ mod cli;
 mod crash;
 mod deprovision;
 mod expiry;
+mod fault_proxy;
+mod faults;
 mod harness;
 mod issuer;
 mod pipelines;
