@@ -16,7 +16,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
-pub use calls::{AwsCallCounter, CallCount};
+pub use calls::{AwsCallCounter, CallCount, LATENCY_BUCKETS};
 pub use directory::IdentityStoreDirectory;
 pub use iam::IamRoleProvisioner;
 pub use sts::{IssueRetry, StsCredentialIssuer};

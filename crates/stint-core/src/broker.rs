@@ -80,6 +80,15 @@ impl Broker {
         next: &Transaction,
         event: NewEvent,
     ) -> Result<(), BrokerError> {
+        // One log line per ledger event, each naming its transaction.
+        tracing::info!(
+            transaction_id = %next.id,
+            action = event.action.as_str(),
+            state = %next.state,
+            actor = %event.actor,
+            "{}",
+            event.reason
+        );
         self.ledger
             .append(next, event)
             .await

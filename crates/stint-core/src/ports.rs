@@ -176,6 +176,8 @@ pub trait Ledger: Send + Sync {
     /// `txn.version - 1` (or absent, when `txn.version` is 1). Otherwise `Conflict`.
     async fn append(&self, txn: &Transaction, event: NewEvent) -> Result<Event, LedgerError>;
     async fn get(&self, id: &TransactionId) -> Result<Option<Transaction>, LedgerError>;
+    /// How many transactions are in `state` (for metrics).
+    async fn count(&self, state: State) -> Result<u64, LedgerError>;
     /// Provisioned transactions whose expiry is at or before `now`, oldest expiry first.
     async fn expired(
         &self,

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use time::OffsetDateTime;
+use tracing::Instrument as _;
 
 use crate::broker::{Actor, Broker};
 use crate::caller::Caller;
@@ -57,8 +58,21 @@ impl Broker {
         caller: &Caller,
     ) -> Result<Provisioned, BrokerError> {
         let request = ProvisionRequest::parse(input, &self.catalog, caller)?;
-        let actor = &caller.actor();
         let txn = self.new_provisioning(&request)?;
+        let span = tracing::info_span!("provision", transaction_id = %txn.id);
+        self.run_provisioning(txn, request, caller)
+            .instrument(span)
+            .await
+    }
+
+    /// The saga, once the request is valid and has its transaction id.
+    async fn run_provisioning(
+        &self,
+        txn: Transaction,
+        request: ProvisionRequest,
+        caller: &Caller,
+    ) -> Result<Provisioned, BrokerError> {
+        let actor = &caller.actor();
         let reason = format!(
             "{} asks for {} in {}",
             request.email, request.group_type, request.account.name

@@ -184,6 +184,11 @@ impl Ledger for MemoryLedger {
             .cloned())
     }
 
+    async fn count(&self, state: State) -> Result<u64, LedgerError> {
+        let s = self.state.lock().map_err(|_| poisoned())?;
+        Ok(s.transactions.values().filter(|t| t.state == state).count() as u64)
+    }
+
     async fn expired(
         &self,
         now: OffsetDateTime,

@@ -132,7 +132,9 @@ async fn provision(
 ) -> Result<axum::Json<ProvisionResponse>, ApiError> {
     let caller = caller(&app, &headers).await?;
     let input: ProvisionInput = parse_body(&body)?;
-    let provisioned = app.broker.provision(&input, &caller).await?;
+    let result = app.broker.provision(&input, &caller).await;
+    app.metrics.outcome("provision", &result);
+    let provisioned = result?;
     tracing::info!(
         transaction_id = %provisioned.transaction_id,
         role_arn = %provisioned.role_arn,
@@ -149,7 +151,9 @@ async fn deprovision(
 ) -> Result<axum::Json<DeprovisionResponse>, ApiError> {
     let caller = caller(&app, &headers).await?;
     let input: DeprovisionInput = parse_body(&body)?;
-    let done = app.broker.deprovision(&input, &caller).await?;
+    let result = app.broker.deprovision(&input, &caller).await;
+    app.metrics.outcome("deprovision", &result);
+    let done = result?;
     tracing::info!(
         transaction_id = %done.original_transaction_id,
         deprovisioning_transaction_id = %done.deprovisioning_transaction_id,
@@ -182,7 +186,9 @@ async fn revoke(
 ) -> Result<axum::Json<DeprovisionResponse>, ApiError> {
     let caller = caller(&app, &headers).await?;
     let id = TransactionId::parse(&id)?;
-    let done = app.broker.revoke(&id, &caller).await?;
+    let result = app.broker.revoke(&id, &caller).await;
+    app.metrics.outcome("revoke", &result);
+    let done = result?;
     tracing::info!(transaction_id = %id, "revoked");
     Ok(axum::Json(DeprovisionResponse::from(&done)))
 }
@@ -192,24 +198,9 @@ async fn healthz() -> axum::Json<serde_json::Value> {
 }
 
 async fn metrics(State(app): State<App>) -> impl IntoResponse {
-    let mut text = String::from(
-        "# HELP stint_aws_calls_total AWS API calls made, by service and operation.\n# TYPE stint_aws_calls_total counter\n",
-    );
-    let counts = app.aws_calls.snapshot();
-    for ((service, operation), count) in &counts {
-        let _ = writeln!(
-            text,
-            "stint_aws_calls_total{{service=\"{service}\",operation=\"{operation}\"}} {}",
-            count.calls
-        );
-    }
-    text.push_str("# HELP stint_aws_attempts_total AWS API attempts, retries included.\n# TYPE stint_aws_attempts_total counter\n");
-    for ((service, operation), count) in &counts {
-        let _ = writeln!(
-            text,
-            "stint_aws_attempts_total{{service=\"{service}\",operation=\"{operation}\"}} {}",
-            count.attempts
-        );
-    }
+    let text = app
+        .metrics
+        .render(app.broker.ledger.as_ref(), &app.aws_calls)
+        .await;
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }

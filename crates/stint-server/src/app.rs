@@ -15,6 +15,7 @@ use stint_core::ports::Clock;
 use crate::auth::TokenVerifier;
 use crate::clock::SystemClock;
 use crate::ledger::{SqliteError, SqliteLedger};
+use crate::metrics::BrokerMetrics;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -44,6 +45,7 @@ pub struct App {
     pub broker: Broker,
     pub aws_calls: AwsCallCounter,
     pub verifier: Option<Arc<TokenVerifier>>,
+    pub metrics: Arc<BrokerMetrics>,
 }
 
 pub fn load_catalog(path: &std::path::Path) -> Result<Catalog, StartupError> {
@@ -107,6 +109,7 @@ impl App {
             broker,
             aws_calls,
             verifier,
+            metrics: Arc::default(),
         })
     }
 }

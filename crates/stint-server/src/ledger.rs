@@ -327,6 +327,18 @@ impl Ledger for SqliteLedger {
         .await
     }
 
+    async fn count(&self, state: State) -> Result<u64, LedgerError> {
+        self.with_conn(move |conn| {
+            conn.query_row(
+                "SELECT COUNT(*) FROM transactions WHERE state = ?1",
+                [state.as_str()],
+                |row| row.get(0),
+            )
+            .map_err(storage)
+        })
+        .await
+    }
+
     async fn expired(
         &self,
         now: OffsetDateTime,

@@ -6,6 +6,7 @@ pub mod app;
 pub mod auth;
 pub mod clock;
 pub mod ledger;
+pub mod metrics;
 pub mod pipeline;
 pub mod wire;
 
@@ -25,7 +26,7 @@ pub async fn serve(
 /// Runs a reaper pass every `interval` until the process ends. Passes from several servers on
 /// one ledger are safe: each transaction is moved by exactly one of them.
 pub fn spawn_reaper(
-    broker: stint_core::Broker,
+    app: app::App,
     settings: stint_core::reap::ReapSettings,
     interval: std::time::Duration,
 ) -> tokio::task::JoinHandle<()> {
@@ -34,7 +35,11 @@ pub fn spawn_reaper(
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
-            match broker.reap(&settings).await {
+            let result = app.broker.reap(&settings).await;
+            if let Ok(report) = &result {
+                app.metrics.reaped(report);
+            }
+            match result {
                 Ok(report) if report == Default::default() => {
                     tracing::debug!("reaper: nothing to do")
                 }

@@ -269,7 +269,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             reap,
         } => {
             if let ReapInterval(Some(interval)) = reap_interval {
-                stint_server::spawn_reaper(app.broker.clone(), reap.settings(), interval);
+                stint_server::spawn_reaper(app.clone(), reap.settings(), interval);
             }
             return serve(app, listen).await;
         }

@@ -243,3 +243,43 @@ async fn credentials_never_reach_the_logs() {
     let trail = txn.to_string();
     assert!(!trail.contains(secret) && !trail.contains(token));
 }
+
+#[tokio::test]
+async fn every_step_logs_its_transaction_and_metrics_count_outcomes_and_aws_calls() {
+    let app = spawn_app().await;
+    let granted = app.provision_alice().await;
+    let id = granted["transaction_id"].as_str().unwrap();
+    let (status, _) = app
+        .post("/v1/provision", &app.request(crate::harness::USERS.bob))
+        .await;
+    assert_eq!(status, 403);
+
+    let logs = captured_logs();
+    for action in ["requested", "authorized", "role_created", "provisioned"] {
+        let line = logs
+            .lines()
+            .find(|l| l.contains(&format!("\"action\":\"{action}\"")) && l.contains(id));
+        assert!(line.is_some(), "no log line for {action} naming {id}");
+    }
+
+    let text = app
+        .http
+        .get(format!("{}/metrics", app.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for expected in [
+        "stint_active_grants 1",
+        "stint_requests_total{operation=\"provision\",outcome=\"ok\"} 1",
+        "stint_requests_total{operation=\"provision\",outcome=\"rejected\"} 1",
+        "stint_aws_calls_total{service=\"IAM\",operation=\"CreateRole\"} 1",
+        "stint_aws_retries_total{service=\"IAM\",operation=\"CreateRole\"} 0",
+        "stint_aws_call_duration_seconds_count{service=\"STS\",operation=\"AssumeRole\"} 2",
+        "stint_reaper_actions_total{kind=\"expired\"} 0",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+    }
+}

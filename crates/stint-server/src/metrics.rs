@@ -1,0 +1,139 @@
+//! `GET /metrics` in Prometheus text format: grants live now, provisioning outcomes, reaper
+//! actions, and every AWS call's count, retries, errors and latency by service and operation.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+
+use stint_aws::{AwsCallCounter, LATENCY_BUCKETS};
+use stint_core::BrokerError;
+use stint_core::ports::Ledger;
+use stint_core::reap::ReapReport;
+use stint_core::transaction::State;
+
+/// The broker's own counters; AWS calls are counted by `AwsCallCounter`.
+#[derive(Debug, Default)]
+pub struct BrokerMetrics {
+    /// (operation, outcome) -> count, e.g. ("provision", "rejected").
+    outcomes: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    /// Everything the reaper has done since start.
+    reaped: Mutex<ReapReport>,
+}
+
+impl BrokerMetrics {
+    pub fn outcome<T>(&self, operation: &'static str, result: &Result<T, BrokerError>) {
+        let outcome = match result {
+            Ok(_) => "ok",
+            Err(e) if e.class().is_rejection() => "rejected",
+            Err(_) => "failed",
+        };
+        if let Ok(mut outcomes) = self.outcomes.lock() {
+            *outcomes.entry((operation, outcome)).or_default() += 1;
+        }
+    }
+
+    pub fn reaped(&self, report: &ReapReport) {
+        if let Ok(mut total) = self.reaped.lock() {
+            total.expired += report.expired;
+            total.stuck += report.stuck;
+            total.orphans += report.orphans;
+            total.errors += report.errors;
+        }
+    }
+
+    pub async fn render(&self, ledger: &dyn Ledger, aws: &AwsCallCounter) -> String {
+        let mut out = String::new();
+        let active = ledger.count(State::Provisioned).await.unwrap_or(0);
+        let _ = writeln!(
+            out,
+            "# HELP stint_active_grants Grants provisioned and not yet ended.\n# TYPE stint_active_grants gauge\nstint_active_grants {active}"
+        );
+
+        let _ = writeln!(
+            out,
+            "# HELP stint_requests_total Broker operations by outcome (ok, rejected, failed).\n# TYPE stint_requests_total counter"
+        );
+        for ((operation, outcome), n) in self.outcomes.lock().map(|o| o.clone()).unwrap_or_default()
+        {
+            let _ = writeln!(
+                out,
+                "stint_requests_total{{operation=\"{operation}\",outcome=\"{outcome}\"}} {n}"
+            );
+        }
+
+        let reaped = self.reaped.lock().map(|r| *r).unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "# HELP stint_reaper_actions_total Reaper actions by kind.\n# TYPE stint_reaper_actions_total counter"
+        );
+        for (kind, n) in [
+            ("expired", reaped.expired),
+            ("stuck", reaped.stuck),
+            ("orphan", reaped.orphans),
+            ("error", reaped.errors),
+        ] {
+            let _ = writeln!(out, "stint_reaper_actions_total{{kind=\"{kind}\"}} {n}");
+        }
+        let _ = writeln!(
+            out,
+            "# HELP stint_orphans_found_total Roles found with no live transaction, and removed.\n# TYPE stint_orphans_found_total counter\nstint_orphans_found_total {}",
+            reaped.orphans
+        );
+
+        render_aws(&mut out, aws);
+        out
+    }
+}
+
+fn render_aws(out: &mut String, aws: &AwsCallCounter) {
+    let counts = aws.snapshot();
+    let series = |out: &mut String,
+                  name: &str,
+                  kind: &str,
+                  help: &str,
+                  value: &dyn Fn(&stint_aws::CallCount) -> u64| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for ((service, operation), count) in &counts {
+            let _ = writeln!(
+                out,
+                "{name}{{service=\"{service}\",operation=\"{operation}\"}} {}",
+                value(count)
+            );
+        }
+    };
+    series(
+        out,
+        "stint_aws_calls_total",
+        "counter",
+        "AWS API calls, by service and operation.",
+        &|c| c.calls,
+    );
+    series(
+        out,
+        "stint_aws_retries_total",
+        "counter",
+        "AWS API attempts beyond the first (SDK retries).",
+        &|c| c.attempts.saturating_sub(c.calls),
+    );
+    series(
+        out,
+        "stint_aws_errors_total",
+        "counter",
+        "AWS API calls that failed after retries.",
+        &|c| c.errors,
+    );
+    let name = "stint_aws_call_duration_seconds";
+    let _ = writeln!(
+        out,
+        "# HELP {name} AWS API call latency, retries included.\n# TYPE {name} histogram"
+    );
+    for ((service, operation), count) in &counts {
+        let labels = format!("service=\"{service}\",operation=\"{operation}\"");
+        for (bound, n) in LATENCY_BUCKETS.iter().zip(count.latency_buckets) {
+            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{bound}\"}} {n}");
+        }
+        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {}", count.calls);
+        let _ = writeln!(out, "{name}_sum{{{labels}}} {}", count.latency_seconds_sum);
+        let _ = writeln!(out, "{name}_count{{{labels}}} {}", count.calls);
+    }
+}
