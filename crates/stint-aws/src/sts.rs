@@ -85,20 +85,24 @@ impl CredentialIssuer for StsCredentialIssuer {
                 Err(e) => return Err(port_error(context, e)),
             }
         };
-        let creds = out
-            .credentials()
-            .ok_or_else(|| PortError::new(&context, "STS returned no credentials"))?;
-        let expiration = creds.expiration();
-        let expiration = OffsetDateTime::from_unix_timestamp(expiration.secs())
-            .map(|t| t + Duration::from_nanos(u64::from(expiration.subsec_nanos())))
-            .map_err(|e| {
-                PortError::new(&context, format!("credential expiration out of range: {e}"))
-            })?;
-        Ok(Credentials {
-            access_key_id: creds.access_key_id().to_owned(),
-            secret_access_key: Secret::new(creds.secret_access_key()),
-            session_token: Secret::new(creds.session_token()),
-            expiration,
-        })
+        credentials_from(out.credentials(), &context)
     }
+}
+
+/// STS's credentials as stint's, with the secret parts wrapped so they never print.
+pub(crate) fn credentials_from(
+    creds: Option<&aws_sdk_sts::types::Credentials>,
+    context: &str,
+) -> Result<Credentials, PortError> {
+    let creds = creds.ok_or_else(|| PortError::new(context, "STS returned no credentials"))?;
+    let expiration = creds.expiration();
+    let expiration = OffsetDateTime::from_unix_timestamp(expiration.secs())
+        .map(|t| t + Duration::from_nanos(u64::from(expiration.subsec_nanos())))
+        .map_err(|e| PortError::new(context, format!("credential expiration out of range: {e}")))?;
+    Ok(Credentials {
+        access_key_id: creds.access_key_id().to_owned(),
+        secret_access_key: Secret::new(creds.secret_access_key()),
+        session_token: Secret::new(creds.session_token()),
+        expiration,
+    })
 }

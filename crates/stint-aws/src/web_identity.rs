@@ -4,9 +4,8 @@
 use std::time::Duration;
 
 use aws_config::SdkConfig;
-use stint_core::credentials::{Credentials, Secret};
+use stint_core::credentials::Credentials;
 use stint_core::ports::PortError;
-use time::OffsetDateTime;
 
 use crate::error::port_error;
 
@@ -28,17 +27,5 @@ pub async fn assume_role_with_web_identity(
         .send()
         .await
         .map_err(|e| port_error(&context, e))?;
-    let creds = out
-        .credentials()
-        .ok_or_else(|| PortError::new(&context, "STS returned no credentials"))?;
-    let expiration = creds.expiration();
-    let expiration = OffsetDateTime::from_unix_timestamp(expiration.secs()).map_err(|e| {
-        PortError::new(&context, format!("credential expiration out of range: {e}"))
-    })?;
-    Ok(Credentials {
-        access_key_id: creds.access_key_id().to_owned(),
-        secret_access_key: Secret::new(creds.secret_access_key()),
-        session_token: Secret::new(creds.session_token()),
-        expiration,
-    })
+    crate::sts::credentials_from(out.credentials(), &context)
 }

@@ -259,6 +259,19 @@ impl TokenVerifier {
         })
     }
 
+    async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        url: &str,
+    ) -> Result<T, reqwest::Error> {
+        self.http
+            .get(url)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await
+    }
+
     async fn fetch_keys(&self) -> Result<HashMap<String, DecodingKey>, BrokerError> {
         let unavailable = |e: reqwest::Error| {
             refuse(
@@ -268,24 +281,9 @@ impl TokenVerifier {
             .with_cause(e)
         };
         let discovery_url = format!("{}/.well-known/openid-configuration", self.settings.issuer);
-        let discovery: Discovery = self
-            .http
-            .get(&discovery_url)
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .map_err(unavailable)?
-            .json()
-            .await
-            .map_err(unavailable)?;
+        let discovery: Discovery = self.get_json(&discovery_url).await.map_err(unavailable)?;
         let jwks: Jwks = self
-            .http
-            .get(&discovery.jwks_uri)
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .map_err(unavailable)?
-            .json()
+            .get_json(&discovery.jwks_uri)
             .await
             .map_err(unavailable)?;
         let keys = jwks
