@@ -5,6 +5,7 @@
 
 mod calls;
 mod directory;
+mod dynamo;
 mod error;
 mod iam;
 mod sts;
@@ -18,6 +19,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 
 pub use calls::{AwsCallCounter, CallCount, LATENCY_BUCKETS};
 pub use directory::IdentityStoreDirectory;
+pub use dynamo::DynamoLedger;
 pub use iam::IamRoleProvisioner;
 pub use sts::{IssueRetry, StsCredentialIssuer};
 pub use web_identity::assume_role_with_web_identity;

@@ -98,6 +98,11 @@ pub enum ChainFault {
     /// A transaction's stored state is not what its last event says: the record was changed
     /// without an event.
     Projection { transaction_id: String },
+    /// A fault in one transaction's own chain (ledgers that chain per transaction).
+    InTransaction {
+        transaction_id: String,
+        cause: Box<ChainFault>,
+    },
 }
 
 impl std::fmt::Display for ChainFault {
@@ -122,6 +127,12 @@ impl std::fmt::Display for ChainFault {
                 f,
                 "the chain ends at event {last_seq} but its head says {head_seq}: events were removed from the end"
             ),
+            Self::InTransaction {
+                transaction_id,
+                cause,
+            } => {
+                write!(f, "in transaction {transaction_id}: {cause}")
+            }
             Self::Projection { transaction_id } => write!(
                 f,
                 "transaction {transaction_id} was changed without an event: its state does not match its last event"

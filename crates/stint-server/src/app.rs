@@ -5,12 +5,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use stint_aws::{
-    AwsCallCounter, AwsSettings, IamRoleProvisioner, IdentityStoreDirectory, IssueRetry,
-    StsCredentialIssuer,
+    AwsCallCounter, AwsSettings, DynamoLedger, IamRoleProvisioner, IdentityStoreDirectory,
+    IssueRetry, StsCredentialIssuer,
 };
 use stint_core::Broker;
 use stint_core::catalog::{Catalog, CatalogError};
-use stint_core::ports::Clock;
+use stint_core::ports::{Clock, Ledger};
 
 use crate::auth::TokenVerifier;
 use crate::clock::SystemClock;
@@ -20,6 +20,7 @@ use crate::metrics::BrokerMetrics;
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub catalog_path: PathBuf,
+    /// A SQLite file, or `dynamodb://TABLE` for a DynamoDB table shared by several brokers.
     pub ledger_path: PathBuf,
     pub aws: AwsSettings,
     pub issue_retry: IssueRetry,
@@ -48,6 +49,14 @@ pub struct App {
     pub metrics: Arc<BrokerMetrics>,
 }
 
+/// `dynamodb://TABLE` names a DynamoDB ledger; anything else is a SQLite file.
+pub fn dynamodb_table(ledger: &std::path::Path) -> Option<&str> {
+    ledger
+        .to_str()?
+        .strip_prefix("dynamodb://")
+        .filter(|t| !t.is_empty())
+}
+
 pub fn load_catalog(path: &std::path::Path) -> Result<Catalog, StartupError> {
     let text = std::fs::read_to_string(path).map_err(|source| StartupError::ReadCatalog {
         path: path.to_owned(),
@@ -70,13 +79,17 @@ impl App {
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StartupError> {
         let catalog = load_catalog(&settings.catalog_path)?;
-        let ledger =
-            SqliteLedger::open(&settings.ledger_path).map_err(|source| StartupError::Ledger {
-                path: settings.ledger_path.clone(),
-                source,
-            })?;
         let sdk = stint_aws::load_sdk_config(&settings.aws).await;
         let aws_calls = AwsCallCounter::default();
+        let ledger: Arc<dyn Ledger> = match dynamodb_table(&settings.ledger_path) {
+            Some(table) => Arc::new(DynamoLedger::new(&sdk, aws_calls.clone(), table)),
+            None => Arc::new(SqliteLedger::open(&settings.ledger_path).map_err(|source| {
+                StartupError::Ledger {
+                    path: settings.ledger_path.clone(),
+                    source,
+                }
+            })?),
+        };
         let broker = Broker {
             directory: Arc::new(IdentityStoreDirectory::new(
                 &sdk,
@@ -94,7 +107,7 @@ impl App {
                 aws_calls.clone(),
                 settings.issue_retry,
             )),
-            ledger: Arc::new(ledger),
+            ledger,
             clock,
             catalog: Arc::new(catalog),
         };

@@ -42,7 +42,7 @@ struct Global {
         global = true
     )]
     catalog: PathBuf,
-    /// The SQLite ledger file (created if missing).
+    /// The ledger: a SQLite file (created if missing), or `dynamodb://TABLE`.
     #[arg(
         long,
         env = "STINT_LEDGER",

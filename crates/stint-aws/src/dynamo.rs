@@ -1,0 +1,551 @@
+//! The ledger on DynamoDB, for several brokers (Lambda functions, `stint serve` replicas)
+//! sharing one table. One item per transaction and one per event, in the transaction's
+//! partition:
+//!
+//! | item        | pk          | sk           | attributes                                          |
+//! |-------------|-------------|--------------|-----------------------------------------------------|
+//! | transaction | `T#<id>`    | `T`          | `v` version, `st` state, `exp`/`upd` unix seconds, `head` last event hash, `body` JSON |
+//! | event       | `T#<id>`    | `E#<v:010>`  | `at`, `actor`, `action`, `es` state, `reason`, `data`, `prev`, `hash` |
+//! | used token  | `J#<jti>`   | `J`          | `ttl` (DynamoDB TTL removes it after expiry)        |
+//!
+//! Every append is one `TransactWriteItems`: the transaction item, conditional on the version
+//! (and chain head) this writer saw, and the event item, conditional on not existing. The
+//! reaper's queries use two sparse indexes: `by_expiry` (`st`, `exp`) and `by_update` (`st`, `upd`).
+//!
+//! Tamper evidence with many writers: each transaction is its own hash chain (event N carries
+//! the hash of event N-1, and the transaction item the hash of the last). Writers never
+//! contend on a shared chain head, so the chain costs no throughput; an edited, removed or
+//! reordered event, or a transaction changed without an event, is found by `verify`. Deleting
+//! a whole transaction's items is not visible in its chain: the table's deletion protection,
+//! point-in-time recovery and IAM (no function may delete items) cover that.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use aws_config::SdkConfig;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+    Projection, ProjectionType, Put, ScalarAttributeType, Select, TransactWriteItem,
+};
+use stint_core::audit::{self, ChainFault, ChainReport, ChainVerifier};
+use stint_core::ids::TransactionId;
+use stint_core::ports::{Ledger, LedgerError, PortError};
+use stint_core::time_fmt::{parse_rfc3339, rfc3339};
+use stint_core::transaction::{Event, NewEvent, State, Transaction};
+use time::OffsetDateTime;
+
+use crate::calls::AwsCallCounter;
+use crate::error::port_error;
+
+pub const BY_EXPIRY: &str = "by_expiry";
+pub const BY_UPDATE: &str = "by_update";
+
+pub struct DynamoLedger {
+    client: Client,
+    table: String,
+    /// This process's view of each open transaction's chain head: saves a read per append.
+    /// A stale head only makes the conditional write fail, which is a conflict anyway.
+    heads: Mutex<HashMap<TransactionId, (u64, String)>>,
+}
+
+fn storage(error: PortError) -> LedgerError {
+    LedgerError::Storage(Box::new(error))
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn get_s<'a>(item: &'a HashMap<String, AttributeValue>, key: &str) -> Option<&'a str> {
+    item.get(key)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+}
+
+fn get_n(item: &HashMap<String, AttributeValue>, key: &str) -> Option<u64> {
+    item.get(key)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+fn txn_pk(id: &TransactionId) -> String {
+    format!("T#{id}")
+}
+
+fn event_sk(version: u64) -> String {
+    format!("E#{version:010}")
+}
+
+impl DynamoLedger {
+    pub fn new(sdk: &SdkConfig, counter: AwsCallCounter, table: impl Into<String>) -> Self {
+        let config = aws_sdk_dynamodb::config::Builder::from(sdk)
+            .interceptor(counter)
+            .build();
+        Self {
+            client: Client::from_conf(config),
+            table: table.into(),
+            heads: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Creates the table with the schema `deploy/broker.yaml` declares (for tests and local
+    /// use; production tables come from CloudFormation).
+    pub async fn create_table(&self) -> Result<(), PortError> {
+        let key = |name: &str, kind: KeyType| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
+        };
+        let attribute = |name: &str, kind: ScalarAttributeType| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(kind)
+                .build()
+        };
+        let index = |name: &str, range: &str| -> Result<GlobalSecondaryIndex, PortError> {
+            GlobalSecondaryIndex::builder()
+                .index_name(name)
+                .key_schema(key("st", KeyType::Hash).map_err(build_error)?)
+                .key_schema(key(range, KeyType::Range).map_err(build_error)?)
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
+                .build()
+                .map_err(build_error)
+        };
+        self.client
+            .create_table()
+            .table_name(&self.table)
+            .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
+            .key_schema(key("pk", KeyType::Hash).map_err(build_error)?)
+            .key_schema(key("sk", KeyType::Range).map_err(build_error)?)
+            .attribute_definitions(attribute("pk", ScalarAttributeType::S).map_err(build_error)?)
+            .attribute_definitions(attribute("sk", ScalarAttributeType::S).map_err(build_error)?)
+            .attribute_definitions(attribute("st", ScalarAttributeType::S).map_err(build_error)?)
+            .attribute_definitions(attribute("exp", ScalarAttributeType::N).map_err(build_error)?)
+            .attribute_definitions(attribute("upd", ScalarAttributeType::N).map_err(build_error)?)
+            .global_secondary_indexes(index(BY_EXPIRY, "exp")?)
+            .global_secondary_indexes(index(BY_UPDATE, "upd")?)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| port_error(format!("creating table {}", self.table), e))
+    }
+
+    /// The chain head `txn` must follow: version `txn.version - 1`'s hash.
+    async fn head_before(&self, txn: &Transaction) -> Result<String, LedgerError> {
+        if txn.version == 1 {
+            return Ok(audit::GENESIS.to_owned());
+        }
+        let cached = self.heads.lock().ok().and_then(|h| h.get(&txn.id).cloned());
+        if let Some((version, hash)) = cached
+            && version == txn.version - 1
+        {
+            return Ok(hash);
+        }
+        let item = self.get_item(&txn.id).await?;
+        Ok(item
+            .as_ref()
+            .and_then(|i| get_s(i, "head"))
+            .unwrap_or(audit::GENESIS)
+            .to_owned())
+    }
+
+    async fn get_item(
+        &self,
+        id: &TransactionId,
+    ) -> Result<Option<HashMap<String, AttributeValue>>, LedgerError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(txn_pk(id)))
+            .key("sk", s("T"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| storage(port_error(format!("reading transaction {id}"), e)))?;
+        Ok(out.item)
+    }
+
+    fn remember(&self, txn: &Transaction, hash: &str) {
+        if let Ok(mut heads) = self.heads.lock() {
+            if txn.state.is_terminal() {
+                heads.remove(&txn.id);
+            } else {
+                heads.insert(txn.id.clone(), (txn.version, hash.to_owned()));
+            }
+        }
+    }
+
+    async fn query_transactions(
+        &self,
+        index: &str,
+        range: &str,
+        state: State,
+        bound: i64,
+        limit: usize,
+    ) -> Result<Vec<Transaction>, LedgerError> {
+        let mut found = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(index)
+                .key_condition_expression(format!("st = :st AND {range} <= :bound"))
+                .expression_attribute_values(":st", s(state.as_str()))
+                .expression_attribute_values(":bound", n(bound))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| storage(port_error(format!("querying {index}"), e)))?;
+            for item in page.items() {
+                found.push(transaction_of(item)?);
+                if found.len() >= limit {
+                    return Ok(found);
+                }
+            }
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(found),
+            }
+        }
+    }
+}
+
+fn build_error(e: aws_sdk_dynamodb::error::BuildError) -> PortError {
+    PortError::new("building a DynamoDB request", e.to_string())
+}
+
+fn transaction_of(item: &HashMap<String, AttributeValue>) -> Result<Transaction, LedgerError> {
+    let body = get_s(item, "body")
+        .ok_or_else(|| storage(PortError::new("reading a transaction", "no body")))?;
+    serde_json::from_str(body)
+        .map_err(|e| storage(PortError::new("reading a transaction", e.to_string())))
+}
+
+fn event_of(id: &TransactionId, item: &HashMap<String, AttributeValue>) -> Option<Event> {
+    Some(Event {
+        seq: get_n(item, "v")?,
+        transaction_id: id.clone(),
+        version: get_n(item, "v")?,
+        at: parse_rfc3339(get_s(item, "at")?)?,
+        actor: get_s(item, "actor")?.to_owned(),
+        action: serde_json::from_value(serde_json::Value::String(
+            get_s(item, "action")?.to_owned(),
+        ))
+        .ok()?,
+        state: State::parse(get_s(item, "es")?)?,
+        reason: get_s(item, "reason")?.to_owned(),
+        data: serde_json::from_str(get_s(item, "data")?).ok()?,
+        prev_hash: get_s(item, "prev")?.to_owned(),
+        hash: get_s(item, "hash")?.to_owned(),
+    })
+}
+
+#[async_trait]
+impl Ledger for DynamoLedger {
+    async fn append(&self, txn: &Transaction, event: NewEvent) -> Result<Event, LedgerError> {
+        let prev = self.head_before(txn).await?;
+        let sealed = audit::seal(txn.version, &prev, &txn.id, txn.version, txn.state, event);
+        let body = serde_json::to_string(txn)
+            .map_err(|e| storage(PortError::new("encoding a transaction", e.to_string())))?;
+        let pk = txn_pk(&txn.id);
+        let mut item = HashMap::from([
+            ("pk".to_owned(), s(&pk)),
+            ("sk".to_owned(), s("T")),
+            ("v".to_owned(), n(txn.version)),
+            ("st".to_owned(), s(txn.state.as_str())),
+            ("upd".to_owned(), n(txn.updated_at.unix_timestamp())),
+            ("head".to_owned(), s(&sealed.hash)),
+            ("body".to_owned(), s(body)),
+        ]);
+        if let Some(expires_at) = txn.expires_at {
+            item.insert("exp".to_owned(), n(expires_at.unix_timestamp()));
+        }
+        let mut put_txn = Put::builder().table_name(&self.table).set_item(Some(item));
+        put_txn = if txn.version == 1 {
+            put_txn.condition_expression("attribute_not_exists(pk)")
+        } else {
+            put_txn
+                .condition_expression("v = :prev AND head = :head")
+                .expression_attribute_values(":prev", n(txn.version - 1))
+                .expression_attribute_values(":head", s(&prev))
+        };
+        let put_event = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(HashMap::from([
+                ("pk".to_owned(), s(&pk)),
+                ("sk".to_owned(), s(event_sk(txn.version))),
+                ("v".to_owned(), n(txn.version)),
+                ("at".to_owned(), s(rfc3339(sealed.at))),
+                ("actor".to_owned(), s(&sealed.actor)),
+                ("action".to_owned(), s(sealed.action.as_str())),
+                ("es".to_owned(), s(sealed.state.as_str())),
+                ("reason".to_owned(), s(&sealed.reason)),
+                ("data".to_owned(), s(sealed.data.to_string())),
+                ("prev".to_owned(), s(&sealed.prev_hash)),
+                ("hash".to_owned(), s(&sealed.hash)),
+            ])))
+            .condition_expression("attribute_not_exists(pk)");
+        let items = [put_txn, put_event]
+            .into_iter()
+            .map(|put| {
+                put.build()
+                    .map(|p| TransactWriteItem::builder().put(p).build())
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| storage(build_error(e)))?;
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        match result {
+            Ok(_) => {
+                self.remember(txn, &sealed.hash);
+                Ok(sealed)
+            }
+            Err(SdkError::ServiceError(e)) if e.err().is_transaction_canceled_exception() => {
+                if let Ok(mut heads) = self.heads.lock() {
+                    heads.remove(&txn.id);
+                }
+                let found = self
+                    .get_item(&txn.id)
+                    .await?
+                    .and_then(|i| Some((get_n(&i, "v")?, State::parse(get_s(&i, "st")?)?)));
+                Err(LedgerError::Conflict {
+                    id: txn.id.clone(),
+                    expected: txn.version - 1,
+                    found,
+                })
+            }
+            Err(e) => Err(storage(port_error(
+                format!("appending to transaction {}", txn.id),
+                e,
+            ))),
+        }
+    }
+
+    async fn get(&self, id: &TransactionId) -> Result<Option<Transaction>, LedgerError> {
+        self.get_item(id)
+            .await?
+            .as_ref()
+            .map(transaction_of)
+            .transpose()
+    }
+
+    async fn events(&self, id: &TransactionId) -> Result<Vec<Event>, LedgerError> {
+        let mut events = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :e)")
+                .expression_attribute_values(":pk", s(txn_pk(id)))
+                .expression_attribute_values(":e", s("E#"))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| storage(port_error(format!("reading events of {id}"), e)))?;
+            for item in page.items() {
+                events.push(event_of(id, item).ok_or_else(|| {
+                    storage(PortError::new("reading an event", "unreadable event"))
+                })?);
+            }
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(events),
+            }
+        }
+    }
+
+    async fn count(&self, state: State) -> Result<u64, LedgerError> {
+        let mut total = 0;
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(BY_UPDATE)
+                .key_condition_expression("st = :st")
+                .expression_attribute_values(":st", s(state.as_str()))
+                .select(Select::Count)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| storage(port_error("counting transactions", e)))?;
+            total += u64::try_from(page.count).unwrap_or(0);
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(total),
+            }
+        }
+    }
+
+    async fn expired(
+        &self,
+        now: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<Transaction>, LedgerError> {
+        self.query_transactions(
+            BY_EXPIRY,
+            "exp",
+            State::Provisioned,
+            now.unix_timestamp(),
+            limit,
+        )
+        .await
+    }
+
+    async fn stale(
+        &self,
+        state: State,
+        before: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<Transaction>, LedgerError> {
+        self.query_transactions(BY_UPDATE, "upd", state, before.unix_timestamp(), limit)
+            .await
+    }
+
+    async fn use_token(
+        &self,
+        jti: &str,
+        expires_at: OffsetDateTime,
+        _now: OffsetDateTime,
+    ) -> Result<bool, LedgerError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("J#{jti}")))
+            .item("sk", s("J"))
+            .item("ttl", n(expires_at.unix_timestamp()))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                Ok(false)
+            }
+            Err(e) => Err(storage(port_error("recording a token", e))),
+        }
+    }
+
+    /// Scans the table and checks every transaction's chain and head.
+    async fn verify(&self) -> Result<ChainReport, LedgerError> {
+        let mut events: BTreeMap<String, Vec<Event>> = BTreeMap::new();
+        let mut heads: BTreeMap<String, (u64, String, String)> = BTreeMap::new();
+        let mut unreadable = None;
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| storage(port_error("scanning the ledger", e)))?;
+            for item in page.items() {
+                let (Some(pk), Some(sk)) = (get_s(item, "pk"), get_s(item, "sk")) else {
+                    continue;
+                };
+                let Some(id) = pk.strip_prefix("T#") else {
+                    continue;
+                };
+                if sk == "T" {
+                    let head = (
+                        get_n(item, "v").unwrap_or(0),
+                        get_s(item, "st").unwrap_or("").to_owned(),
+                        get_s(item, "head").unwrap_or("").to_owned(),
+                    );
+                    heads.insert(id.to_owned(), head);
+                } else if let Some(event) = TransactionId::parse(id)
+                    .ok()
+                    .and_then(|tid| event_of(&tid, item))
+                {
+                    events.entry(id.to_owned()).or_default().push(event);
+                } else {
+                    unreadable.get_or_insert(id.to_owned());
+                }
+            }
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => break,
+            }
+        }
+        let mut checked = 0;
+        if let Some(id) = unreadable {
+            let fault = ChainFault::InTransaction {
+                transaction_id: id,
+                cause: Box::new(ChainFault::Edited { seq: 0 }),
+            };
+            return Ok(ChainReport {
+                events_checked: checked,
+                fault: Some(fault),
+            });
+        }
+        for (id, (version, state, head)) in &heads {
+            let mut chain = events.remove(id).unwrap_or_default();
+            chain.sort_by_key(|e| e.seq);
+            checked += chain.len() as u64;
+            let mut verifier = ChainVerifier::default();
+            for event in &chain {
+                if !verifier.push(event) {
+                    break;
+                }
+            }
+            let report = verifier.finish(Some(&audit::ChainHead {
+                seq: *version,
+                hash: head.clone(),
+            }));
+            let fault = report.fault.map(|fault| ChainFault::InTransaction {
+                transaction_id: id.clone(),
+                cause: Box::new(fault),
+            });
+            let projection_broken = chain.last().is_none_or(|last| last.state.as_str() != state);
+            let fault = fault.or_else(|| {
+                projection_broken.then(|| ChainFault::Projection {
+                    transaction_id: id.clone(),
+                })
+            });
+            if fault.is_some() {
+                return Ok(ChainReport {
+                    events_checked: checked,
+                    fault,
+                });
+            }
+        }
+        // Events whose transaction item is gone.
+        if let Some(id) = events.into_keys().next() {
+            return Ok(ChainReport {
+                events_checked: checked,
+                fault: Some(ChainFault::Projection { transaction_id: id }),
+            });
+        }
+        Ok(ChainReport {
+            events_checked: checked,
+            fault: None,
+        })
+    }
+}

@@ -1,0 +1,323 @@
+//! One contract, two ledgers: the same tests run, unchanged, against the SQLite ledger and the
+//! DynamoDB ledger (on the emulator). Each backend only says how to build one and how to tamper
+//! with a stored event.
+
+use std::sync::Arc;
+
+use stint_aws::{AwsCallCounter, AwsSettings, DynamoLedger};
+use stint_core::ids::{AccountId, AccountName, Email, GroupType, RoleName, TransactionId};
+use stint_core::ports::{Ledger, LedgerError};
+use stint_core::transaction::{Action, Kind, NewEvent, State, Transaction};
+use stint_server::ledger::SqliteLedger;
+use time::OffsetDateTime;
+use time::macros::datetime;
+
+use crate::harness::moto_url;
+
+const T0: OffsetDateTime = datetime!(2026-11-22 12:00:00 UTC);
+
+fn txn(
+    state: State,
+    version: u64,
+    expires_at: Option<OffsetDateTime>,
+    updated_at: OffsetDateTime,
+) -> Transaction {
+    let id = TransactionId::new_at(
+        1_800_000_000,
+        uuid::Uuid::new_v4().as_u128() as u32 % 1_000_000_000,
+    );
+    Transaction {
+        role_name: RoleName::for_transaction("stint", &id).unwrap(),
+        id,
+        kind: Kind::Provision,
+        state,
+        version,
+        account_id: AccountId::parse("222222222222").unwrap(),
+        account_name: AccountName::parse("nonprod").unwrap(),
+        group_type: GroupType::parse("Product-Deployers").unwrap(),
+        requester: Email::parse("alice@example.com").unwrap(),
+        branch: None,
+        role_arn: None,
+        ttl_seconds: 3600,
+        created_at: updated_at,
+        updated_at,
+        expires_at,
+        original_transaction_id: None,
+        deprovisioning_transaction_id: None,
+        failure: None,
+        caller: None,
+    }
+}
+
+fn event(action: Action, reason: &str) -> NewEvent {
+    NewEvent {
+        at: T0,
+        actor: "test".into(),
+        action,
+        reason: reason.into(),
+        data: serde_json::json!({"k": 1}),
+    }
+}
+
+/// Creates `t` at version 1 and moves it to `t.state` at version 2 (two events).
+async fn store(ledger: &dyn Ledger, t: &Transaction) {
+    let first = Transaction {
+        state: State::Processing,
+        version: 1,
+        ..t.clone()
+    };
+    ledger
+        .append(&first, event(Action::Requested, "asked"))
+        .await
+        .unwrap();
+    let second = Transaction {
+        version: 2,
+        ..t.clone()
+    };
+    ledger
+        .append(&second, event(Action::Provisioned, "granted"))
+        .await
+        .unwrap();
+}
+
+/// What each backend provides to the contract.
+trait Backend {
+    fn ledger(&self) -> Arc<dyn Ledger>;
+    /// Changes event `version` of `id` in storage, behind the ledger's back.
+    async fn tamper(&self, id: &TransactionId, version: u64);
+}
+
+struct Sqlite {
+    path: std::path::PathBuf,
+    ledger: Arc<SqliteLedger>,
+    _dir: tempfile::TempDir,
+}
+
+impl Sqlite {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.db");
+        Self {
+            ledger: Arc::new(SqliteLedger::open(&path).unwrap()),
+            path,
+            _dir: dir,
+        }
+    }
+}
+
+impl Backend for Sqlite {
+    fn ledger(&self) -> Arc<dyn Ledger> {
+        self.ledger.clone()
+    }
+    async fn tamper(&self, id: &TransactionId, version: u64) {
+        rusqlite::Connection::open(&self.path)
+            .unwrap()
+            .execute(
+                "UPDATE events SET reason = 'nothing happened' WHERE transaction_id = ?1 AND version = ?2",
+                rusqlite::params![id.as_str(), version],
+            )
+            .unwrap();
+    }
+}
+
+struct Dynamo {
+    table: String,
+    client: aws_sdk_dynamodb::Client,
+    ledger: Arc<DynamoLedger>,
+}
+
+impl Dynamo {
+    async fn new() -> Self {
+        let settings = AwsSettings {
+            region: "us-east-1".into(),
+            endpoint_url: Some(moto_url()),
+        };
+        let sdk = stint_aws::load_sdk_config(&settings).await;
+        let table = format!("stint-test-{}", uuid::Uuid::new_v4());
+        let ledger = DynamoLedger::new(&sdk, AwsCallCounter::default(), &table);
+        ledger.create_table().await.unwrap();
+        Self {
+            client: aws_sdk_dynamodb::Client::new(&sdk),
+            table,
+            ledger: Arc::new(ledger),
+        }
+    }
+}
+
+impl Backend for Dynamo {
+    fn ledger(&self) -> Arc<dyn Ledger> {
+        self.ledger.clone()
+    }
+    async fn tamper(&self, id: &TransactionId, version: u64) {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(format!("T#{id}")))
+            .key("sk", AttributeValue::S(format!("E#{version:010}")))
+            .update_expression("SET reason = :r")
+            .expression_attribute_values(":r", AttributeValue::S("nothing happened".into()))
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+async fn appends_are_conditional_on_the_version(backend: impl Backend) {
+    let ledger = backend.ledger();
+    let t = txn(State::Provisioned, 2, Some(T0), T0);
+    store(ledger.as_ref(), &t).await;
+    // A writer that read version 1 and writes version 2 again loses.
+    let stale = Transaction {
+        state: State::Failed,
+        version: 2,
+        ..t.clone()
+    };
+    let conflict = ledger.append(&stale, event(Action::Failed, "late")).await;
+    assert!(
+        matches!(
+            conflict,
+            Err(LedgerError::Conflict {
+                found: Some((2, State::Provisioned)),
+                ..
+            })
+        ),
+        "{conflict:?}"
+    );
+    // Nor can a transaction be created twice.
+    let again = Transaction {
+        state: State::Processing,
+        version: 1,
+        ..t.clone()
+    };
+    assert!(matches!(
+        ledger
+            .append(&again, event(Action::Requested, "twice"))
+            .await,
+        Err(LedgerError::Conflict { .. })
+    ));
+    assert_eq!(ledger.get(&t.id).await.unwrap().unwrap(), t);
+    let events = ledger.events(&t.id).await.unwrap();
+    let versions: Vec<_> = events
+        .iter()
+        .map(|e| (e.version, e.action, e.state))
+        .collect();
+    assert_eq!(
+        versions,
+        [
+            (1, Action::Requested, State::Processing),
+            (2, Action::Provisioned, State::Provisioned)
+        ]
+    );
+}
+
+async fn one_of_two_racing_writers_wins(backend: impl Backend) {
+    let ledger = backend.ledger();
+    let t = txn(State::Provisioned, 2, Some(T0), T0);
+    store(ledger.as_ref(), &t).await;
+    let a = Transaction {
+        state: State::Deprovisioning,
+        version: 3,
+        ..t.clone()
+    };
+    let b = a.clone();
+    let (ra, rb) = tokio::join!(
+        ledger.append(&a, event(Action::DeprovisionStarted, "a")),
+        ledger.append(&b, event(Action::Expired, "b"))
+    );
+    assert_eq!(
+        usize::from(ra.is_ok()) + usize::from(rb.is_ok()),
+        1,
+        "{ra:?} {rb:?}"
+    );
+    assert_eq!(ledger.events(&t.id).await.unwrap().len(), 3);
+}
+
+async fn the_reapers_queries_find_what_is_due(backend: impl Backend) {
+    let ledger = backend.ledger();
+    let minute = time::Duration::minutes(1);
+    let expired = txn(State::Provisioned, 2, Some(T0 - minute), T0 - 60 * minute);
+    let live = txn(State::Provisioned, 2, Some(T0 + minute), T0 - 60 * minute);
+    let stuck = txn(State::Processing, 2, None, T0 - 30 * minute);
+    let busy = txn(State::Processing, 2, None, T0);
+    for t in [&expired, &live, &stuck, &busy] {
+        store(ledger.as_ref(), t).await;
+    }
+    let due: Vec<_> = ledger
+        .expired(T0, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(due, std::slice::from_ref(&expired.id));
+    let stale: Vec<_> = ledger
+        .stale(State::Processing, T0 - 10 * minute, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(stale, std::slice::from_ref(&stuck.id));
+    assert_eq!(ledger.count(State::Provisioned).await.unwrap(), 2);
+    assert_eq!(ledger.count(State::Processing).await.unwrap(), 2);
+}
+
+async fn a_token_is_used_once(backend: impl Backend) {
+    let ledger = backend.ledger();
+    let jti = uuid::Uuid::new_v4().to_string();
+    assert!(
+        ledger
+            .use_token(&jti, T0 + time::Duration::minutes(5), T0)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !ledger
+            .use_token(&jti, T0 + time::Duration::minutes(5), T0)
+            .await
+            .unwrap()
+    );
+}
+
+async fn an_edited_event_breaks_the_chain(backend: impl Backend) {
+    let ledger = backend.ledger();
+    let t = txn(State::Provisioned, 2, Some(T0), T0);
+    store(ledger.as_ref(), &t).await;
+    store(ledger.as_ref(), &txn(State::Failed, 2, None, T0)).await;
+    let report = ledger.verify().await.unwrap();
+    assert_eq!((report.fault, report.events_checked), (None, 4));
+    backend.tamper(&t.id, 2).await;
+    let fault = ledger
+        .verify()
+        .await
+        .unwrap()
+        .fault
+        .expect("tampering went unnoticed");
+    assert!(fault.to_string().contains("edited"), "{fault}");
+}
+
+macro_rules! contract {
+    ($($name:ident),*) => {
+        mod sqlite {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(super::Sqlite::new()).await;
+            })*
+        }
+        mod dynamodb {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(super::Dynamo::new().await).await;
+            })*
+        }
+    };
+}
+
+contract!(
+    appends_are_conditional_on_the_version,
+    one_of_two_racing_writers_wins,
+    the_reapers_queries_find_what_is_due,
+    a_token_is_used_once,
+    an_edited_event_breaks_the_chain
+);
