@@ -16,5 +16,6 @@ mod ledger_contract;
 mod pipelines;
 mod provision;
 mod rejections;
+mod replicas;
 mod runner;
 mod seed;

@@ -1,0 +1,112 @@
+//! Several brokers on one DynamoDB table: two `stint serve` replicas take provisionings side by
+//! side, then two reapers run at once; no transaction is handled twice.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use stint_aws::{AwsSettings, DynamoLedger, IssueRetry};
+use stint_core::ids::TransactionId;
+use stint_core::reap::ReapSettings;
+use stint_core::transaction::{Action, State};
+use stint_server::app::{App, Settings};
+
+use crate::harness::{ShiftedClock, USERS, moto_url, spawn_app};
+
+const GRANTS: usize = 20;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_replicas_and_two_reapers_on_one_table_handle_each_transaction_once() {
+    let world = spawn_app().await; // seeds the directory and accounts; its own broker is unused
+    let table = format!("stint-replicas-{}", uuid::Uuid::new_v4());
+    let aws = AwsSettings {
+        region: "us-east-1".into(),
+        endpoint_url: Some(moto_url()),
+    };
+    let sdk = stint_aws::load_sdk_config(&aws).await;
+    DynamoLedger::new(&sdk, Default::default(), &table)
+        .create_table()
+        .await
+        .unwrap();
+
+    let clock = Arc::new(ShiftedClock::default());
+    let settings = Settings {
+        catalog_path: world.catalog_path.clone(),
+        ledger_path: format!("dynamodb://{table}").into(),
+        aws,
+        issue_retry: IssueRetry::default(),
+    };
+    let mut replicas = Vec::new();
+    for _ in 0..2 {
+        let app = App::build_with_clock(&settings, clock.clone())
+            .await
+            .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(stint_server::serve(
+            listener,
+            app.clone(),
+            std::future::pending(),
+        ));
+        replicas.push((app, url));
+    }
+
+    // Provisionings spread over both replicas, all at once.
+    let mut requests = tokio::task::JoinSet::new();
+    for i in 0..GRANTS {
+        let url = replicas[i % 2].1.clone();
+        let body = world.request(USERS.alice);
+        requests.spawn(async move {
+            let response = reqwest::Client::new()
+                .post(format!("{url}/v1/provision"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            response.json::<serde_json::Value>().await.unwrap()
+        });
+    }
+    let granted: Vec<serde_json::Value> = requests.join_all().await;
+    let ids: Vec<TransactionId> = granted
+        .iter()
+        .map(|g| {
+            assert_eq!(g["status"], "provisioned", "{g}");
+            TransactionId::parse(g["transaction_id"].as_str().unwrap()).unwrap()
+        })
+        .collect();
+    assert_eq!(world.stint_roles(&world.nonprod).await.len(), GRANTS);
+
+    // Past the TTL, both replicas' reapers run at the same moment.
+    clock.advance(Duration::from_secs(25 * 3600));
+    let settings = ReapSettings::default();
+    let (a, b) = tokio::join!(
+        replicas[0].0.broker.reap(&settings),
+        replicas[1].0.broker.reap(&settings)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.expired + b.expired, GRANTS as u64, "{a:?} {b:?}");
+    assert_eq!(a.errors + b.errors, 0, "{a:?} {b:?}");
+
+    let ledger = &replicas[0].0.broker.ledger;
+    for id in &ids {
+        let txn = ledger.get(id).await.unwrap().unwrap();
+        assert_eq!(txn.state, State::Deprovisioned, "{id}");
+        let events = ledger.events(id).await.unwrap();
+        let ended = events
+            .iter()
+            .filter(|e| e.action == Action::Expired)
+            .count();
+        assert_eq!(ended, 1, "{id} was ended {ended} times: {events:#?}");
+        let record = ledger
+            .get(txn.deprovisioning_transaction_id.as_ref().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(record.state, State::Deprovisioned);
+    }
+    assert!(world.stint_roles(&world.nonprod).await.is_empty());
+    assert_eq!(ledger.verify().await.unwrap().fault, None);
+    eprintln!(
+        "replicas: {GRANTS} grants over 2 replicas; reaper A ended {}, reaper B ended {}",
+        a.expired, b.expired
+    );
+}
