@@ -32,7 +32,7 @@ use aws_sdk_dynamodb::types::{
 };
 use stint_core::audit::{self, ChainFault, ChainReport, ChainVerifier};
 use stint_core::ids::TransactionId;
-use stint_core::ports::{Ledger, LedgerError, PortError};
+use stint_core::ports::{Idempotency, Ledger, LedgerError, PortError};
 use stint_core::time_fmt::{parse_rfc3339, rfc3339};
 use stint_core::transaction::{Event, NewEvent, State, Transaction};
 use time::OffsetDateTime;
@@ -448,6 +448,60 @@ impl Ledger for DynamoLedger {
             }
             Err(e) => Err(storage(port_error("recording a token", e))),
         }
+    }
+
+    async fn begin_idempotent(
+        &self,
+        key: &str,
+        expires_at: OffsetDateTime,
+    ) -> Result<Idempotency, LedgerError> {
+        let pk = format!("I#{key}");
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(&pk))
+            .item("sk", s("I"))
+            .item("ttl", n(expires_at.unix_timestamp()))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => return Ok(Idempotency::New),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {}
+            Err(e) => return Err(storage(port_error("recording an idempotency key", e))),
+        }
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(&pk))
+            .key("sk", s("I"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| storage(port_error("reading an idempotency key", e)))?;
+        let stored = out
+            .item
+            .as_ref()
+            .and_then(|i| get_s(i, "result"))
+            .map(str::to_owned);
+        Ok(stored.map_or(Idempotency::InProgress, Idempotency::Done))
+    }
+
+    async fn finish_idempotent(&self, key: &str, result: &str) -> Result<(), LedgerError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("I#{key}")))
+            .key("sk", s("I"))
+            .update_expression("SET #r = :r")
+            .expression_attribute_names("#r", "result")
+            .expression_attribute_values(":r", s(result))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| storage(port_error("storing an idempotent result", e)))
     }
 
     /// Scans the table and checks every transaction's chain and head.

@@ -168,6 +168,17 @@ pub enum LedgerError {
     Storage(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
+/// What the ledger knows of a request with an idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Idempotency {
+    /// Nobody asked before: the caller owns the request now.
+    New,
+    /// An earlier request with the key has started and not finished.
+    InProgress,
+    /// An earlier request finished with this result.
+    Done(String),
+}
+
 /// The append-only transaction ledger. Shaped for a key-value store with conditional writes
 /// (DynamoDB): one item per transaction, one per event, no joins.
 #[async_trait]
@@ -200,6 +211,15 @@ pub trait Ledger: Send + Sync {
         expires_at: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<bool, LedgerError>;
+    /// Starts the request with idempotency `key` unless one has: `New` if this caller now owns
+    /// it, else what the earlier one left. Kept until `expires_at`.
+    async fn begin_idempotent(
+        &self,
+        key: &str,
+        expires_at: OffsetDateTime,
+    ) -> Result<Idempotency, LedgerError>;
+    /// Stores the outcome of the request with `key`; every retry gets it back.
+    async fn finish_idempotent(&self, key: &str, result: &str) -> Result<(), LedgerError>;
     /// Checks the whole hash chain and reports the first break.
     async fn verify(&self) -> Result<ChainReport, LedgerError>;
 }

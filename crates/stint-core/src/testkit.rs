@@ -127,6 +127,7 @@ struct LedgerState {
     transactions: HashMap<TransactionId, Transaction>,
     events: Vec<Event>,
     tokens: HashMap<String, OffsetDateTime>,
+    idempotent: HashMap<String, Option<String>>,
 }
 
 pub struct MemoryLedger {
@@ -237,6 +238,30 @@ impl Ledger for MemoryLedger {
     ) -> Result<bool, LedgerError> {
         let mut state = self.state.lock().map_err(|_| poisoned())?;
         Ok(state.tokens.insert(jti.to_owned(), expires_at).is_none())
+    }
+
+    async fn begin_idempotent(
+        &self,
+        key: &str,
+        _expires_at: OffsetDateTime,
+    ) -> Result<Idempotency, LedgerError> {
+        let mut state = self.state.lock().map_err(|_| poisoned())?;
+        Ok(match state.idempotent.get(key) {
+            None => {
+                state.idempotent.insert(key.to_owned(), None);
+                Idempotency::New
+            }
+            Some(None) => Idempotency::InProgress,
+            Some(Some(result)) => Idempotency::Done(result.clone()),
+        })
+    }
+
+    async fn finish_idempotent(&self, key: &str, result: &str) -> Result<(), LedgerError> {
+        let mut state = self.state.lock().map_err(|_| poisoned())?;
+        state
+            .idempotent
+            .insert(key.to_owned(), Some(result.to_owned()));
+        Ok(())
     }
 
     async fn verify(&self) -> Result<ChainReport, LedgerError> {

@@ -27,6 +27,15 @@ pub const SKEW: i64 = 60;
 /// The least time between two JWKS fetches: an unknown `kid` cannot make stint hammer GitHub.
 pub const REFETCH_INTERVAL: Duration = Duration::from_secs(10);
 
+/// A token whose signature and claims check out.
+#[derive(Debug, Clone)]
+pub struct VerifiedToken {
+    pub claims: PipelineClaims,
+    pub jti: String,
+    /// When the token (plus skew) expires: until then its `jti` is remembered.
+    pub expires: OffsetDateTime,
+}
+
 pub struct TokenVerifier {
     settings: OidcSettings,
     http: reqwest::Client,
@@ -101,6 +110,14 @@ impl TokenVerifier {
 
     /// The claims of a valid, unused token.
     pub async fn verify(&self, token: &str) -> Result<PipelineClaims, BrokerError> {
+        let verified = self.check(token).await?;
+        self.consume(&verified).await?;
+        Ok(verified.claims)
+    }
+
+    /// Everything but the one-time use: signature, issuer, audience, times, claims. For a
+    /// retried Lambda invocation, which carries the same token as the first.
+    pub async fn check(&self, token: &str) -> Result<VerifiedToken, BrokerError> {
         let claims = self.verify_signed(token).await?;
         let registered: Registered = serde_json::from_value(claims.clone()).map_err(|e| {
             refuse(
@@ -113,9 +130,24 @@ impl TokenVerifier {
             .jti
             .filter(|j| !j.is_empty())
             .ok_or_else(|| refuse(ErrorCode::MalformedToken, "token has no jti"))?;
+        let claims = serde_json::from_value(claims).map_err(|e| {
+            refuse(
+                ErrorCode::MalformedToken,
+                format!("token lacks GitHub Actions claims: {e}"),
+            )
+        })?;
+        Ok(VerifiedToken {
+            claims,
+            jti,
+            expires,
+        })
+    }
+
+    /// Records the token's one use; a second use is a replay.
+    pub async fn consume(&self, token: &VerifiedToken) -> Result<(), BrokerError> {
         let first_use = self
             .ledger
-            .use_token(&jti, expires, self.clock.now())
+            .use_token(&token.jti, token.expires, self.clock.now())
             .await
             .map_err(|e| {
                 refuse(
@@ -124,18 +156,14 @@ impl TokenVerifier {
                 )
                 .with_cause(e)
             })?;
-        if !first_use {
-            return Err(refuse(
+        if first_use {
+            Ok(())
+        } else {
+            Err(refuse(
                 ErrorCode::TokenReplayed,
-                format!("token {jti} was already used"),
-            ));
+                format!("token {} was already used", token.jti),
+            ))
         }
-        serde_json::from_value(claims).map_err(|e| {
-            refuse(
-                ErrorCode::MalformedToken,
-                format!("token lacks GitHub Actions claims: {e}"),
-            )
-        })
     }
 
     /// Checks the header and the signature; returns the payload.

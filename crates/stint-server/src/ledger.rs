@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use stint_core::audit::{self, ChainFault, ChainHead, ChainReport, ChainVerifier};
 use stint_core::ids::TransactionId;
-use stint_core::ports::{Ledger, LedgerError};
+use stint_core::ports::{Idempotency, Ledger, LedgerError};
 use stint_core::time_fmt::{parse_rfc3339, rfc3339};
 use stint_core::transaction::{Event, NewEvent, State, Transaction};
 use time::OffsetDateTime;
@@ -45,6 +45,11 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE TABLE IF NOT EXISTS used_tokens (
     jti        TEXT PRIMARY KEY,
+    expires_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS idempotency (
+    key        TEXT PRIMARY KEY,
+    result     TEXT,
     expires_at INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS chain_head (
@@ -391,6 +396,43 @@ impl Ledger for SqliteLedger {
                 )
                 .map_err(storage)?;
             Ok(inserted == 1)
+        })
+        .await
+    }
+
+    async fn begin_idempotent(
+        &self,
+        key: &str,
+        expires_at: OffsetDateTime,
+    ) -> Result<Idempotency, LedgerError> {
+        let key = key.to_owned();
+        self.with_conn(move |conn| {
+            let inserted = conn
+                .execute(
+                    "INSERT OR IGNORE INTO idempotency (key, result, expires_at) VALUES (?1, NULL, ?2)",
+                    params![key, expires_at.unix_timestamp()],
+                )
+                .map_err(storage)?;
+            if inserted == 1 {
+                return Ok(Idempotency::New);
+            }
+            let result: Option<String> = conn
+                .query_row("SELECT result FROM idempotency WHERE key = ?1", [&key], |row| row.get(0))
+                .map_err(storage)?;
+            Ok(result.map_or(Idempotency::InProgress, Idempotency::Done))
+        })
+        .await
+    }
+
+    async fn finish_idempotent(&self, key: &str, result: &str) -> Result<(), LedgerError> {
+        let (key, result) = (key.to_owned(), result.to_owned());
+        self.with_conn(move |conn| {
+            conn.execute(
+                "UPDATE idempotency SET result = ?2 WHERE key = ?1",
+                params![key, result],
+            )
+            .map(|_| ())
+            .map_err(storage)
         })
         .await
     }

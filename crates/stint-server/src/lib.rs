@@ -5,6 +5,7 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod clock;
+pub mod lambda;
 pub mod ledger;
 pub mod metrics;
 pub mod pipeline;

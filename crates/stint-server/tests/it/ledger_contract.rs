@@ -297,6 +297,29 @@ async fn an_edited_event_breaks_the_chain(backend: impl Backend) {
     assert!(fault.to_string().contains("edited"), "{fault}");
 }
 
+async fn an_idempotent_request_runs_once_and_its_result_is_kept(backend: impl Backend) {
+    use stint_core::ports::Idempotency;
+    let ledger = backend.ledger();
+    let key = uuid::Uuid::new_v4().to_string();
+    let until = T0 + time::Duration::hours(1);
+    assert_eq!(
+        ledger.begin_idempotent(&key, until).await.unwrap(),
+        Idempotency::New
+    );
+    assert_eq!(
+        ledger.begin_idempotent(&key, until).await.unwrap(),
+        Idempotency::InProgress
+    );
+    ledger
+        .finish_idempotent(&key, r#"{"status":"provisioned"}"#)
+        .await
+        .unwrap();
+    assert_eq!(
+        ledger.begin_idempotent(&key, until).await.unwrap(),
+        Idempotency::Done(r#"{"status":"provisioned"}"#.into())
+    );
+}
+
 macro_rules! contract {
     ($($name:ident),*) => {
         mod sqlite {
@@ -319,5 +342,6 @@ contract!(
     one_of_two_racing_writers_wins,
     the_reapers_queries_find_what_is_due,
     a_token_is_used_once,
-    an_edited_event_breaks_the_chain
+    an_edited_event_breaks_the_chain,
+    an_idempotent_request_runs_once_and_its_result_is_kept
 );

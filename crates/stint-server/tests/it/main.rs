@@ -12,6 +12,7 @@ mod fault_proxy;
 mod faults;
 mod harness;
 mod issuer;
+mod lambda;
 mod ledger_contract;
 mod pipelines;
 mod provision;
