@@ -168,7 +168,15 @@ async fn sigkill_under_load_leaks_nothing() {
 
     for _ in 0..KILLS {
         let mut server = start(&app, &ledger, port).await;
-        tokio::time::sleep(Duration::from_millis(2000 + random_below(3000))).await;
+        // Let some grants through first (however slow the machine), then kill at a random moment.
+        let before = tally.provisioned.load(Ordering::SeqCst);
+        for _ in 0..600 {
+            if tally.provisioned.load(Ordering::SeqCst) >= before + 5 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(random_below(2000))).await;
         server.start_kill().unwrap(); // SIGKILL
         server.wait().await.unwrap();
     }
