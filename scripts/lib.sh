@@ -46,7 +46,8 @@ start_moto() {
   local port
   port="$(free_port)"
   MOTO_LOG="${MOTO_LOG:-$(mktemp -t stint-moto.XXXXXX.log)}"
-  MOTO_IAM_LOAD_MANAGED_POLICIES=true "$VENV/bin/python" -m moto.server -H 127.0.0.1 -p "$port" >"$MOTO_LOG" 2>&1 &
+  # scripts/moto_server.py: moto's own app, one request at a time (atomic conditional writes).
+  MOTO_IAM_LOAD_MANAGED_POLICIES=true MOTO_PORT="$port" "$VENV/bin/python" "$ROOT/scripts/moto_server.py" 127.0.0.1 "$port" >"$MOTO_LOG" 2>&1 &
   MOTO_PID=$!
   MOTO_URL="http://127.0.0.1:$port"
   for _ in $(seq 1 200); do

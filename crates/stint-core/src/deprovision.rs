@@ -93,6 +93,40 @@ impl Broker {
         }
     }
 
+    /// Claims a provisioned grant (`provisioned → deprovisioning`): if another caller got there,
+    /// the conditional write conflicts and nothing else happens. When two claims collide and
+    /// neither lands (a store that cancels both), it tries again from what is stored.
+    async fn claim(
+        &self,
+        mut original: Transaction,
+        actor: &Actor,
+        ending: &Ending<'_>,
+        record_id: &TransactionId,
+    ) -> Result<(Transaction, Transaction), BrokerError> {
+        let mut attempts = 0;
+        loop {
+            let mut claimed = original.advance(State::Deprovisioning, self.clock.now()).map_err(illegal)?;
+            claimed.deprovisioning_transaction_id = Some(record_id.clone());
+            let data = json!({ "deprovisioning_transaction_id": record_id });
+            let Err(error) = self.record(&claimed, self.event(actor, ending.action, ending.why, data)).await else {
+                return Ok((original, claimed));
+            };
+            match self.ledger.get(&original.id).await {
+                Ok(Some(current)) if current.state != State::Provisioned => {
+                    return Err(BrokerError::new(
+                        ErrorCode::InProgress,
+                        format!("transaction {} is already being deprovisioned", original.id),
+                    ));
+                }
+                Ok(Some(current)) if attempts < 3 => {
+                    attempts += 1;
+                    original = current;
+                }
+                _ => return Err(error),
+            }
+        }
+    }
+
     /// Ends a provisioned grant: claim it, write the linked record, optionally cut off its
     /// sessions, delete the role, and mark both ended.
     pub(crate) async fn end_grant(
@@ -103,25 +137,7 @@ impl Broker {
     ) -> Result<Deprovisioned, BrokerError> {
         let now = self.clock.now();
         let record_id = self.new_transaction_id();
-        // Claim the grant first: if another caller got there, this write conflicts and nothing
-        // else happens.
-        let mut claimed = original
-            .advance(State::Deprovisioning, now)
-            .map_err(illegal)?;
-        claimed.deprovisioning_transaction_id = Some(record_id.clone());
-        let data = json!({ "deprovisioning_transaction_id": record_id });
-        if let Err(error) = self
-            .record(&claimed, self.event(actor, ending.action, ending.why, data))
-            .await
-        {
-            return Err(match self.ledger.get(&original.id).await {
-                Ok(Some(current)) if current.state != State::Provisioned => BrokerError::new(
-                    ErrorCode::InProgress,
-                    format!("transaction {} is already being deprovisioned", original.id),
-                ),
-                _ => error,
-            });
-        }
+        let (original, claimed) = self.claim(original, actor, &ending, &record_id).await?;
         let record = original.deprovisioning_record(record_id.clone(), now);
         let reason = format!("deprovisioning {} for {}", original.id, original.requester);
         self.record(

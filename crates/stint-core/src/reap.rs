@@ -88,7 +88,10 @@ impl Broker {
                 Ok(_) => report.expired += 1,
                 // Someone else (a request, another reaper) got there first.
                 Err(e) if e.code == ErrorCode::InProgress => {}
-                Err(_) => report.errors += 1,
+                Err(e) => {
+                    tracing::warn!(code = %e.code, "reaper: ending an expired grant failed: {}", e.message);
+                    report.errors += 1;
+                }
             }
         }
         Ok(())
@@ -379,7 +382,10 @@ fn count(
     match result {
         Ok(()) => ok(report),
         Err(e) if e.code == ErrorCode::LedgerError && is_conflict(&e) => {}
-        Err(_) => report.errors += 1,
+        Err(e) => {
+            tracing::warn!(code = %e.code, "reaper: {}", e.message);
+            report.errors += 1;
+        }
     }
 }
 
