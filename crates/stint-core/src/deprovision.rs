@@ -105,10 +105,15 @@ impl Broker {
     ) -> Result<(Transaction, Transaction), BrokerError> {
         let mut attempts = 0;
         loop {
-            let mut claimed = original.advance(State::Deprovisioning, self.clock.now()).map_err(illegal)?;
+            let mut claimed = original
+                .advance(State::Deprovisioning, self.clock.now())
+                .map_err(illegal)?;
             claimed.deprovisioning_transaction_id = Some(record_id.clone());
             let data = json!({ "deprovisioning_transaction_id": record_id });
-            let Err(error) = self.record(&claimed, self.event(actor, ending.action, ending.why, data)).await else {
+            let Err(error) = self
+                .record(&claimed, self.event(actor, ending.action, ending.why, data))
+                .await
+            else {
                 return Ok((original, claimed));
             };
             match self.ledger.get(&original.id).await {

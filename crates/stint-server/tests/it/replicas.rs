@@ -88,15 +88,26 @@ async fn two_replicas_and_two_reapers_on_one_table_handle_each_transaction_once(
         .filter(|l| l.contains("reaper:"))
         .map(str::to_owned)
         .collect();
-    assert_eq!(a.expired + b.expired, GRANTS as u64, "{a:?} {b:?} {reaper_logs:#?}");
+    assert_eq!(
+        a.expired + b.expired,
+        GRANTS as u64,
+        "{a:?} {b:?} {reaper_logs:#?}"
+    );
     assert_eq!(a.errors + b.errors, 0, "{a:?} {b:?}");
 
     let ledger = &replicas[0].0.broker.ledger;
     for id in &ids {
         let txn = ledger.get(id).await.unwrap().unwrap();
         let events = ledger.events(id).await.unwrap();
-        let trail: Vec<String> = events.iter().map(|e| format!("v{} {} {:?} {}", e.version, e.actor, e.action, e.reason)).collect();
-        assert_eq!(txn.state, State::Deprovisioned, "{id}: {trail:#?} {a:?} {b:?}");
+        let trail: Vec<String> = events
+            .iter()
+            .map(|e| format!("v{} {} {:?} {}", e.version, e.actor, e.action, e.reason))
+            .collect();
+        assert_eq!(
+            txn.state,
+            State::Deprovisioned,
+            "{id}: {trail:#?} {a:?} {b:?}"
+        );
         let ended = events
             .iter()
             .filter(|e| e.action == Action::Expired)
