@@ -1,4 +1,4 @@
-//! The load driver behind `scripts/bench`, against the AWS emulator (moto) only. Two commands:
+//! The load driver behind `scripts/bench`, against the AWS emulator (moto) only. Commands:
 //!
 //! - `bench load --url URL --pid PID [--moto-url URL --catalog FILE]`: against a running
 //!   `stint serve`: warm-up, provision+deprovision latency one at a time and with many in
@@ -7,6 +7,16 @@
 //!   answer to each AWS operation stint uses, through the SDK, to tell stint's time from moto's.
 //! - `bench startup --stint BIN --catalog FILE --moto-url URL --dir DIR`: the time from
 //!   spawning `stint serve` to its first successful `GET /healthz`, over several starts.
+//!
+//! - `bench verify --dir DIR`: GitHub Actions OIDC token verifications per second on one core
+//!   (a current-thread runtime) with a warm JWKS cache, and where the time goes.
+//! - `bench auth --stint BIN --catalog FILE --moto-url URL --dir DIR`: the provision latency
+//!   authentication adds: two `stint serve`, one without and one with an `[oidc]` issuer (on
+//!   loopback, in this process), requests alternating between them.
+//! - `bench reap --catalog FILE --moto-url URL --dir DIR`: one reaper pass over 1,000 expired
+//!   grants in two accounts, in-process with a clock moved past the TTL.
+//! - `bench faults --stint BIN --catalog FILE --moto-url URL --dir DIR`: provision+deprovision
+//!   through a fault-injecting proxy (20% of AWS requests), then a reaper pass, then leaks.
 //!
 //! Every figure is measured; targets are shown with PASS/MISS, and missing one is not an error.
 
@@ -20,6 +30,28 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, anyhow, bail};
 use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
+
+// The fault-injecting proxy and the emulator seeder of the integration tests, as they are.
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+#[path = "../tests/it/fault_proxy.rs"]
+mod fault_proxy;
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+#[path = "../tests/it/seed.rs"]
+mod seed;
+
+// The newer sections, in examples/bench/ (not examples themselves: no main.rs there).
+#[path = "bench/auth.rs"]
+mod auth;
+#[path = "bench/faults.rs"]
+mod faults;
+#[path = "bench/issuer.rs"]
+mod issuer;
+#[path = "bench/reap.rs"]
+mod reap;
+#[path = "bench/serve.rs"]
+mod serve;
+#[path = "bench/verify.rs"]
+mod verify;
 
 const EMAIL: &str = "alice@example.com";
 const BRANCH: &str = "main";
@@ -47,6 +79,14 @@ enum Command {
     Load(LoadArgs),
     /// Time from spawning `stint serve` to its first `GET /healthz` answer.
     Startup(StartupArgs),
+    /// Token verifications per second on one core, warm JWKS cache.
+    Verify(verify::VerifyArgs),
+    /// Provision latency with and without token authentication.
+    Auth(auth::AuthArgs),
+    /// One reaper pass over many expired grants.
+    Reap(reap::ReapArgs),
+    /// Provision+deprovision at an injected AWS fault rate, then leaks.
+    Faults(faults::FaultArgs),
 }
 
 #[derive(clap::Args)]
@@ -101,12 +141,26 @@ struct StartupArgs {
     starts: usize,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    match Cli::parse().command {
-        Command::Load(args) => load(args).await,
-        Command::Startup(args) => startup(args).await,
+fn main() -> anyhow::Result<()> {
+    let command = Cli::parse().command;
+    if let Command::Verify(args) = command {
+        // Builds its own single-threaded runtime: the figure is for one core.
+        return verify::run(&args);
     }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    runtime.block_on(async move {
+        match command {
+            Command::Load(args) => load(args).await,
+            Command::Startup(args) => startup(args).await,
+            Command::Verify(_) => Ok(()),
+            Command::Auth(args) => auth::run(&args).await,
+            Command::Reap(args) => reap::run(&args).await,
+            Command::Faults(args) => faults::run(&args).await,
+        }
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -335,6 +389,13 @@ fn print_latency_header() {
 }
 
 fn print_latency_row(label: &str, values: &[Duration], errors: usize) {
+    if values.is_empty() {
+        println!(
+            "  {label:<38} {:>5} {errors:>6} {:>8} {:>8} {:>8} {:>8}",
+            0, "-", "-", "-", "-"
+        );
+        return;
+    }
     let mean = if values.is_empty() {
         f64::NAN
     } else {
@@ -384,11 +445,14 @@ fn print_phase(title: &str, outcome: &Outcome) -> f64 {
 /// A counter's values by (service, operation).
 type Counts = BTreeMap<(String, String), u64>;
 
-/// `stint_aws_calls_total` and `stint_aws_attempts_total`.
+/// `stint_aws_calls_total`, `stint_aws_retries_total` and `stint_aws_errors_total`; attempts
+/// (HTTP requests to AWS) are calls plus retries.
 #[derive(Debug, Clone, Default)]
 struct CallCounts {
     calls: Counts,
     attempts: Counts,
+    retries: Counts,
+    errors: Counts,
 }
 
 impl CallCounts {
@@ -405,6 +469,8 @@ impl CallCounts {
         CallCounts {
             calls: diff(&self.calls, &before.calls),
             attempts: diff(&self.attempts, &before.attempts),
+            retries: diff(&self.retries, &before.retries),
+            errors: diff(&self.errors, &before.errors),
         }
     }
 
@@ -446,8 +512,10 @@ async fn aws_calls(client: &reqwest::Client, base: &str) -> anyhow::Result<CallC
     for line in text.lines() {
         let (map, rest) = if let Some(rest) = line.strip_prefix("stint_aws_calls_total{") {
             (&mut counts.calls, rest)
-        } else if let Some(rest) = line.strip_prefix("stint_aws_attempts_total{") {
-            (&mut counts.attempts, rest)
+        } else if let Some(rest) = line.strip_prefix("stint_aws_retries_total{") {
+            (&mut counts.retries, rest)
+        } else if let Some(rest) = line.strip_prefix("stint_aws_errors_total{") {
+            (&mut counts.errors, rest)
         } else {
             continue;
         };
@@ -472,6 +540,12 @@ async fn aws_calls(client: &reqwest::Client, base: &str) -> anyhow::Result<CallC
             .with_context(|| format!("unexpected /metrics value: {line}"))?;
         map.insert((service, operation), value);
     }
+    // Every call is one attempt, and every retry one more.
+    let mut attempts = counts.calls.clone();
+    for (key, retries) in &counts.retries {
+        *attempts.entry(key.clone()).or_default() += retries;
+    }
+    counts.attempts = attempts;
     Ok(counts)
 }
 
@@ -639,14 +713,14 @@ async fn load(args: LoadArgs) -> anyhow::Result<()> {
     let attempts_seen: u64 = columns.iter().map(|c| c.total_attempts()).sum();
     let by_attempts = calls_seen == 0 && attempts_seen > 0;
     let metric = if by_attempts {
-        "stint_aws_attempts_total"
+        "attempts (stint_aws_calls_total + stint_aws_retries_total)"
     } else {
         "stint_aws_calls_total"
     };
     println!("== AWS calls, counted from GET /metrics ({metric} deltas around each request) ==");
     if by_attempts {
         println!(
-            "  NOTE: stint_aws_calls_total did not move at all while stint_aws_attempts_total did; the calls counter is broken, so these are attempts (HTTP requests to AWS, SDK retries included; equal to calls when nothing was retried)."
+            "  NOTE: stint_aws_calls_total did not move at all while stint_aws_retries_total did; the calls counter is broken, so these are attempts (HTTP requests to AWS, SDK retries included; equal to calls when nothing was retried)."
         );
     }
     let keys: BTreeSet<&(String, String)> = columns
@@ -681,7 +755,7 @@ async fn load(args: LoadArgs) -> anyhow::Result<()> {
             CallCounts::total_calls as fn(&CallCounts) -> u64,
         ),
         (
-            "total (stint_aws_attempts_total)",
+            "total attempts (calls + retries)",
             CallCounts::total_attempts,
         ),
     ];
@@ -1162,6 +1236,31 @@ fn merge_counts(a: &Counts, b: &Counts) -> Counts {
         *out.entry(key.clone()).or_default() += n;
     }
     out
+}
+
+/// Names of the roles under /stint/ in an account, as moto holds them (every page).
+async fn stint_roles(seeder: &seed::Seeder, account: &str) -> anyhow::Result<Vec<String>> {
+    let iam = seeder
+        .iam(account)
+        .await
+        .map_err(|e| anyhow!("an IAM client in {account}: {e}"))?;
+    let mut names = Vec::new();
+    let mut marker = None;
+    loop {
+        let page = iam
+            .list_roles()
+            .path_prefix(stint_core::provision::ROLE_PATH)
+            .set_marker(marker)
+            .send()
+            .await
+            .map_err(sdk_error)
+            .with_context(|| format!("listing roles in {account}"))?;
+        names.extend(page.roles().iter().map(|r| r.role_name().to_owned()));
+        match page.marker().filter(|_| page.is_truncated()) {
+            Some(next) => marker = Some(next.to_owned()),
+            None => return Ok(names),
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -47,6 +47,8 @@ CREATE TABLE IF NOT EXISTS used_tokens (
     jti        TEXT PRIMARY KEY,
     expires_at INTEGER NOT NULL
 );
+-- use_token prunes expired tokens on every call: without this, a scan of the whole table.
+CREATE INDEX IF NOT EXISTS used_tokens_by_expiry ON used_tokens (expires_at);
 CREATE TABLE IF NOT EXISTS idempotency (
     key        TEXT PRIMARY KEY,
     result     TEXT,

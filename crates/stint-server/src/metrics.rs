@@ -119,7 +119,7 @@ fn render_aws(out: &mut String, aws: &AwsCallCounter) {
         out,
         "stint_aws_errors_total",
         "counter",
-        "AWS API calls that failed after retries.",
+        "AWS API calls whose final answer was an error, after retries (including answers stint takes as done: NoSuchEntity on a delete, EntityAlreadyExists on a re-sent create).",
         &|c| c.errors,
     );
     let name = "stint_aws_call_duration_seconds";
