@@ -1,4 +1,4 @@
-//! Several brokers on one DynamoDB table: two `stint serve` replicas take provisionings side by
+//! Several brokers on one DynamoDB table: two `stint serve` processes take provisionings side by
 //! side, then two reapers run at once; no transaction is handled twice.
 
 use std::sync::Arc;
@@ -35,25 +35,55 @@ async fn two_replicas_and_two_reapers_on_one_table_handle_each_transaction_once(
         aws,
         issue_retry: IssueRetry::default(),
     };
-    let mut replicas = Vec::new();
+    // Two `stint serve` processes on the table take the requests.
+    let mut servers = Vec::new();
+    let mut urls = Vec::new();
     for _ in 0..2 {
-        let app = App::build_with_clock(&settings, clock.clone())
-            .await
+        let port = 20_000 + (uuid::Uuid::new_v4().as_u128() % 30_000) as u16;
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_stint"))
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--reap-interval",
+                "off",
+            ])
+            .env("STINT_CATALOG", &world.catalog_path)
+            .env("STINT_LEDGER", format!("dynamodb://{table}"))
+            .env("STINT_AWS_ENDPOINT_URL", moto_url())
+            .env("STINT_LOG", "warn")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
             .unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(stint_server::serve(
-            listener,
-            app.clone(),
-            std::future::pending(),
-        ));
-        replicas.push((app, url));
+        let url = format!("http://127.0.0.1:{port}");
+        for _ in 0..500 {
+            if reqwest::get(format!("{url}/healthz")).await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        servers.push(child);
+        urls.push(url);
+    }
+    // Two reapers on the same table, in this process so the clock can be moved past the TTL.
+    let mut reapers = Vec::new();
+    for _ in 0..2 {
+        reapers.push(
+            App::build_with_clock(&settings, clock.clone())
+                .await
+                .unwrap(),
+        );
     }
 
     // Provisionings spread over both replicas, all at once.
     let mut requests = tokio::task::JoinSet::new();
     for i in 0..GRANTS {
-        let url = replicas[i % 2].1.clone();
+        let url = urls[i % 2].clone();
         let body = world.request(USERS.alice);
         requests.spawn(async move {
             let response = reqwest::Client::new()
@@ -79,8 +109,8 @@ async fn two_replicas_and_two_reapers_on_one_table_handle_each_transaction_once(
     clock.advance(Duration::from_secs(25 * 3600));
     let settings = ReapSettings::default();
     let (a, b) = tokio::join!(
-        replicas[0].0.broker.reap(&settings),
-        replicas[1].0.broker.reap(&settings)
+        reapers[0].broker.reap(&settings),
+        reapers[1].broker.reap(&settings)
     );
     let (a, b) = (a.unwrap(), b.unwrap());
     let reaper_logs: Vec<String> = crate::harness::captured_logs()
@@ -95,7 +125,7 @@ async fn two_replicas_and_two_reapers_on_one_table_handle_each_transaction_once(
     );
     assert_eq!(a.errors + b.errors, 0, "{a:?} {b:?}");
 
-    let ledger = &replicas[0].0.broker.ledger;
+    let ledger = &reapers[0].broker.ledger;
     for id in &ids {
         let txn = ledger.get(id).await.unwrap().unwrap();
         let events = ledger.events(id).await.unwrap();
@@ -122,6 +152,7 @@ async fn two_replicas_and_two_reapers_on_one_table_handle_each_transaction_once(
     }
     assert!(world.stint_roles(&world.nonprod).await.is_empty());
     assert_eq!(ledger.verify().await.unwrap().fault, None);
+    drop(servers);
     eprintln!(
         "replicas: {GRANTS} grants over 2 replicas; reaper A ended {}, reaper B ended {}",
         a.expired, b.expired
