@@ -26,6 +26,8 @@ use async_trait::async_trait;
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::query::QueryOutput;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, GlobalSecondaryIndex, KeySchemaElement, KeyType,
     Projection, ProjectionType, Put, ScalarAttributeType, Select, TransactWriteItem,
@@ -196,30 +198,48 @@ impl DynamoLedger {
         bound: i64,
         limit: usize,
     ) -> Result<Vec<Transaction>, LedgerError> {
-        let mut found = Vec::new();
+        let pages = self
+            .query_pages(&format!("querying {index}"), limit, |q| {
+                q.index_name(index)
+                    .key_condition_expression(format!("st = :st AND {range} <= :bound"))
+                    .expression_attribute_values(":st", s(state.as_str()))
+                    .expression_attribute_values(":bound", n(bound))
+            })
+            .await?;
+        pages
+            .iter()
+            .flat_map(|p| p.items())
+            .take(limit)
+            .map(transaction_of)
+            .collect()
+    }
+
+    /// The pages of a query on the table, following `LastEvaluatedKey` until the end or until
+    /// at least `enough` items are in.
+    async fn query_pages(
+        &self,
+        context: &str,
+        enough: usize,
+        configure: impl Fn(QueryFluentBuilder) -> QueryFluentBuilder,
+    ) -> Result<Vec<QueryOutput>, LedgerError> {
+        let mut pages: Vec<QueryOutput> = Vec::new();
+        let mut items = 0;
         let mut start = None;
         loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(index)
-                .key_condition_expression(format!("st = :st AND {range} <= :bound"))
-                .expression_attribute_values(":st", s(state.as_str()))
-                .expression_attribute_values(":bound", n(bound))
+            let page = configure(self.client.query().table_name(&self.table))
                 .set_exclusive_start_key(start)
                 .send()
                 .await
-                .map_err(|e| storage(port_error(format!("querying {index}"), e)))?;
-            for item in page.items() {
-                found.push(transaction_of(item)?);
-                if found.len() >= limit {
-                    return Ok(found);
-                }
-            }
-            match page.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(found),
+                .map_err(|e| storage(port_error(context, e)))?;
+            start = page
+                .last_evaluated_key
+                .clone()
+                .filter(|key| !key.is_empty());
+            items += page.items().len();
+            let more = start.is_some() && items < enough;
+            pages.push(page);
+            if !more {
+                return Ok(pages);
             }
         }
     }
@@ -349,55 +369,37 @@ impl Ledger for DynamoLedger {
     }
 
     async fn events(&self, id: &TransactionId) -> Result<Vec<Event>, LedgerError> {
-        let mut events = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :e)")
-                .expression_attribute_values(":pk", s(txn_pk(id)))
-                .expression_attribute_values(":e", s("E#"))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| storage(port_error(format!("reading events of {id}"), e)))?;
-            for item in page.items() {
-                events.push(event_of(id, item).ok_or_else(|| {
-                    storage(PortError::new("reading an event", "unreadable event"))
-                })?);
-            }
-            match page.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(events),
-            }
-        }
+        let pages = self
+            .query_pages(&format!("reading events of {id}"), usize::MAX, |q| {
+                q.key_condition_expression("pk = :pk AND begins_with(sk, :e)")
+                    .expression_attribute_values(":pk", s(txn_pk(id)))
+                    .expression_attribute_values(":e", s("E#"))
+                    .consistent_read(true)
+            })
+            .await?;
+        pages
+            .iter()
+            .flat_map(|p| p.items())
+            .map(|item| {
+                event_of(id, item)
+                    .ok_or_else(|| storage(PortError::new("reading an event", "unreadable event")))
+            })
+            .collect()
     }
 
     async fn count(&self, state: State) -> Result<u64, LedgerError> {
-        let mut total = 0;
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(BY_UPDATE)
-                .key_condition_expression("st = :st")
-                .expression_attribute_values(":st", s(state.as_str()))
-                .select(Select::Count)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| storage(port_error("counting transactions", e)))?;
-            total += u64::try_from(page.count).unwrap_or(0);
-            match page.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(total),
-            }
-        }
+        let pages = self
+            .query_pages("counting transactions", usize::MAX, |q| {
+                q.index_name(BY_UPDATE)
+                    .key_condition_expression("st = :st")
+                    .expression_attribute_values(":st", s(state.as_str()))
+                    .select(Select::Count)
+            })
+            .await?;
+        Ok(pages
+            .iter()
+            .map(|p| u64::try_from(p.count).unwrap_or(0))
+            .sum())
     }
 
     async fn expired(
