@@ -343,10 +343,18 @@ impl Ledger for DynamoLedger {
                 if let Ok(mut heads) = self.heads.lock() {
                     heads.remove(&txn.id);
                 }
-                let found = self
-                    .get_item(&txn.id)
-                    .await?
-                    .and_then(|i| Some((get_n(&i, "v")?, State::parse(get_s(&i, "st")?)?)));
+                let stored = self.get_item(&txn.id).await?;
+                // A re-sent write whose first attempt landed (a timed-out answer) finds its own
+                // event at the head: that is this write succeeding, not someone else's.
+                if let Some(item) = &stored
+                    && get_n(item, "v") == Some(txn.version)
+                    && get_s(item, "head") == Some(sealed.hash.as_str())
+                {
+                    self.remember(txn, &sealed.hash);
+                    return Ok(sealed);
+                }
+                let found =
+                    stored.and_then(|i| Some((get_n(&i, "v")?, State::parse(get_s(&i, "st")?)?)));
                 Err(LedgerError::Conflict {
                     id: txn.id.clone(),
                     expected: txn.version - 1,

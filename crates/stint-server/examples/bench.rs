@@ -17,6 +17,12 @@
 //!   grants in two accounts, in-process with a clock moved past the TTL.
 //! - `bench faults --stint BIN --catalog FILE --moto-url URL --dir DIR`: provision+deprovision
 //!   through a fault-injecting proxy (20% of AWS requests), then a reaper pass, then leaks.
+//! - `bench lambda --lambda BIN --catalog FILE --moto-url URL --dir DIR`: `stint-lambda`'s cold
+//!   start, spawn to first answer, against a loopback stand-in for the Lambda Runtime API, with
+//!   a DynamoDB ledger: the `reap` function, then `provision` with a real event (and a warm one).
+//! - `bench dynamo --stint BIN --catalog FILE --moto-url URL --dir DIR`: the DynamoDB calls one
+//!   provisioning and one deprovisioning make with `--ledger dynamodb://TABLE`, and
+//!   provision+deprovision latency with the DynamoDB ledger against the SQLite one.
 //!
 //! Every figure is measured; targets are shown with PASS/MISS, and missing one is not an error.
 
@@ -42,12 +48,18 @@ mod seed;
 // The newer sections, in examples/bench/ (not examples themselves: no main.rs there).
 #[path = "bench/auth.rs"]
 mod auth;
+#[path = "bench/dynamo.rs"]
+mod dynamo;
 #[path = "bench/faults.rs"]
 mod faults;
 #[path = "bench/issuer.rs"]
 mod issuer;
+#[path = "bench/lambda.rs"]
+mod lambda;
 #[path = "bench/reap.rs"]
 mod reap;
+#[path = "bench/runtime_api.rs"]
+mod runtime_api;
 #[path = "bench/serve.rs"]
 mod serve;
 #[path = "bench/verify.rs"]
@@ -87,6 +99,10 @@ enum Command {
     Reap(reap::ReapArgs),
     /// Provision+deprovision at an injected AWS fault rate, then leaks.
     Faults(faults::FaultArgs),
+    /// `stint-lambda` cold start to the first answer (reap, provision), and warm.
+    Lambda(lambda::LambdaArgs),
+    /// DynamoDB calls per provisioning, and latency with the DynamoDB vs the SQLite ledger.
+    Dynamo(dynamo::DynamoArgs),
 }
 
 #[derive(clap::Args)]
@@ -159,6 +175,8 @@ fn main() -> anyhow::Result<()> {
             Command::Auth(args) => auth::run(&args).await,
             Command::Reap(args) => reap::run(&args).await,
             Command::Faults(args) => faults::run(&args).await,
+            Command::Lambda(args) => lambda::run(&args).await,
+            Command::Dynamo(args) => dynamo::run(&args).await,
         }
     })
 }
@@ -498,6 +516,11 @@ impl CallCounts {
 
 /// Reads `GET /metrics` and parses the AWS call counters.
 async fn aws_calls(client: &reqwest::Client, base: &str) -> anyhow::Result<CallCounts> {
+    parse_aws_calls(&metrics_text(client, base).await?)
+}
+
+/// The text of `GET /metrics`.
+async fn metrics_text(client: &reqwest::Client, base: &str) -> anyhow::Result<String> {
     let url = format!("{base}/metrics");
     let response = client
         .get(&url)
@@ -507,7 +530,11 @@ async fn aws_calls(client: &reqwest::Client, base: &str) -> anyhow::Result<CallC
     if response.status() != reqwest::StatusCode::OK {
         bail!("GET {url}: {}", response.status());
     }
-    let text = response.text().await.context("reading /metrics")?;
+    response.text().await.context("reading /metrics")
+}
+
+/// The AWS call counters of a `GET /metrics` text.
+fn parse_aws_calls(text: &str) -> anyhow::Result<CallCounts> {
     let mut counts = CallCounts::default();
     for line in text.lines() {
         let (map, rest) = if let Some(rest) = line.strip_prefix("stint_aws_calls_total{") {
