@@ -11,6 +11,8 @@ use aws_config::SdkConfig;
 use aws_sdk_iam::Client as IamClient;
 use aws_sdk_iam::error::SdkError;
 use aws_sdk_iam::types::Tag;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use stint_core::ids::{AccountId, RoleName};
 use stint_core::policy::revoke_sessions_policy;
 use stint_core::ports::{
@@ -315,37 +317,29 @@ async fn attached_policies(
     iam: &IamClient,
     role: &RoleName,
 ) -> Result<Option<Vec<String>>, PortError> {
-    let mut arns = Vec::new();
-    let mut marker = None;
-    loop {
-        let page = match iam
-            .list_attached_role_policies()
-            .role_name(role.as_str())
-            .set_marker(marker)
-            .send()
-            .await
-        {
-            Ok(page) => page,
-            Err(SdkError::ServiceError(e)) if e.err().is_no_such_entity_exception() => {
-                return Ok(None);
-            }
-            Err(e) => {
-                return Err(port_error(
-                    format!("listing policies attached to {role}"),
-                    e,
-                ));
-            }
-        };
-        arns.extend(
-            page.attached_policies()
+    all_pages(
+        format!("listing policies attached to {role}"),
+        |marker| async move {
+            let page = iam
+                .list_attached_role_policies()
+                .role_name(role.as_str())
+                .set_marker(marker)
+                .send()
+                .await?;
+            let arns = page
+                .attached_policies()
                 .iter()
-                .filter_map(|p| p.policy_arn().map(str::to_owned)),
-        );
-        match page.marker().filter(|_| page.is_truncated()) {
-            Some(next) => marker = Some(next.to_owned()),
-            None => return Ok(Some(arns)),
-        }
-    }
+                .filter_map(|p| p.policy_arn().map(str::to_owned))
+                .collect();
+            Ok((
+                arns,
+                page.marker()
+                    .filter(|_| page.is_truncated())
+                    .map(str::to_owned),
+            ))
+        },
+    )
+    .await
 }
 
 /// Inline policy names on the role, or None if the role does not exist.
@@ -353,26 +347,51 @@ async fn inline_policies(
     iam: &IamClient,
     role: &RoleName,
 ) -> Result<Option<Vec<String>>, PortError> {
-    let mut names = Vec::new();
+    all_pages(
+        format!("listing inline policies of {role}"),
+        |marker| async move {
+            let page = iam
+                .list_role_policies()
+                .role_name(role.as_str())
+                .set_marker(marker)
+                .send()
+                .await?;
+            Ok((
+                page.policy_names().to_vec(),
+                page.marker()
+                    .filter(|_| page.is_truncated())
+                    .map(str::to_owned),
+            ))
+        },
+    )
+    .await
+}
+
+/// Follows IAM's `Marker` paging to the end; `None` when the role does not exist.
+async fn all_pages<E, F, Fut>(
+    context: String,
+    mut page: F,
+) -> Result<Option<Vec<String>>, PortError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    F: FnMut(Option<String>) -> Fut,
+    Fut: std::future::Future<
+            Output = Result<(Vec<String>, Option<String>), SdkError<E, HttpResponse>>,
+        >,
+{
+    let mut items = Vec::new();
     let mut marker = None;
     loop {
-        let page = match iam
-            .list_role_policies()
-            .role_name(role.as_str())
-            .set_marker(marker)
-            .send()
-            .await
-        {
-            Ok(page) => page,
-            Err(SdkError::ServiceError(e)) if e.err().is_no_such_entity_exception() => {
-                return Ok(None);
+        match page(marker).await {
+            Ok((more, next)) => {
+                items.extend(more);
+                match next {
+                    Some(next) => marker = Some(next),
+                    None => return Ok(Some(items)),
+                }
             }
-            Err(e) => return Err(port_error(format!("listing inline policies of {role}"), e)),
-        };
-        names.extend(page.policy_names().iter().cloned());
-        match page.marker().filter(|_| page.is_truncated()) {
-            Some(next) => marker = Some(next.to_owned()),
-            None => return Ok(Some(names)),
+            Err(e) if e.code() == Some("NoSuchEntity") => return Ok(None),
+            Err(e) => return Err(port_error(context, e)),
         }
     }
 }

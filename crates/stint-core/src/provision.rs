@@ -16,9 +16,7 @@ use crate::credentials::Credentials;
 use crate::error::{BrokerError, ErrorCode};
 use crate::ids::{RoleName, TransactionId};
 use crate::policy::{PolicyDocument, grant_inline_policy, trust_policy, web_identity_trust_policy};
-use crate::ports::{
-    DirectoryUser, Membership, PortError, RolePermissions, RoleSpec, SessionRequest,
-};
+use crate::ports::{Membership, PortError, RolePermissions, RoleSpec, SessionRequest};
 use crate::request::{ProvisionInput, ProvisionRequest};
 use crate::time_fmt::{iam_time, whole_seconds};
 use crate::transaction::{Action, Failure, Kind, State, Transaction};
@@ -85,11 +83,11 @@ impl Broker {
         self.record(&txn, self.event(actor, Action::Requested, reason, data))
             .await?;
 
-        let (txn, user) = match self.authorize(txn.clone(), &request, actor).await {
+        let txn = match self.authorize(txn.clone(), &request, actor).await {
             Ok(authorized) => authorized,
             Err(error) => return Err(self.end(&txn, State::Rejected, error, actor).await),
         };
-        match self.create_grant(&txn, &request, &user, actor).await {
+        match self.create_grant(&txn, &request, actor).await {
             Ok(provisioned) => Ok(provisioned),
             Err(error) => {
                 let error = self.remove_partial_role(&txn, error).await;
@@ -130,7 +128,7 @@ impl Broker {
         txn: Transaction,
         request: &ProvisionRequest,
         actor: &Actor,
-    ) -> Result<(Transaction, DirectoryUser), BrokerError> {
+    ) -> Result<Transaction, BrokerError> {
         let user = self
             .directory
             .user_by_email(&request.email)
@@ -175,14 +173,13 @@ impl Broker {
             ),
         )
         .await?;
-        Ok((next, user))
+        Ok(next)
     }
 
     async fn create_grant(
         &self,
         txn: &Transaction,
         request: &ProvisionRequest,
-        _user: &DirectoryUser,
         actor: &Actor,
     ) -> Result<Provisioned, BrokerError> {
         let now = self.clock.now();

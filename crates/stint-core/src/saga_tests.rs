@@ -21,6 +21,14 @@ fn request() -> ProvisionInput {
     }
 }
 
+/// Every way a step can go wrong.
+const FAULTS: [Fault; 4] = [
+    Fault::Fail,
+    Fault::FailAfter,
+    Fault::CrashBefore,
+    Fault::CrashAfter,
+];
+
 fn operator() -> Caller {
     Caller::operator("test")
 }
@@ -80,12 +88,7 @@ async fn provisioning_fails_or_crashes_at_every_step_and_leaves_nothing() {
     let steps = clean.plan.steps_taken();
     assert!(steps >= 9, "only {steps} steps");
     for step in 0..steps {
-        for fault in [
-            Fault::Fail,
-            Fault::FailAfter,
-            Fault::CrashBefore,
-            Fault::CrashAfter,
-        ] {
+        for fault in FAULTS {
             let world = World::new();
             world.plan.arm(step, fault);
             let outcome = run(world.broker.provision(&request(), &operator())).await;
@@ -116,12 +119,7 @@ async fn deprovisioning_fails_or_crashes_at_every_step_and_leaves_nothing() {
         .unwrap();
     let steps = count.plan.steps_taken();
     for step in 0..steps {
-        for fault in [
-            Fault::Fail,
-            Fault::FailAfter,
-            Fault::CrashBefore,
-            Fault::CrashAfter,
-        ] {
+        for fault in FAULTS {
             let world = World::new();
             let granted = world
                 .broker
