@@ -151,7 +151,7 @@ async fn sigkill_under_load_leaks_nothing() {
     let app = spawn_app().await;
     let dir = tempfile::tempdir().unwrap();
     let ledger = dir.path().join("crash-ledger.db");
-    let port: u16 = 20_000 + u16::try_from(random_below(30_000)).unwrap();
+    let port = crate::harness::free_port();
     let url = format!("http://127.0.0.1:{port}");
     let stop = Arc::new(AtomicBool::new(false));
     let tally = Arc::new(Tally::default());

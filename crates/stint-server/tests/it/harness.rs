@@ -20,6 +20,13 @@ pub fn moto_url() -> String {
     })
 }
 
+/// A loopback port nobody listens on now (the kernel's choice, not a guess in its
+/// ephemeral range), for servers this test starts and restarts on one address.
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr").port()
+}
+
 /// Random ids, distinct per test.
 pub fn random_digits(n: usize) -> String {
     let mut digits = String::new();
@@ -385,6 +392,21 @@ impl TestApp {
                 None => return names,
             }
         }
+    }
+
+    /// The managed policy ARNs the emulator holds on a role.
+    pub async fn attached_policies(&self, account: &str, role: &str) -> Vec<String> {
+        let iam = self.seed.iam(account).await.expect("iam");
+        let out = iam
+            .list_attached_role_policies()
+            .role_name(role)
+            .send()
+            .await
+            .expect("list attached");
+        out.attached_policies()
+            .iter()
+            .filter_map(|p| p.policy_arn().map(str::to_owned))
+            .collect()
     }
 
     pub async fn transaction(&self, id: &str) -> Value {

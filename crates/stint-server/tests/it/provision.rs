@@ -78,18 +78,10 @@ async fn a_member_gets_a_temporary_role_with_expiry_enforced_by_aws() {
     );
     assert!(tag("stint:expires-at").is_some());
 
-    let attached = iam
-        .list_attached_role_policies()
-        .role_name(role_name)
-        .send()
-        .await
-        .unwrap();
-    let arns: Vec<_> = attached
-        .attached_policies()
-        .iter()
-        .filter_map(|p| p.policy_arn())
-        .collect();
-    assert_eq!(arns, ["arn:aws:iam::aws:policy/PowerUserAccess"]);
+    assert_eq!(
+        app.attached_policies(&app.nonprod, role_name).await,
+        ["arn:aws:iam::aws:policy/PowerUserAccess"]
+    );
 
     let inline = iam
         .get_role_policy()
@@ -166,19 +158,11 @@ async fn prod_gets_the_narrower_grant_and_ttl() {
     let (status, body) = app.post("/v1/provision", &request).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["role_ttl_hours"], json!(1.5));
-    let iam = app.seed.iam(&app.prod).await.unwrap();
-    let attached = iam
-        .list_attached_role_policies()
-        .role_name(body["role_name"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
-    let arns: Vec<_> = attached
-        .attached_policies()
-        .iter()
-        .filter_map(|p| p.policy_arn())
-        .collect();
-    assert_eq!(arns, ["arn:aws:iam::aws:policy/ReadOnlyAccess"]);
+    assert_eq!(
+        app.attached_policies(&app.prod, body["role_name"].as_str().unwrap())
+            .await,
+        ["arn:aws:iam::aws:policy/ReadOnlyAccess"]
+    );
     // Credentials never outlive the grant.
     let expires = parse_rfc3339(body["expires_at"].as_str().unwrap()).unwrap();
     let session_ends = parse_rfc3339(body["credentials"]["expiration"].as_str().unwrap()).unwrap();

@@ -39,7 +39,7 @@ async fn two_replicas_and_two_reapers_on_one_table_handle_each_transaction_once(
     let mut servers = Vec::new();
     let mut urls = Vec::new();
     for _ in 0..2 {
-        let port = 20_000 + (uuid::Uuid::new_v4().as_u128() % 30_000) as u16;
+        let port = crate::harness::free_port();
         let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_stint"))
             .args([
                 "serve",
