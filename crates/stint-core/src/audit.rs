@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 
 use crate::ids::TransactionId;
 use crate::time_fmt::rfc3339;
-use crate::transaction::{Action, Event, NewEvent, State};
+use crate::record::{Action, Event, NewEvent, Status};
 
 /// The `prev_hash` of the first event.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -20,7 +20,7 @@ struct Hashed<'a> {
     at: String,
     actor: &'a str,
     action: Action,
-    state: State,
+    state: Status,
     reason: &'a str,
     data: &'a serde_json::Value,
     prev_hash: &'a str,
@@ -38,7 +38,7 @@ pub fn seal(
     prev_hash: &str,
     transaction_id: &TransactionId,
     version: u64,
-    state: State,
+    state: Status,
     event: NewEvent,
 ) -> Event {
     let hash = hash_of(&Hashed {
@@ -246,7 +246,7 @@ mod tests {
                     &prev,
                     &id,
                     seq,
-                    State::Processing,
+                    crate::record::State::Processing.into(),
                     NewEvent {
                         at: datetime!(2026-11-22 10:00:00 UTC),
                         actor: "test".into(),

@@ -255,11 +255,12 @@ impl PipelineRule {
         self.environments.contains(&environment) && self.personas.contains(persona)
     }
 
-    pub fn admits_repository(&self, claims: &crate::caller::PipelineClaims) -> bool {
-        self.repository_ids.contains(&claims.repository_id)
+    pub fn admits_repository(&self, repository_id: &str, repository_owner_id: &str) -> bool {
+        self.repository_ids.iter().any(|id| id == repository_id)
             || self
                 .repository_owner_ids
-                .contains(&claims.repository_owner_id)
+                .iter()
+                .any(|id| id == repository_owner_id)
     }
 }
 

@@ -3,8 +3,6 @@
 
 use std::fmt;
 
-use crate::ids::TransactionId;
-
 /// Who is to blame for an error, which decides the HTTP status and the `status` field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorClass {
@@ -105,6 +103,7 @@ error_codes! {
     RoleMismatch => "role_mismatch", Invalid;
     NotProvisioned => "not_provisioned", Conflict;
     InProgress => "transaction_in_progress", Conflict;
+    WriteConflict => "write_conflict", Conflict;
     AwsError => "aws_error", Upstream;
     LedgerError => "ledger_error", Internal;
 }
@@ -122,8 +121,9 @@ impl fmt::Display for ErrorCode {
 pub struct BrokerError {
     pub code: ErrorCode,
     pub message: String,
-    /// The transaction the error was recorded under, when one was recorded.
-    pub transaction_id: Option<TransactionId>,
+    /// The transaction the error was recorded under, when one was recorded. A string, so
+    /// that errors sit below every other module (ids parse into these errors).
+    pub transaction_id: Option<String>,
     #[source]
     pub cause: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
@@ -143,9 +143,15 @@ impl BrokerError {
         self
     }
 
-    pub fn in_transaction(mut self, id: &TransactionId) -> Self {
-        self.transaction_id = Some(id.clone());
+    pub fn in_transaction(mut self, id: &impl fmt::Display) -> Self {
+        self.transaction_id = Some(id.to_string());
         self
+    }
+
+    /// A lost compare-and-set: another writer moved the record first. The normal outcome of
+    /// a race, not a ledger failure.
+    pub fn is_conflict(&self) -> bool {
+        self.code == ErrorCode::WriteConflict
     }
 
     pub fn class(&self) -> ErrorClass {

@@ -1,27 +1,29 @@
-//! stint's domain. Naming rules, the catalog, request validation, authorization decisions,
-//! IAM policy documents, the transaction state machine, the audit hash chain, and the
-//! provisioning and deprovisioning use cases, written against ports (traits) for everything
-//! outside. No I/O and no AWS SDK here: this crate builds and tests in seconds.
+//! stint's domain: naming rules, the catalog, who may ask for what, IAM policy documents,
+//! the grant model and its state machine, the audit hash chain, and the use cases of each
+//! flow, written against ports (traits) for everything outside. No I/O and no AWS SDK here:
+//! this crate builds and tests in seconds.
+//!
+//! Layers, each using only those above it: `error`, `time_fmt`, `credentials` → `ids` →
+//! `policy`, `subject`, `record` → `catalog`, `audit`, `ports` → `grant` (shared by every
+//! flow) → `pipeline`, `access` (one room per flow) → `wiring`.
 
+pub mod access;
 pub mod audit;
-pub mod broker;
-pub mod caller;
 pub mod catalog;
 pub mod credentials;
-pub mod deprovision;
 pub mod error;
+pub mod grant;
 pub mod ids;
+pub mod pipeline;
 pub mod policy;
 pub mod ports;
-pub mod provision;
-pub mod reap;
-pub mod request;
-pub mod revoke;
+pub mod record;
+pub mod subject;
 pub mod time_fmt;
-pub mod transaction;
+pub mod wiring;
 
-pub use broker::{Actor, Broker};
 pub use error::{BrokerError, ErrorClass, ErrorCode};
+pub use wiring::UseCases;
 
 #[cfg(test)]
 mod saga_tests;

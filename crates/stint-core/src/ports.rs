@@ -12,7 +12,7 @@ use crate::audit::ChainReport;
 use crate::credentials::Credentials;
 use crate::ids::{AccountId, Email, RoleName, TransactionId};
 use crate::policy::PolicyDocument;
-use crate::transaction::{Event, NewEvent, State, Transaction};
+use crate::record::{Event, NewEvent, Status, StoredRecord};
 
 /// A failed call to an outside system, with what stint was doing when it failed.
 #[derive(Debug, thiserror::Error)]
@@ -157,12 +157,12 @@ pub trait CredentialIssuer: Send + Sync {
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
-    /// The stored transaction is not at the version this write expected: someone else moved it.
+    /// The stored record is not at the version this write expected: someone else moved it.
     #[error("transaction {id} changed under us: expected version {expected}, found {found:?}")]
     Conflict {
         id: TransactionId,
         expected: u64,
-        found: Option<(u64, State)>,
+        found: Option<(u64, Status)>,
     },
     #[error("ledger storage: {0}")]
     Storage(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -179,29 +179,30 @@ pub enum Idempotency {
     Done(String),
 }
 
-/// The append-only transaction ledger. Shaped for a key-value store with conditional writes
-/// (DynamoDB): one item per transaction, one per event, no joins.
+/// The append-only ledger of records (grants, access requests) and their events. Shaped for
+/// a key-value store with conditional writes (DynamoDB): one item per record, one per event,
+/// no joins. It stores `StoredRecord`s and never reads their bodies.
 #[async_trait]
 pub trait Ledger: Send + Sync {
-    /// Stores `txn` and appends `event` for it, atomically, if the stored transaction is at
-    /// `txn.version - 1` (or absent, when `txn.version` is 1). Otherwise `Conflict`.
-    async fn append(&self, txn: &Transaction, event: NewEvent) -> Result<Event, LedgerError>;
-    async fn get(&self, id: &TransactionId) -> Result<Option<Transaction>, LedgerError>;
-    /// How many transactions are in `state` (for metrics).
-    async fn count(&self, state: State) -> Result<u64, LedgerError>;
-    /// Provisioned transactions whose expiry is at or before `now`, oldest expiry first.
+    /// Stores `record` and appends `event` for it, atomically, if the stored record is at
+    /// `record.version - 1` (or absent, when `record.version` is 1). Otherwise `Conflict`.
+    async fn append(&self, record: &StoredRecord, event: NewEvent) -> Result<Event, LedgerError>;
+    async fn get(&self, id: &TransactionId) -> Result<Option<StoredRecord>, LedgerError>;
+    /// How many records are in `status` (for metrics).
+    async fn count(&self, status: Status) -> Result<u64, LedgerError>;
+    /// Provisioned grants whose expiry is at or before `now`, oldest expiry first.
     async fn expired(
         &self,
         now: OffsetDateTime,
         limit: usize,
-    ) -> Result<Vec<Transaction>, LedgerError>;
-    /// Transactions in `state` last changed at or before `before`, oldest first.
+    ) -> Result<Vec<StoredRecord>, LedgerError>;
+    /// Records in `status` last changed at or before `before`, oldest first.
     async fn stale(
         &self,
-        state: State,
+        status: Status,
         before: OffsetDateTime,
         limit: usize,
-    ) -> Result<Vec<Transaction>, LedgerError>;
+    ) -> Result<Vec<StoredRecord>, LedgerError>;
     async fn events(&self, id: &TransactionId) -> Result<Vec<Event>, LedgerError>;
     /// Records that the token `jti` has been used, until `expires_at`. True on its first use,
     /// false if it was used before (a replay). Forgets tokens that expired before `now`.

@@ -4,19 +4,18 @@
 
 use std::time::Duration;
 
-use crate::caller::Caller;
+use crate::grant::{Caller, Kind, ReapSettings};
 use crate::ids::TransactionId;
-use crate::reap::ReapSettings;
-use crate::request::{DeprovisionInput, ProvisionInput};
+use crate::pipeline::{DeprovisionAsk, ProvisionAsk, Provisioned};
+use crate::record::State;
 use crate::testkit::{Fault, World};
-use crate::transaction::{Kind, State};
 
-fn request() -> ProvisionInput {
-    ProvisionInput {
-        email: Some("alice@example.com".into()),
-        branch: Some("main".into()),
-        target_aws_account: Some("nonprod".into()),
-        target_aws_account_id: Some("222222222222".into()),
+fn request() -> ProvisionAsk<'static> {
+    ProvisionAsk {
+        email: Some("alice@example.com"),
+        branch: Some("main"),
+        target_aws_account: Some("nonprod"),
+        target_aws_account_id: Some("222222222222"),
         group_type: None,
     }
 }
@@ -45,15 +44,15 @@ async fn run<T>(saga: impl std::future::Future<Output = T>) -> Option<T> {
 async fn assert_clean(world: &World, context: &str) {
     world.plan.disarm();
     world.clock.advance(Duration::from_secs(16 * 60));
-    let report = world.broker.reap(&ReapSettings::default()).await.unwrap();
+    let report = world.reap(&ReapSettings::default()).await.unwrap();
     assert_eq!(report.errors, 0, "{context}: {report:?}");
     let now = world.clock.0.lock().map(|n| *n).unwrap();
     let txns = world.transactions();
     for (account, name) in world.iam.role_names() {
         let live = txns.iter().any(|t| {
             t.kind == Kind::Provision
-                && t.role_name.as_str() == name
-                && t.account_id == account
+                && t.role_name().as_str() == name
+                && *t.account_id() == account
                 && t.state == State::Provisioned
                 && t.expires_at.is_some_and(|at| at > now)
         });
@@ -71,7 +70,7 @@ async fn assert_clean(world: &World, context: &str) {
         );
     }
     assert_eq!(
-        world.broker.verify_audit().await.unwrap().fault,
+        world.verify_audit().await.unwrap().fault,
         None,
         "{context}"
     );
@@ -81,7 +80,6 @@ async fn assert_clean(world: &World, context: &str) {
 async fn provisioning_fails_or_crashes_at_every_step_and_leaves_nothing() {
     let clean = World::new();
     clean
-        .broker
         .provision(&request(), &operator())
         .await
         .unwrap();
@@ -91,7 +89,7 @@ async fn provisioning_fails_or_crashes_at_every_step_and_leaves_nothing() {
         for fault in FAULTS {
             let world = World::new();
             world.plan.arm(step, fault);
-            let outcome = run(world.broker.provision(&request(), &operator())).await;
+            let outcome = run(world.provision(&request(), &operator())).await;
             if matches!(fault, Fault::Fail | Fault::FailAfter) {
                 assert!(
                     matches!(outcome, Some(Err(_))),
@@ -107,13 +105,11 @@ async fn provisioning_fails_or_crashes_at_every_step_and_leaves_nothing() {
 async fn deprovisioning_fails_or_crashes_at_every_step_and_leaves_nothing() {
     let count = World::new();
     let granted = count
-        .broker
         .provision(&request(), &operator())
         .await
         .unwrap();
     count.plan.disarm();
     count
-        .broker
         .deprovision(&deprovision_input(&granted), &operator())
         .await
         .unwrap();
@@ -122,25 +118,18 @@ async fn deprovisioning_fails_or_crashes_at_every_step_and_leaves_nothing() {
         for fault in FAULTS {
             let world = World::new();
             let granted = world
-                .broker
                 .provision(&request(), &operator())
                 .await
                 .unwrap();
             world.plan.arm(step, fault);
             run(world
-                .broker
                 .deprovision(&deprovision_input(&granted), &operator()))
             .await;
             let context = format!("deprovision, {fault:?} at step {step}");
             assert_clean(&world, &context).await;
             // The grant is either still live with its role, or gone with its role.
             let txn = world
-                .broker
-                .ledger
-                .get(&granted.transaction_id)
-                .await
-                .unwrap()
-                .unwrap();
+                .grant(&granted.transaction_id).await;
             let has_role = !world.iam.role_names().is_empty();
             assert_eq!(
                 has_role,
@@ -151,11 +140,11 @@ async fn deprovisioning_fails_or_crashes_at_every_step_and_leaves_nothing() {
     }
 }
 
-fn deprovision_input(granted: &crate::provision::Provisioned) -> DeprovisionInput {
-    DeprovisionInput {
-        transaction_id: Some(granted.transaction_id.to_string()),
-        target_aws_account: Some("nonprod".into()),
-        role_arn: Some(granted.role_arn.clone()),
+fn deprovision_input(granted: &Provisioned) -> DeprovisionAsk<'_> {
+    DeprovisionAsk {
+        transaction_id: Some(granted.transaction_id.as_str()),
+        target_aws_account: Some("nonprod"),
+        role_arn: Some(&granted.role_arn),
     }
 }
 
@@ -163,18 +152,16 @@ fn deprovision_input(granted: &crate::provision::Provisioned) -> DeprovisionInpu
 async fn the_reaper_ends_expired_grants_and_leaves_live_ones() {
     let world = World::new();
     let old = world
-        .broker
         .provision(&request(), &operator())
         .await
         .unwrap();
     world.clock.advance(Duration::from_secs(50 * 60));
     let young = world
-        .broker
         .provision(&request(), &operator())
         .await
         .unwrap();
     world.clock.advance(Duration::from_secs(11 * 60)); // old is 61 minutes old, TTL 1 h
-    let report = world.broker.reap(&ReapSettings::default()).await.unwrap();
+    let report = world.reap(&ReapSettings::default()).await.unwrap();
     assert_eq!(
         (report.expired, report.orphans, report.errors),
         (1, 0, 0),
@@ -189,9 +176,7 @@ async fn the_reaper_ends_expired_grants_and_leaves_live_ones() {
     let roles: Vec<_> = world.iam.role_names().into_iter().map(|(_, n)| n).collect();
     assert_eq!(roles, [young.role_name.to_string()]);
     let events = world
-        .broker
-        .ledger
-        .events(&old.transaction_id)
+        .cases.journal.events(&old.transaction_id)
         .await
         .unwrap();
     assert!(events.iter().any(|e| e.actor == "reaper"));
@@ -202,14 +187,13 @@ async fn two_reapers_at_once_end_each_grant_once() {
     let world = World::new();
     for _ in 0..5 {
         world
-            .broker
             .provision(&request(), &operator())
             .await
             .unwrap();
     }
     world.clock.advance(Duration::from_secs(2 * 3600));
     let settings = ReapSettings::default();
-    let (a, b) = tokio::join!(world.broker.reap(&settings), world.broker.reap(&settings));
+    let (a, b) = tokio::join!(world.reap(&settings), world.reap(&settings));
     let (a, b) = (a.unwrap(), b.unwrap());
     assert_eq!(a.expired + b.expired, 5, "{a:?} {b:?}");
     let records = world
@@ -225,25 +209,19 @@ async fn two_reapers_at_once_end_each_grant_once() {
 async fn an_orphaned_role_is_swept_and_recorded() {
     let world = World::new();
     let granted = world
-        .broker
         .provision(&request(), &operator())
         .await
         .unwrap();
     // The ledger loses the grant (say, restored from an older backup): its role is an orphan.
     world.ledger_forget(&granted.transaction_id);
-    let report = world.broker.reap(&ReapSettings::default()).await.unwrap();
+    let report = world.reap(&ReapSettings::default()).await.unwrap();
     assert_eq!(report.orphans, 0, "swept inside the grace period");
     world.clock.advance(Duration::from_secs(6 * 60));
-    let report = world.broker.reap(&ReapSettings::default()).await.unwrap();
+    let report = world.reap(&ReapSettings::default()).await.unwrap();
     assert_eq!(report.orphans, 1, "{report:?}");
     assert!(world.iam.role_names().is_empty());
     let record = world
-        .broker
-        .ledger
-        .get(&granted.transaction_id)
-        .await
-        .unwrap()
-        .unwrap();
+        .grant(&granted.transaction_id).await;
     assert_eq!(
         (record.kind, record.state),
         (Kind::Orphan, State::Deprovisioned)
@@ -254,12 +232,10 @@ async fn an_orphaned_role_is_swept_and_recorded() {
 async fn an_early_revoke_denies_sessions_before_deleting_the_role() {
     let world = World::new();
     let granted = world
-        .broker
         .provision(&request(), &operator())
         .await
         .unwrap();
     let done = world
-        .broker
         .revoke(&granted.transaction_id, &operator())
         .await
         .unwrap();

@@ -13,12 +13,15 @@ use time::OffsetDateTime;
 use time::macros::datetime;
 
 use crate::audit::{self, ChainReport, ChainVerifier};
-use crate::broker::Broker;
 use crate::catalog::Catalog;
 use crate::credentials::{Credentials, Secret};
 use crate::ids::{AccountId, Email, RoleName, TransactionId};
 use crate::ports::*;
-use crate::transaction::{Event, NewEvent, State, Transaction};
+use crate::error::BrokerError;
+use crate::grant::{Caller, Deprovisioned, Grant, ReapReport, ReapSettings, stored};
+use crate::pipeline::{DeprovisionAsk, ProvisionAsk, Provisioned};
+use crate::record::{Event, NewEvent, State, Status, StoredRecord};
+use crate::wiring::{Ports, UseCases};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
@@ -124,7 +127,7 @@ impl Clock for TestClock {
 
 #[derive(Default)]
 struct LedgerState {
-    transactions: HashMap<TransactionId, Transaction>,
+    transactions: HashMap<TransactionId, StoredRecord>,
     events: Vec<Event>,
     tokens: HashMap<String, OffsetDateTime>,
     idempotent: HashMap<String, Option<String>>,
@@ -141,7 +144,7 @@ fn poisoned() -> LedgerError {
 
 #[async_trait]
 impl Ledger for MemoryLedger {
-    async fn append(&self, txn: &Transaction, event: NewEvent) -> Result<Event, LedgerError> {
+    async fn append(&self, txn: &StoredRecord, event: NewEvent) -> Result<Event, LedgerError> {
         let result = self
             .plan
             .step("appending to the ledger", || {
@@ -152,7 +155,7 @@ impl Ledger for MemoryLedger {
                 let found = state
                     .transactions
                     .get(&txn.id)
-                    .map(|t| (t.version, t.state));
+                    .map(|t| (t.version, t.status));
                 if found.map(|f| f.0) != txn.version.checked_sub(1).filter(|v| *v > 0) {
                     return Ok(Err(LedgerError::Conflict {
                         id: txn.id.clone(),
@@ -166,7 +169,7 @@ impl Ledger for MemoryLedger {
                     .map_or((1, audit::GENESIS.to_owned()), |e| {
                         (e.seq + 1, e.hash.clone())
                     });
-                let sealed = audit::seal(seq, &prev, &txn.id, txn.version, txn.state, event);
+                let sealed = audit::seal(seq, &prev, &txn.id, txn.version, txn.status, event);
                 state.events.push(sealed.clone());
                 state.transactions.insert(txn.id.clone(), txn.clone());
                 Ok(Ok(sealed))
@@ -175,7 +178,7 @@ impl Ledger for MemoryLedger {
         result.map_err(|e| LedgerError::Storage(Box::new(e)))?
     }
 
-    async fn get(&self, id: &TransactionId) -> Result<Option<Transaction>, LedgerError> {
+    async fn get(&self, id: &TransactionId) -> Result<Option<StoredRecord>, LedgerError> {
         Ok(self
             .state
             .lock()
@@ -185,21 +188,22 @@ impl Ledger for MemoryLedger {
             .cloned())
     }
 
-    async fn count(&self, state: State) -> Result<u64, LedgerError> {
+    async fn count(&self, status: Status) -> Result<u64, LedgerError> {
         let s = self.state.lock().map_err(|_| poisoned())?;
-        Ok(s.transactions.values().filter(|t| t.state == state).count() as u64)
+        Ok(s.transactions.values().filter(|t| t.status == status).count() as u64)
     }
 
     async fn expired(
         &self,
         now: OffsetDateTime,
         limit: usize,
-    ) -> Result<Vec<Transaction>, LedgerError> {
+    ) -> Result<Vec<StoredRecord>, LedgerError> {
         let state = self.state.lock().map_err(|_| poisoned())?;
+        let provisioned = Status::Grant(State::Provisioned);
         Ok(state
             .transactions
             .values()
-            .filter(|t| t.state == State::Provisioned && t.expires_at.is_some_and(|at| at <= now))
+            .filter(|t| t.status == provisioned && t.expires_at.is_some_and(|at| at <= now))
             .take(limit)
             .cloned()
             .collect())
@@ -207,14 +211,14 @@ impl Ledger for MemoryLedger {
 
     async fn stale(
         &self,
-        state: State,
+        status: Status,
         before: OffsetDateTime,
         limit: usize,
-    ) -> Result<Vec<Transaction>, LedgerError> {
+    ) -> Result<Vec<StoredRecord>, LedgerError> {
         let s = self.state.lock().map_err(|_| poisoned())?;
         Ok(s.transactions
             .values()
-            .filter(|t| t.state == state && t.updated_at <= before)
+            .filter(|t| t.status == status && t.updated_at <= before)
             .take(limit)
             .cloned()
             .collect())
@@ -508,7 +512,7 @@ ttl = "1h"
 
 /// A broker over the in-memory ports, with handles on them.
 pub struct World {
-    pub broker: Broker,
+    pub cases: UseCases,
     pub plan: Arc<Plan>,
     pub clock: Arc<TestClock>,
     pub iam: Arc<MemoryIam>,
@@ -529,7 +533,7 @@ impl World {
             state: Mutex::default(),
             plan: plan.clone(),
         });
-        let broker = Broker {
+        let cases = UseCases::wire(Ports {
             catalog: Arc::new(Catalog::from_toml(CATALOG).unwrap_or_else(|e| panic!("{e}"))),
             ledger: ledger.clone(),
             directory: Arc::new(OpenDirectory { plan: plan.clone() }),
@@ -539,9 +543,9 @@ impl World {
                 clock: clock.clone(),
             }),
             clock: clock.clone(),
-        };
+        });
         Self {
-            broker,
+            cases,
             plan,
             clock,
             iam,
@@ -556,11 +560,53 @@ impl World {
         }
     }
 
-    pub fn transactions(&self) -> Vec<Transaction> {
+    pub fn transactions(&self) -> Vec<Grant> {
         self.ledger
             .state
             .lock()
-            .map(|s| s.transactions.values().cloned().collect())
+            .map(|s| {
+                s.transactions
+                    .values()
+                    .filter_map(|record| stored::decode(record).ok())
+                    .collect()
+            })
             .unwrap_or_default()
+    }
+
+    pub async fn provision(
+        &self,
+        ask: &ProvisionAsk<'_>,
+        caller: &Caller,
+    ) -> Result<Provisioned, BrokerError> {
+        self.cases.provision.run(ask, caller).await
+    }
+
+    pub async fn deprovision(
+        &self,
+        ask: &DeprovisionAsk<'_>,
+        caller: &Caller,
+    ) -> Result<Deprovisioned, BrokerError> {
+        crate::pipeline::deprovision(&self.cases.ender, ask, caller).await
+    }
+
+    pub async fn revoke(
+        &self,
+        id: &TransactionId,
+        caller: &Caller,
+    ) -> Result<Deprovisioned, BrokerError> {
+        crate::grant::revoke(&self.cases.ender, id, caller).await
+    }
+
+    pub async fn reap(&self, settings: &ReapSettings) -> Result<ReapReport, BrokerError> {
+        self.cases.reaper.reap(settings).await
+    }
+
+    pub async fn verify_audit(&self) -> Result<ChainReport, LedgerError> {
+        self.ledger.verify().await
+    }
+
+    /// The stored grant `id`; panics if there is none (a test's own premise).
+    pub async fn grant(&self, id: &TransactionId) -> Grant {
+        self.cases.journal.load(id).await.unwrap_or_else(|e| panic!("{e}"))
     }
 }

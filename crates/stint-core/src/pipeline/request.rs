@@ -1,36 +1,37 @@
-//! The seed's request shapes, as they arrive, and their validated forms. Everything a request
-//! names is checked against the catalog here, before anything is recorded or created.
+//! A pipeline's requests as the edges hand them over (every field as the caller typed it,
+//! perhaps missing), and their validated forms. Everything a request names is checked
+//! against the catalog here, before anything is recorded or created. The JSON shapes
+//! themselves belong to the API crate; this module never sees JSON.
 
-use serde::Deserialize;
-
-use crate::caller::{Caller, PipelineClaims, authorize_pipeline};
 use crate::catalog::{Account, Catalog, Delivery, Grant};
 use crate::error::{BrokerError, ErrorCode, invalid};
+use crate::grant::Caller;
 use crate::ids::{AccountId, AccountName, Branch, Email, GroupType, RoleArn, TransactionId};
+use crate::subject::PipelineClaims;
 
-/// The provisioning input, field names exactly as in the articles.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProvisionInput {
-    pub email: Option<String>,
-    pub branch: Option<String>,
-    pub target_aws_account: Option<String>,
-    pub target_aws_account_id: Option<String>,
+use super::authorize::authorize_pipeline;
+
+/// What a provisioning request names, field names as the API has them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProvisionAsk<'a> {
+    pub email: Option<&'a str>,
+    pub branch: Option<&'a str>,
+    pub target_aws_account: Option<&'a str>,
+    pub target_aws_account_id: Option<&'a str>,
     /// Defaults to the catalog's `default_group_type` (`Product-Deployers`).
-    pub group_type: Option<String>,
+    pub group_type: Option<&'a str>,
 }
 
-/// The deprovisioning input, field names exactly as in the articles.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DeprovisionInput {
-    pub transaction_id: Option<String>,
-    pub target_aws_account: Option<String>,
-    pub role_arn: Option<String>,
+/// What a deprovisioning request names.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DeprovisionAsk<'a> {
+    pub transaction_id: Option<&'a str>,
+    pub target_aws_account: Option<&'a str>,
+    pub role_arn: Option<&'a str>,
 }
 
-fn required<'a>(field: &'static str, value: &'a Option<String>) -> Result<&'a str, BrokerError> {
-    match value.as_deref().map(str::trim) {
+fn required<'a>(field: &'static str, value: Option<&'a str>) -> Result<&'a str, BrokerError> {
+    match value.map(str::trim) {
         Some(v) if !v.is_empty() => Ok(v),
         _ => Err(invalid(
             ErrorCode::MissingField,
@@ -54,22 +55,19 @@ pub struct ProvisionRequest {
 
 impl ProvisionRequest {
     pub fn parse(
-        input: &ProvisionInput,
+        input: &ProvisionAsk<'_>,
         catalog: &Catalog,
         caller: &Caller,
     ) -> Result<Self, BrokerError> {
-        let typed_email = match (caller, input.email.as_deref().map(str::trim)) {
+        let typed_email = match (caller, input.email.map(str::trim)) {
             // A pipeline's requester comes from its token; the typed email is only checked.
             (Caller::Pipeline(_), None | Some("")) => None,
-            _ => Some(Email::parse(required("email", &input.email)?)?),
+            _ => Some(Email::parse(required("email", input.email)?)?),
         };
-        let branch = Branch::parse(required("branch", &input.branch)?)?;
-        let name = AccountName::parse(required("target_aws_account", &input.target_aws_account)?)?;
-        let id = AccountId::parse(required(
-            "target_aws_account_id",
-            &input.target_aws_account_id,
-        )?)?;
-        let group_type = match input.group_type.as_deref().map(str::trim) {
+        let branch = Branch::parse(required("branch", input.branch)?)?;
+        let name = AccountName::parse(required("target_aws_account", input.target_aws_account)?)?;
+        let id = AccountId::parse(required("target_aws_account_id", input.target_aws_account_id)?)?;
+        let group_type = match input.group_type.map(str::trim) {
             None | Some("") => catalog.default_group_type.clone(),
             Some(value) => GroupType::parse(value)?,
         };
@@ -147,14 +145,14 @@ pub struct DeprovisionRequest {
 }
 
 impl DeprovisionRequest {
-    pub fn parse(input: &DeprovisionInput) -> Result<Self, BrokerError> {
+    pub fn parse(input: &DeprovisionAsk<'_>) -> Result<Self, BrokerError> {
         let transaction_id =
-            TransactionId::parse(required("transaction_id", &input.transaction_id)?)?;
-        let target_aws_account = required("target_aws_account", &input.target_aws_account)?;
+            TransactionId::parse(required("transaction_id", input.transaction_id)?)?;
+        let target_aws_account = required("target_aws_account", input.target_aws_account)?;
         if AccountId::parse(target_aws_account).is_err() {
             AccountName::parse(target_aws_account)?;
         }
-        let role_arn = RoleArn::parse(required("role_arn", &input.role_arn)?)?;
+        let role_arn = RoleArn::parse(required("role_arn", input.role_arn)?)?;
         Ok(Self {
             transaction_id,
             target_aws_account: target_aws_account.to_owned(),

@@ -1,93 +1,12 @@
-//! Who is asking. A pipeline proves itself with a GitHub Actions OIDC token, verified at the
-//! edge; what its claims allow is decided here, against the catalog's allow-lists: numeric
-//! repository and owner ids (names change, ids do not), event names, protected refs, the GitHub
-//! environment and the pinned reusable workflow. The requester is the token's `actor_id` mapped
-//! to a directory email, never an email the workflow typed.
+//! What a verified pipeline may ask for, by the catalog's allow-lists: numeric repository
+//! and owner ids (names change, ids do not), event names, protected refs, the GitHub
+//! environment and the pinned reusable workflow. The requester is the token's `actor_id`
+//! mapped to a directory email, never an email the workflow typed.
 
-use serde::{Deserialize, Serialize};
-
-use crate::Actor;
 use crate::catalog::{Account, Catalog, Environment, PipelineRule};
 use crate::error::{BrokerError, ErrorCode};
 use crate::ids::{Email, GroupType};
-use crate::transaction::Transaction;
-
-/// The claims of a verified GitHub Actions OIDC token that stint decides on and records.
-/// GitHub sends ids as strings; they are compared as such.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PipelineClaims {
-    pub sub: String,
-    pub actor: String,
-    pub actor_id: String,
-    pub repository: String,
-    pub repository_id: String,
-    pub repository_owner: String,
-    pub repository_owner_id: String,
-    #[serde(rename = "ref")]
-    pub git_ref: String,
-    #[serde(default)]
-    pub ref_protected: Option<String>,
-    pub sha: String,
-    pub event_name: String,
-    #[serde(default)]
-    pub environment: Option<String>,
-    pub workflow: String,
-    pub job_workflow_ref: String,
-    pub run_id: String,
-    pub run_attempt: String,
-}
-
-/// The caller of a broker operation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Caller {
-    /// An operator on the broker's own machine (the CLI, or the API before authentication is
-    /// configured): trusted to name the requester.
-    Operator(Actor),
-    /// A pipeline with a verified token.
-    Pipeline(Box<PipelineClaims>),
-}
-
-impl Caller {
-    pub fn operator(name: &str) -> Self {
-        Self::Operator(Actor(name.to_owned()))
-    }
-
-    /// The actor recorded on events.
-    pub fn actor(&self) -> Actor {
-        match self {
-            Self::Operator(actor) => actor.clone(),
-            Self::Pipeline(claims) => Actor(format!(
-                "github:{}#{}@{}#{}",
-                claims.actor, claims.actor_id, claims.repository, claims.repository_id
-            )),
-        }
-    }
-
-    pub fn claims(&self) -> Option<&PipelineClaims> {
-        match self {
-            Self::Operator(_) => None,
-            Self::Pipeline(claims) => Some(claims),
-        }
-    }
-
-    /// A pipeline may read and end only what its own repository asked for; operators, anything.
-    pub fn check_owner(&self, txn: &Transaction) -> Result<(), BrokerError> {
-        let Some(claims) = self.claims() else {
-            return Ok(());
-        };
-        let owner = txn.caller.as_ref().map(|c| c.repository_id.as_str());
-        if owner == Some(claims.repository_id.as_str()) {
-            return Ok(());
-        }
-        Err(deny(
-            ErrorCode::NotOwner,
-            format!(
-                "transaction {} was not requested by repository {}",
-                txn.id, claims.repository
-            ),
-        ))
-    }
-}
+use crate::subject::PipelineClaims;
 
 /// The event that never gets production access: it runs with the base repository's secrets on
 /// code from a fork.
@@ -109,7 +28,7 @@ pub fn authorize_pipeline(
     let rules: Vec<&PipelineRule> = catalog
         .pipeline_rules()
         .iter()
-        .filter(|rule| rule.covers(account.environment, persona) && rule.admits_repository(claims))
+        .filter(|rule| rule.covers(account.environment, persona) && rule.admits_repository(&claims.repository_id, &claims.repository_owner_id))
         .collect();
     let Some(first) = rules.first() else {
         return Err(deny(
@@ -210,6 +129,7 @@ fn check_run(
     }
     Ok(())
 }
+
 
 #[cfg(test)]
 mod tests;

@@ -1,4 +1,5 @@
 use super::*;
+use crate::grant::Caller;
 use crate::ids::AccountName;
 
 const CATALOG: &str = r#"

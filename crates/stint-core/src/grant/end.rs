@@ -1,0 +1,264 @@
+//! Ending a grant, whoever asks (a pipeline, an operator's revoke, the reaper): claim it
+//! with a conditional write (so two enders cannot both end it), write a linked
+//! deprovisioning record, optionally cut off the sessions already issued, remove the access
+//! through its mechanism, and mark both ended. A failed removal hands the grant back.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::error::{BrokerError, ErrorCode};
+use crate::ids::TransactionId;
+use crate::ports::{RoleDeletion, RoleProvisioner};
+use crate::record::{Action, State};
+use crate::subject::Actor;
+use crate::time_fmt::iam_time;
+
+use super::journal::{Journal, Step, aws_error};
+use super::model::{Failure, Grant};
+
+/// Why and how a grant ends.
+#[derive(Debug, Clone, Copy)]
+pub struct Ending<'a> {
+    pub why: &'a str,
+    pub action: Action,
+    /// Cut off sessions already issued before removing the access (an early revoke).
+    pub revoke_sessions: bool,
+}
+
+impl Ending<'_> {
+    pub const REQUESTED: Ending<'static> = Ending {
+        why: "deprovisioning requested",
+        action: Action::DeprovisionStarted,
+        revoke_sessions: false,
+    };
+    pub const REVOKED: Ending<'static> = Ending {
+        why: "early revoke",
+        action: Action::DeprovisionStarted,
+        revoke_sessions: true,
+    };
+    pub const EXPIRED: Ending<'static> = Ending {
+        why: "expired",
+        action: Action::Expired,
+        revoke_sessions: false,
+    };
+}
+
+/// A grant ended (the deprovisioning outputs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deprovisioned {
+    pub deprovisioning_transaction_id: TransactionId,
+    pub original_transaction_id: TransactionId,
+    /// True when an earlier request had already deprovisioned this grant.
+    pub already_deprovisioned: bool,
+}
+
+/// Ends grants through their mechanism's port.
+#[derive(Clone)]
+pub struct GrantEnder {
+    pub journal: Journal,
+    pub roles: Arc<dyn RoleProvisioner>,
+}
+
+impl GrantEnder {
+    /// Ends the grant if it is live; says so if it already ended; refuses otherwise.
+    pub async fn end_in_any_state(
+        &self,
+        grant: Grant,
+        actor: &Actor,
+        ending: Ending<'_>,
+    ) -> Result<Deprovisioned, BrokerError> {
+        match grant.state {
+            State::Provisioned => self.end(grant, actor, ending).await,
+            State::Deprovisioned => Ok(Deprovisioned {
+                deprovisioning_transaction_id: grant
+                    .links
+                    .deprovisioning
+                    .clone()
+                    .unwrap_or_else(|| grant.id.clone()),
+                original_transaction_id: grant.id,
+                already_deprovisioned: true,
+            }),
+            State::Processing | State::Deprovisioning => Err(BrokerError::new(
+                ErrorCode::InProgress,
+                format!(
+                    "transaction {} is {}; try again when it settles",
+                    grant.id, grant.state
+                ),
+            )),
+            State::Rejected | State::Failed => Err(BrokerError::new(
+                ErrorCode::NotProvisioned,
+                format!(
+                    "transaction {} ended {}; it holds no role",
+                    grant.id, grant.state
+                ),
+            )),
+        }
+    }
+
+    /// Ends a provisioned grant: claim it, write the linked record, optionally cut off its
+    /// sessions, delete the role, and mark both ended.
+    pub async fn end(
+        &self,
+        grant: Grant,
+        actor: &Actor,
+        ending: Ending<'_>,
+    ) -> Result<Deprovisioned, BrokerError> {
+        let now = self.journal.now();
+        let record_id = self.journal.new_id();
+        let (grant, claimed) = self.claim(grant, actor, &ending, &record_id).await?;
+        let record = grant.deprovisioning_record(record_id.clone(), now);
+        let reason = format!("deprovisioning {} for {}", grant.id, grant.terms.subject.requester);
+        let step = Step::new(actor, Action::Requested, reason)
+            .data(json!({ "original_transaction_id": grant.id }));
+        self.journal.record(&record, step).await?;
+
+        let claimed = if ending.revoke_sessions {
+            self.revoke_sessions(claimed, actor).await?
+        } else {
+            claimed
+        };
+        match self.remove(&grant).await {
+            Removal::Removed(deletion) => {
+                let gone = deletion == RoleDeletion::AlreadyGone;
+                let reason = if gone { "role was already gone" } else { "role deleted" };
+                let data = json!({ "role_arn": grant.role_arn(), "already_gone": gone });
+                for ended in [&record, &claimed] {
+                    let step = Step::new(actor, Action::Deprovisioned, reason).data(data.clone());
+                    self.journal.transition(ended, State::Deprovisioned, step).await?;
+                }
+                Ok(Deprovisioned {
+                    deprovisioning_transaction_id: record_id,
+                    original_transaction_id: grant.id,
+                    already_deprovisioned: false,
+                })
+            }
+            Removal::StillThere(error) => {
+                let error = aws_error(error).in_transaction(&record_id);
+                self.hand_back(&record, claimed, actor, &error).await?;
+                Err(error)
+            }
+            // Unknown whether the role is gone: leave the grant `deprovisioning`; the reaper
+            // finishes it.
+            Removal::Unknown(error) => Err(aws_error(error).in_transaction(&record_id)),
+        }
+    }
+
+    /// Claims a provisioned grant (`provisioned → deprovisioning`): if another caller got
+    /// there, the conditional write conflicts and nothing else happens. When two claims
+    /// collide and neither lands (a store that cancels both), it tries again from what is
+    /// stored.
+    async fn claim(
+        &self,
+        mut grant: Grant,
+        actor: &Actor,
+        ending: &Ending<'_>,
+        record_id: &TransactionId,
+    ) -> Result<(Grant, Grant), BrokerError> {
+        let mut attempts = 0;
+        loop {
+            let step = Step::new(actor, ending.action, ending.why)
+                .data(json!({ "deprovisioning_transaction_id": record_id }));
+            let claimed = self
+                .journal
+                .transition_with(&grant, State::Deprovisioning, step, |next| {
+                    next.links.deprovisioning = Some(record_id.clone());
+                })
+                .await;
+            let error = match claimed {
+                Ok(claimed) => return Ok((grant, claimed)),
+                Err(error) => error,
+            };
+            match self.journal.find(&grant.id).await {
+                Ok(Some(current)) if current.state != State::Provisioned => {
+                    return Err(BrokerError::new(
+                        ErrorCode::InProgress,
+                        format!("transaction {} is already being deprovisioned", grant.id),
+                    ));
+                }
+                Ok(Some(current)) if attempts < 3 => {
+                    attempts += 1;
+                    grant = current;
+                }
+                _ => return Err(error),
+            }
+        }
+    }
+
+    /// Deletes the grant's role. A failed delete may have landed anyway (a timeout, a lost
+    /// answer): IAM is asked before the failure is believed.
+    async fn remove(&self, grant: &Grant) -> Removal {
+        let account = grant.account_id();
+        match self.roles.delete_role(account, grant.role_name()).await {
+            Ok(deletion) => Removal::Removed(deletion),
+            Err(error) => match self.roles.role_exists(account, grant.role_name()).await {
+                Ok(false) => Removal::Removed(RoleDeletion::Deleted),
+                Ok(true) => Removal::StillThere(error),
+                Err(_) => Removal::Unknown(error),
+            },
+        }
+    }
+
+    /// Records a failed removal: the record ends `failed` and the grant goes back to
+    /// `provisioned`, so it can be ended again.
+    async fn hand_back(
+        &self,
+        record: &Grant,
+        claimed: Grant,
+        actor: &Actor,
+        error: &BrokerError,
+    ) -> Result<(), BrokerError> {
+        let failure = Failure {
+            code: error.code.as_str().to_owned(),
+            message: error.message.clone(),
+        };
+        let step = Step::new(actor, Action::Failed, error.message.clone());
+        self.journal
+            .transition_with(record, State::Failed, step, |next| next.failure = Some(failure))
+            .await?;
+        let step = Step::new(actor, Action::DeprovisionFailed, error.message.clone())
+            .data(json!({ "deprovisioning_transaction_id": record.id }));
+        self.journal
+            .transition_with(&claimed, State::Provisioned, step, |next| {
+                next.links.deprovisioning = None;
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Puts the session-revoking deny on a claimed grant's role and records it. If AWS
+    /// refuses, the record says so and deprovisioning goes on: deleting the role ends the
+    /// sessions too.
+    async fn revoke_sessions(&self, claimed: Grant, actor: &Actor) -> Result<Grant, BrokerError> {
+        // Whole seconds in the policy: a session issued within this second is cut off too.
+        let cutoff = self.journal.now() + Duration::from_secs(1);
+        let result = self
+            .roles
+            .revoke_sessions(claimed.account_id(), claimed.role_name(), cutoff)
+            .await;
+        let (reason, data) = match &result {
+            Ok(()) => (
+                format!("sessions issued before {} are denied", iam_time(cutoff)),
+                json!({ "issued_before": iam_time(cutoff) }),
+            ),
+            Err(error) => (
+                format!("could not deny existing sessions ({error}); deleting the role ends them"),
+                json!({ "error": error.to_string() }),
+            ),
+        };
+        let step = Step::new(actor, Action::SessionsRevoked, reason).data(data);
+        self.journal
+            .transition(&claimed, State::Deprovisioning, step)
+            .await
+    }
+}
+
+/// What deleting a grant's role came to.
+enum Removal {
+    Removed(RoleDeletion),
+    /// The delete failed and the role is still there.
+    StillThere(crate::ports::PortError),
+    /// The delete failed and IAM cannot say whether the role is gone.
+    Unknown(crate::ports::PortError),
+}

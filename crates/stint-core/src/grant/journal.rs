@@ -1,0 +1,175 @@
+//! Writing grants to the ledger: the one place a grant is created, moved and loaded. Every
+//! change goes through `transition`, which checks the state machine, stamps the time,
+//! appends the event (a compare-and-set on the version) and logs one line naming the
+//! transaction; `load` answers `unknown_transaction` for an id the ledger does not hold.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::error::{BrokerError, ErrorCode};
+use crate::ids::TransactionId;
+use crate::ports::{Clock, Ledger, LedgerError, PortError};
+use crate::record::{Action, Event, NewEvent, State, StoredRecord};
+use crate::subject::Actor;
+
+use super::model::{Grant, IllegalTransition};
+use super::stored::{self, StoredError};
+
+/// What an event says: who, what, why, and details.
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub actor: String,
+    pub action: Action,
+    pub reason: String,
+    pub data: Value,
+}
+
+impl Step {
+    pub fn new(actor: &Actor, action: Action, reason: impl Into<String>) -> Self {
+        Self {
+            actor: actor.0.clone(),
+            action,
+            reason: reason.into(),
+            data: Value::Object(Default::default()),
+        }
+    }
+
+    pub fn data(mut self, data: Value) -> Self {
+        self.data = data;
+        self
+    }
+}
+
+/// The ledger and the clock, as the grant use cases write through them.
+#[derive(Clone)]
+pub struct Journal {
+    pub ledger: Arc<dyn Ledger>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Journal {
+    pub fn new(ledger: Arc<dyn Ledger>, clock: Arc<dyn Clock>) -> Self {
+        Self { ledger, clock }
+    }
+
+    pub fn now(&self) -> time::OffsetDateTime {
+        self.clock.now()
+    }
+
+    /// A fresh transaction id, ordered by the clock.
+    pub fn new_id(&self) -> TransactionId {
+        let now = self.clock.now();
+        let secs = u64::try_from(now.unix_timestamp()).unwrap_or(0);
+        TransactionId::new_at(secs, now.nanosecond())
+    }
+
+    /// Appends `step` for `grant` as it now stands (version 1 creates it). The conditional
+    /// write is the concurrency guard: a lost race is a `write_conflict`.
+    pub async fn record(&self, grant: &Grant, step: Step) -> Result<Event, BrokerError> {
+        self.append(stored::encode(grant), step).await
+    }
+
+    /// Appends `step` for any stored record (a grant, an access request).
+    pub async fn append(&self, record: StoredRecord, step: Step) -> Result<Event, BrokerError> {
+        // One log line per ledger event, each naming its transaction.
+        tracing::info!(
+            transaction_id = %record.id,
+            action = step.action.as_str(),
+            state = %record.status,
+            actor = %step.actor,
+            "{}",
+            step.reason
+        );
+        let event = NewEvent {
+            at: self.clock.now(),
+            actor: step.actor,
+            action: step.action,
+            reason: step.reason,
+            data: step.data,
+        };
+        self.ledger
+            .append(&record, event)
+            .await
+            .map_err(|e| ledger_error(e).in_transaction(&record.id))
+    }
+
+    /// Moves `grant` to `to`, records `step`, and returns the new version.
+    pub async fn transition(
+        &self,
+        grant: &Grant,
+        to: State,
+        step: Step,
+    ) -> Result<Grant, BrokerError> {
+        self.transition_with(grant, to, step, |_| {}).await
+    }
+
+    /// As `transition`, letting `change` fill in what the move sets (an ARN, a failure).
+    pub async fn transition_with(
+        &self,
+        grant: &Grant,
+        to: State,
+        step: Step,
+        change: impl FnOnce(&mut Grant),
+    ) -> Result<Grant, BrokerError> {
+        let mut next = grant.advance(to, self.clock.now()).map_err(illegal)?;
+        change(&mut next);
+        self.record(&next, step).await?;
+        Ok(next)
+    }
+
+    /// The grant `id`, or `unknown_transaction`.
+    pub async fn load(&self, id: &TransactionId) -> Result<Grant, BrokerError> {
+        self.find(id).await?.ok_or_else(|| unknown_transaction(id))
+    }
+
+    /// The grant `id`, if the ledger holds one.
+    pub async fn find(&self, id: &TransactionId) -> Result<Option<Grant>, BrokerError> {
+        match self.ledger.get(id).await.map_err(ledger_error)? {
+            Some(record) => stored::decode(&record).map(Some).map_err(unreadable),
+            None => Ok(None),
+        }
+    }
+
+    /// A grant's events, oldest first.
+    pub async fn events(&self, id: &TransactionId) -> Result<Vec<Event>, BrokerError> {
+        self.ledger.events(id).await.map_err(ledger_error)
+    }
+}
+
+/// A ledger failure as the caller sees it: a lost race is a conflict, anything else the
+/// ledger's own fault.
+pub fn ledger_error(error: LedgerError) -> BrokerError {
+    match error {
+        LedgerError::Conflict { .. } => BrokerError::new(
+            ErrorCode::WriteConflict,
+            "the transaction changed while this request was handling it; read it and try again",
+        )
+        .with_cause(error),
+        LedgerError::Storage(_) => BrokerError::new(
+            ErrorCode::LedgerError,
+            "the transaction ledger could not be read or written",
+        )
+        .with_cause(error),
+    }
+}
+
+pub fn unreadable(error: StoredError) -> BrokerError {
+    BrokerError::new(ErrorCode::LedgerError, error.to_string())
+}
+
+pub fn unknown_transaction(id: &TransactionId) -> BrokerError {
+    BrokerError::new(
+        ErrorCode::UnknownTransaction,
+        format!("no transaction {id}"),
+    )
+}
+
+pub fn illegal(error: IllegalTransition) -> BrokerError {
+    BrokerError::new(ErrorCode::LedgerError, error.to_string())
+}
+
+/// An AWS call that failed, in stint's words; the SDK's detail stays in the cause.
+pub fn aws_error(error: PortError) -> BrokerError {
+    BrokerError::new(ErrorCode::AwsError, error.to_string()).with_cause(error)
+}

@@ -1,0 +1,191 @@
+//! The grant: access one subject holds to one persona in one account, by one mechanism, for
+//! a time, and the records that end it. Both flows (pipelines now, people next) produce
+//! grants; the reaper and revoke end them through their mechanism without knowing which flow
+//! made them. Every change is a new version; the ledger accepts only version N+1 over N.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::ids::{AccountId, AccountName, Branch, GroupType, RoleName, TransactionId};
+use crate::record::State;
+use crate::subject::Subject;
+use crate::time_fmt::serde_rfc3339;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// A grant of access.
+    Provision,
+    /// The record of ending a grant, linked to it.
+    Deprovision,
+    /// A role found under stint's path with no live transaction, and removed.
+    Orphan,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Provision => "provision",
+            Self::Deprovision => "deprovision",
+            Self::Orphan => "orphan",
+        }
+    }
+}
+
+/// Where the access is: an account and the persona (group type) held in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Target {
+    pub account_id: AccountId,
+    pub account_name: AccountName,
+    pub persona: GroupType,
+}
+
+/// How AWS carries the access. The mechanism decides how the grant is ended and who
+/// enforces its expiry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Mechanism {
+    /// A temporary IAM role in the target account, whose trust and inline policies carry the
+    /// expiry (AWS enforces it). The name derives from the transaction id, so it is known
+    /// before the role exists and a role can always be traced back to its grant.
+    Role {
+        name: RoleName,
+        #[serde(default)]
+        arn: Option<String>,
+    },
+}
+
+/// What a grant is: who, where, how, and for how long. Fixed when it is asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Terms {
+    pub subject: Subject,
+    pub target: Target,
+    pub mechanism: Mechanism,
+    /// The branch a pipeline deploys from, when the request named one.
+    #[serde(default)]
+    pub branch: Option<Branch>,
+    pub ttl_seconds: u64,
+}
+
+/// The records a grant is linked to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Links {
+    /// On a deprovisioning record: the grant it ends.
+    #[serde(default)]
+    pub original: Option<TransactionId>,
+    /// On a grant: the deprovisioning record that ended (or is ending) it.
+    #[serde(default)]
+    pub deprovisioning: Option<TransactionId>,
+    /// On a grant: the access request it was granted for (people's flow).
+    #[serde(default)]
+    pub request: Option<TransactionId>,
+}
+
+/// Why a grant ended `rejected` or `failed`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    pub code: String,
+    pub message: String,
+}
+
+/// One grant (or a record ending one): the ledger's projection of its events.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Grant {
+    pub id: TransactionId,
+    pub kind: Kind,
+    pub state: State,
+    /// Bumped by every event.
+    pub version: u64,
+    pub terms: Terms,
+    #[serde(with = "serde_rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "serde_rfc3339")]
+    pub updated_at: OffsetDateTime,
+    /// Set once the access exists.
+    #[serde(with = "serde_rfc3339::option", default)]
+    pub expires_at: Option<OffsetDateTime>,
+    #[serde(default)]
+    pub links: Links,
+    #[serde(default)]
+    pub failure: Option<Failure>,
+}
+
+/// A move the state machine does not allow.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("transaction {id} cannot go from {from} to {to}")]
+pub struct IllegalTransition {
+    pub id: TransactionId,
+    pub from: State,
+    pub to: State,
+}
+
+impl Grant {
+    /// The one constructor: version 1 of record `id` in `state`, created at `at`.
+    pub fn new(id: TransactionId, kind: Kind, state: State, terms: Terms, at: OffsetDateTime) -> Self {
+        Self {
+            id,
+            kind,
+            state,
+            version: 1,
+            terms,
+            created_at: at,
+            updated_at: at,
+            expires_at: None,
+            links: Links::default(),
+            failure: None,
+        }
+    }
+
+    /// The next version of this grant in state `to`, stamped at `at`.
+    pub fn advance(&self, to: State, at: OffsetDateTime) -> Result<Grant, IllegalTransition> {
+        if !self.state.allows(to) {
+            return Err(IllegalTransition {
+                id: self.id.clone(),
+                from: self.state,
+                to,
+            });
+        }
+        let mut next = self.clone();
+        next.state = to;
+        next.version += 1;
+        next.updated_at = at;
+        Ok(next)
+    }
+
+    /// A deprovisioning record for this grant, with its terms and expiry, linked to it.
+    pub fn deprovisioning_record(&self, id: TransactionId, at: OffsetDateTime) -> Grant {
+        let mut record = Grant::new(id, Kind::Deprovision, State::Processing, self.terms.clone(), at);
+        record.expires_at = self.expires_at;
+        record.links.original = Some(self.id.clone());
+        record
+    }
+
+    pub fn account_id(&self) -> &AccountId {
+        &self.terms.target.account_id
+    }
+
+    /// The temporary role's name.
+    pub fn role_name(&self) -> &RoleName {
+        match &self.terms.mechanism {
+            Mechanism::Role { name, .. } => name,
+        }
+    }
+
+    /// The temporary role's ARN, once the role exists.
+    pub fn role_arn(&self) -> Option<&str> {
+        match &self.terms.mechanism {
+            Mechanism::Role { arn, .. } => arn.as_deref(),
+        }
+    }
+
+    pub fn set_role_arn(&mut self, role_arn: String) {
+        match &mut self.terms.mechanism {
+            Mechanism::Role { arn, .. } => *arn = Some(role_arn),
+        }
+    }
+
+    /// Whether this is a grant of access (not a record ending one).
+    pub fn is_grant(&self) -> bool {
+        self.kind == Kind::Provision
+    }
+}

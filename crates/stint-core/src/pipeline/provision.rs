@@ -1,0 +1,405 @@
+//! Provisioning a temporary role for a pipeline (or an operator): validate; record
+//! `processing` before any AWS write; authorize against Identity Center; create the role
+//! with its expiry written into the trust and inline policies; issue credentials; record
+//! `provisioned`. Any failure after the first record removes what was created and records why.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use time::OffsetDateTime;
+use tracing::Instrument as _;
+
+use crate::catalog::{Catalog, Delivery};
+use crate::credentials::Credentials;
+use crate::error::{BrokerError, ErrorCode};
+use crate::grant::{
+    Caller, Failure, Grant, Journal, Kind, Mechanism, ROLE_PATH, Step, Target, Terms, aws_error,
+};
+use crate::ids::{RoleName, TransactionId};
+use crate::policy::{PolicyDocument, grant_inline_policy, trust_policy, web_identity_trust_policy};
+use crate::ports::{
+    CredentialIssuer, Directory, Membership, RolePermissions, RoleProvisioner, RoleSpec,
+    SessionRequest,
+};
+use crate::record::{Action, State};
+use crate::subject::{Actor, Origin, Subject};
+use crate::time_fmt::{iam_time, whole_seconds};
+
+use super::request::{ProvisionAsk, ProvisionRequest};
+
+/// The inline policy stint puts on every temporary role.
+pub const INLINE_POLICY_NAME: &str = "stint-grant";
+/// AssumeRole made with role credentials is capped at one hour (role chaining).
+pub const CHAINED_SESSION_MAX: Duration = Duration::from_secs(3600);
+/// The audience of the token a workflow presents to AWS STS, as GitHub's own AWS guide has it.
+/// It differs from the broker's audience on purpose: a token sent to stint cannot be used to
+/// assume the role, so stint never holds credentials for an `oidc` role.
+pub const AWS_STS_AUDIENCE: &str = "sts.amazonaws.com";
+/// The longest session IAM allows a role.
+pub const WEB_IDENTITY_SESSION_MAX: Duration = Duration::from_secs(43_200);
+/// AssumeRole's shortest session.
+pub const SESSION_MIN: Duration = Duration::from_secs(900);
+
+/// A successful provisioning: the grant's outputs plus expiry and credentials.
+#[derive(Debug, Clone)]
+pub struct Provisioned {
+    pub transaction_id: TransactionId,
+    pub role_arn: String,
+    pub role_name: RoleName,
+    pub ttl: Duration,
+    pub expires_at: OffsetDateTime,
+    pub delivery: Delivery,
+    /// Issued by stint with `broker` delivery; with `oidc` the workflow assumes the role itself.
+    pub credentials: Option<Credentials>,
+}
+
+/// The provisioning use case, over the ports it needs.
+#[derive(Clone)]
+pub struct Provision {
+    pub catalog: Arc<Catalog>,
+    pub journal: Journal,
+    pub directory: Arc<dyn Directory>,
+    pub roles: Arc<dyn RoleProvisioner>,
+    pub issuer: Arc<dyn CredentialIssuer>,
+}
+
+impl Provision {
+    pub async fn run(
+        &self,
+        input: &ProvisionAsk<'_>,
+        caller: &Caller,
+    ) -> Result<Provisioned, BrokerError> {
+        let request = ProvisionRequest::parse(input, &self.catalog, caller)?;
+        let grant = self.new_grant(&request)?;
+        let span = tracing::info_span!("provision", transaction_id = %grant.id);
+        self.saga(grant, request, caller).instrument(span).await
+    }
+
+    /// The saga, once the request is valid and has its transaction id.
+    async fn saga(
+        &self,
+        grant: Grant,
+        request: ProvisionRequest,
+        caller: &Caller,
+    ) -> Result<Provisioned, BrokerError> {
+        let actor = &caller.actor();
+        let reason = format!(
+            "{} asks for {} in {}",
+            request.email, request.group_type, request.account.name
+        );
+        let data = json!({
+            "branch": request.branch,
+            "group_type": request.group_type,
+            "caller": request.claims,
+        });
+        let step = Step::new(actor, Action::Requested, reason).data(data);
+        self.journal.record(&grant, step).await?;
+
+        let grant = match self.authorize(&grant, &request, actor).await {
+            Ok(authorized) => authorized,
+            Err(error) => return Err(self.end(&grant, State::Rejected, error, actor).await),
+        };
+        match self.create_role(&grant, &request, actor).await {
+            Ok(provisioned) => Ok(provisioned),
+            Err(error) => {
+                let error = self.remove_partial_role(&grant, error).await;
+                Err(self.end(&grant, State::Failed, error, actor).await)
+            }
+        }
+    }
+
+    fn new_grant(&self, request: &ProvisionRequest) -> Result<Grant, BrokerError> {
+        let id = self.journal.new_id();
+        let origin = match &request.claims {
+            Some(claims) => Origin::Pipeline {
+                claims: Box::new(claims.clone()),
+            },
+            None => Origin::Operator,
+        };
+        let terms = Terms {
+            subject: Subject {
+                requester: request.email.clone(),
+                origin,
+            },
+            target: Target {
+                account_id: request.account.id.clone(),
+                account_name: request.account.name.clone(),
+                persona: request.group_type.clone(),
+            },
+            mechanism: Mechanism::Role {
+                name: RoleName::for_transaction(&self.catalog.role_name_prefix, &id)?,
+                arn: None,
+            },
+            branch: Some(request.branch.clone()),
+            ttl_seconds: request.grant.ttl.as_secs(),
+        };
+        Ok(Grant::new(id, Kind::Provision, State::Processing, terms, self.journal.now()))
+    }
+
+    /// Looks the user up and checks membership of the group for this account and persona.
+    async fn authorize(
+        &self,
+        grant: &Grant,
+        request: &ProvisionRequest,
+        actor: &Actor,
+    ) -> Result<Grant, BrokerError> {
+        let user = self
+            .directory
+            .user_by_email(&request.email)
+            .await
+            .map_err(aws_error)?
+            .ok_or_else(|| {
+                BrokerError::new(
+                    ErrorCode::UnknownUser,
+                    format!("no Identity Center user has the email {}", request.email),
+                )
+            })?;
+        let group = self.catalog.group_name(&request.account.id, &request.group_type);
+        let not_member = |why: &str| {
+            BrokerError::new(
+                ErrorCode::NotAMember,
+                format!("{} is not a member of {group}{why}", request.email),
+            )
+        };
+        match self.directory.membership(&user, &group).await.map_err(aws_error)? {
+            Membership::Member => {}
+            Membership::NotMember => return Err(not_member("")),
+            Membership::NoSuchGroup => return Err(not_member(" (the group does not exist)")),
+        }
+        let data = json!({ "user_id": user.user_id, "group": group });
+        let step = Step::new(actor, Action::Authorized, format!("member of {group}")).data(data);
+        self.journal.transition(grant, State::Processing, step).await
+    }
+
+    async fn create_role(
+        &self,
+        grant: &Grant,
+        request: &ProvisionRequest,
+        actor: &Actor,
+    ) -> Result<Provisioned, BrokerError> {
+        let expires_at = whole_seconds(self.journal.now() + request.grant.ttl);
+        let account = &request.account.id;
+        let role_arn = self.roles.create_role(&self.role_spec(grant, request, expires_at)?).await.map_err(aws_error)?;
+        let step = Step::new(actor, Action::RoleCreated, "temporary role created")
+            .data(json!({ "role_arn": role_arn }));
+        let created = self
+            .journal
+            .transition_with(grant, State::Processing, step, |next| {
+                next.set_role_arn(role_arn.clone());
+                next.expires_at = Some(expires_at);
+            })
+            .await?;
+
+        let permissions = RolePermissions {
+            managed_policies: request.grant.managed_policies(account),
+            inline_policy_name: INLINE_POLICY_NAME.to_owned(),
+            inline_policy: grant_inline_policy(&request.grant.statements, expires_at),
+        };
+        self.roles
+            .grant(account, grant.role_name(), &permissions)
+            .await
+            .map_err(aws_error)?;
+        let credentials = self.issue(grant, request, &role_arn, expires_at).await?;
+
+        let data = json!({
+            "role_arn": role_arn,
+            "expires_at": iam_time(expires_at),
+            "managed_policies": permissions.managed_policies,
+            "delivery": request.account.delivery,
+            "access_key_id": credentials.as_ref().map(|c| c.access_key_id.clone()),
+        });
+        let step = Step::new(actor, Action::Provisioned, "role ready and credentials issued")
+            .data(data);
+        self.journal.transition(&created, State::Provisioned, step).await?;
+        Ok(Provisioned {
+            transaction_id: grant.id.clone(),
+            role_arn,
+            role_name: grant.role_name().clone(),
+            ttl: request.grant.ttl,
+            expires_at,
+            delivery: request.account.delivery,
+            credentials,
+        })
+    }
+
+    /// The temporary role: its trust policy, tags, boundary and session ceiling.
+    fn role_spec(
+        &self,
+        grant: &Grant,
+        request: &ProvisionRequest,
+        expires_at: OffsetDateTime,
+    ) -> Result<RoleSpec, BrokerError> {
+        let account = &request.account.id;
+        let (trust_policy, max_session) = self.trust(request, expires_at)?;
+        Ok(RoleSpec {
+            account: account.clone(),
+            path: ROLE_PATH.to_owned(),
+            name: grant.role_name().clone(),
+            description: format!(
+                "stint {} for {} until {}",
+                request.group_type,
+                request.email,
+                iam_time(expires_at)
+            ),
+            trust_policy,
+            tags: vec![
+                ("stint:transaction-id".to_owned(), grant.id.to_string()),
+                ("stint:requester".to_owned(), request.email.to_string()),
+                ("stint:branch".to_owned(), request.branch.to_string()),
+                ("stint:group-type".to_owned(), request.group_type.to_string()),
+                ("stint:expires-at".to_owned(), iam_time(expires_at)),
+            ],
+            permissions_boundary: self.catalog.permissions_boundary(account),
+            max_session,
+        })
+    }
+
+    /// Credentials for the new role with `broker` delivery; none with `oidc`.
+    async fn issue(
+        &self,
+        grant: &Grant,
+        request: &ProvisionRequest,
+        role_arn: &str,
+        expires_at: OffsetDateTime,
+    ) -> Result<Option<Credentials>, BrokerError> {
+        match request.account.delivery {
+            Delivery::Broker => {
+                let session = SessionRequest {
+                    role_arn: role_arn.to_owned(),
+                    session_name: grant.role_name().to_string(),
+                    source_identity: request.email.to_string(),
+                    duration: session_duration(self.journal.now(), expires_at),
+                };
+                Ok(Some(self.issuer.issue(&session).await.map_err(aws_error)?))
+            }
+            Delivery::Oidc => Ok(None),
+        }
+    }
+
+    /// The trust policy and session ceiling for the role, by the account's delivery.
+    fn trust(
+        &self,
+        request: &ProvisionRequest,
+        expires_at: OffsetDateTime,
+    ) -> Result<(PolicyDocument, Duration), BrokerError> {
+        match request.account.delivery {
+            Delivery::Broker => Ok((
+                trust_policy(
+                    &self.catalog.pipeline_principal_arn,
+                    expires_at,
+                    request.email.as_str(),
+                ),
+                CHAINED_SESSION_MAX,
+            )),
+            Delivery::Oidc => {
+                let (Some(oidc), Some(claims)) = (self.catalog.oidc(), &request.claims) else {
+                    return Err(BrokerError::new(
+                        ErrorCode::DeliveryNeedsPipeline,
+                        "oidc delivery needs a verified pipeline token",
+                    ));
+                };
+                let document = web_identity_trust_policy(
+                    &oidc.provider_arn(&request.account.id),
+                    oidc.provider_host(),
+                    AWS_STS_AUDIENCE,
+                    &claims.sub,
+                    expires_at,
+                );
+                // The workflow's own session may last as long as the grant, within IAM's range.
+                let ceiling = request
+                    .grant
+                    .ttl
+                    .clamp(CHAINED_SESSION_MAX, WEB_IDENTITY_SESSION_MAX);
+                Ok((document, ceiling))
+            }
+        }
+    }
+
+    /// Deletes whatever part of the role a failed provisioning created. If that fails too,
+    /// the error says so; the role keeps its expiry in its policies and its name ties it to
+    /// this transaction, so it is powerless after expiry and can be found and swept.
+    async fn remove_partial_role(&self, grant: &Grant, error: BrokerError) -> BrokerError {
+        match self.roles.delete_role(grant.account_id(), grant.role_name()).await {
+            Ok(_) => error,
+            Err(cleanup) => BrokerError {
+                message: format!(
+                    "{}; removing the partial role also failed: {cleanup}",
+                    error.message
+                ),
+                ..error
+            },
+        }
+    }
+
+    /// Records the terminal state for `error` and returns it, tagged with the transaction.
+    async fn end(&self, grant: &Grant, state: State, error: BrokerError, actor: &Actor) -> BrokerError {
+        let error = error.in_transaction(&grant.id);
+        // Re-read: the grant may have advanced past `grant` before the failure.
+        let current = match self.journal.find(&grant.id).await {
+            Ok(Some(current)) => current,
+            _ => grant.clone(),
+        };
+        // The reaper may have ended it already: then there is nothing to record.
+        if !current.state.allows(state) {
+            return error;
+        }
+        let action = if state == State::Rejected {
+            Action::Rejected
+        } else {
+            Action::Failed
+        };
+        let failure = Failure {
+            code: error.code.as_str().to_owned(),
+            message: error.message.clone(),
+        };
+        let step = Step::new(actor, action, error.message.clone())
+            .data(json!({ "code": error.code.as_str() }));
+        let ended = self
+            .journal
+            .transition_with(&current, state, step, |next| next.failure = Some(failure))
+            .await;
+        match ended {
+            Ok(_) => error,
+            // The caller still gets the original error; the stuck `processing` record is
+            // what a later sweep finds.
+            Err(ledger) => BrokerError {
+                message: format!(
+                    "{}; recording the outcome also failed: {}",
+                    error.message, ledger.message
+                ),
+                ..error
+            },
+        }
+    }
+}
+
+/// As long as the grant has left, but never beyond the role-chaining cap, nor under
+/// AssumeRole's minimum (the expiry deny ends a session that would outlive the grant).
+fn session_duration(now: OffsetDateTime, expires_at: OffsetDateTime) -> Duration {
+    let left = Duration::try_from(expires_at - now).unwrap_or(Duration::ZERO);
+    left.min(CHAINED_SESSION_MAX).max(SESSION_MIN)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn sessions_never_outlive_the_grant_or_the_chaining_cap() {
+        let now = datetime!(2026-11-22 10:00:00 UTC);
+        assert_eq!(
+            session_duration(now, now + Duration::from_secs(86400)),
+            CHAINED_SESSION_MAX
+        );
+        assert_eq!(
+            session_duration(now, now + Duration::from_secs(1800)),
+            Duration::from_secs(1800)
+        );
+        assert_eq!(
+            session_duration(now, now + Duration::from_secs(60)),
+            SESSION_MIN
+        );
+    }
+}

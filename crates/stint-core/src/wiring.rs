@@ -1,0 +1,56 @@
+//! The use cases wired over one set of ports: what `stint serve`, the CLI, the Lambda
+//! functions and the tests all build, so every door runs the same code.
+
+use std::sync::Arc;
+
+use crate::catalog::Catalog;
+use crate::grant::{GrantEnder, Journal, Reaper};
+use crate::pipeline::Provision;
+use crate::ports::{Clock, CredentialIssuer, Directory, Ledger, RoleProvisioner};
+
+/// The adapters a broker runs on.
+pub struct Ports {
+    pub catalog: Arc<Catalog>,
+    pub ledger: Arc<dyn Ledger>,
+    pub directory: Arc<dyn Directory>,
+    pub roles: Arc<dyn RoleProvisioner>,
+    pub issuer: Arc<dyn CredentialIssuer>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Every use case, each holding only the ports it needs.
+#[derive(Clone)]
+pub struct UseCases {
+    pub catalog: Arc<Catalog>,
+    pub journal: Journal,
+    pub provision: Provision,
+    /// Ends grants: deprovisioning, revoke.
+    pub ender: GrantEnder,
+    pub reaper: Reaper,
+}
+
+impl UseCases {
+    pub fn wire(ports: Ports) -> Self {
+        let journal = Journal::new(ports.ledger, ports.clock);
+        let ender = GrantEnder {
+            journal: journal.clone(),
+            roles: ports.roles.clone(),
+        };
+        Self {
+            provision: Provision {
+                catalog: ports.catalog.clone(),
+                journal: journal.clone(),
+                directory: ports.directory,
+                roles: ports.roles,
+                issuer: ports.issuer,
+            },
+            reaper: Reaper {
+                catalog: ports.catalog.clone(),
+                ender: ender.clone(),
+            },
+            ender,
+            journal,
+            catalog: ports.catalog,
+        }
+    }
+}
