@@ -1,10 +1,10 @@
 //! The ledger on DynamoDB, for several brokers (Lambda functions, `stint serve` replicas)
-//! sharing one table. One item per transaction and one per event, in the transaction's
-//! partition:
+//! sharing one table. One item per record (a grant, an access request) and one per event, in the
+//! record's partition. Items written before `kind` was an attribute carry it in the body.
 //!
 //! | item        | pk          | sk           | attributes                                          |
 //! |-------------|-------------|--------------|-----------------------------------------------------|
-//! | transaction | `T#<id>`    | `T`          | `v` version, `st` state, `exp`/`upd` unix seconds, `head` last event hash, `body` JSON |
+//! | record      | `T#<id>`    | `T`          | `v` version, `st` status, `kind`, `exp`/`upd` unix seconds, `head` last event hash, `body` JSON |
 //! | event       | `T#<id>`    | `E#<v:010>`  | `at`, `actor`, `action`, `es` state, `reason`, `data`, `prev`, `hash` |
 //! | used token  | `J#<jti>`   | `J`          | `ttl` (DynamoDB TTL removes it after expiry)        |
 //!
@@ -35,8 +35,8 @@ use aws_sdk_dynamodb::types::{
 use stint_core::audit::{self, ChainFault, ChainReport, ChainVerifier};
 use stint_core::ids::TransactionId;
 use stint_core::ports::{Idempotency, Ledger, LedgerError, PortError};
+use stint_core::record::{Event, NewEvent, State, Status, StoredRecord, kind_name};
 use stint_core::time_fmt::{parse_rfc3339, rfc3339};
-use stint_core::transaction::{Event, NewEvent, State, Transaction};
 use time::OffsetDateTime;
 
 use crate::calls::AwsCallCounter;
@@ -72,6 +72,12 @@ fn get_s<'a>(item: &'a HashMap<String, AttributeValue>, key: &str) -> Option<&'a
 }
 
 fn get_n(item: &HashMap<String, AttributeValue>, key: &str) -> Option<u64> {
+    item.get(key)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+fn get_i(item: &HashMap<String, AttributeValue>, key: &str) -> Option<i64> {
     item.get(key)
         .and_then(|v| v.as_n().ok())
         .and_then(|v| v.parse().ok())
@@ -145,7 +151,7 @@ impl DynamoLedger {
     }
 
     /// The chain head `txn` must follow: version `txn.version - 1`'s hash.
-    async fn head_before(&self, txn: &Transaction) -> Result<String, LedgerError> {
+    async fn head_before(&self, txn: &StoredRecord) -> Result<String, LedgerError> {
         if txn.version == 1 {
             return Ok(audit::GENESIS.to_owned());
         }
@@ -180,9 +186,9 @@ impl DynamoLedger {
         Ok(out.item)
     }
 
-    fn remember(&self, txn: &Transaction, hash: &str) {
+    fn remember(&self, txn: &StoredRecord, hash: &str) {
         if let Ok(mut heads) = self.heads.lock() {
-            if txn.state.is_terminal() {
+            if txn.status.is_terminal() {
                 heads.remove(&txn.id);
             } else {
                 heads.insert(txn.id.clone(), (txn.version, hash.to_owned()));
@@ -194,15 +200,15 @@ impl DynamoLedger {
         &self,
         index: &str,
         range: &str,
-        state: State,
+        status: Status,
         bound: i64,
         limit: usize,
-    ) -> Result<Vec<Transaction>, LedgerError> {
+    ) -> Result<Vec<StoredRecord>, LedgerError> {
         let pages = self
             .query_pages(&format!("querying {index}"), limit, |q| {
                 q.index_name(index)
                     .key_condition_expression(format!("st = :st AND {range} <= :bound"))
-                    .expression_attribute_values(":st", s(state.as_str()))
+                    .expression_attribute_values(":st", s(status.as_str()))
                     .expression_attribute_values(":bound", n(bound))
             })
             .await?;
@@ -210,7 +216,7 @@ impl DynamoLedger {
             .iter()
             .flat_map(|p| p.items())
             .take(limit)
-            .map(transaction_of)
+            .map(record_of)
             .collect()
     }
 
@@ -249,11 +255,33 @@ fn build_error(e: aws_sdk_dynamodb::error::BuildError) -> PortError {
     PortError::new("building a DynamoDB request", e.to_string())
 }
 
-fn transaction_of(item: &HashMap<String, AttributeValue>) -> Result<Transaction, LedgerError> {
-    let body = get_s(item, "body")
-        .ok_or_else(|| storage(PortError::new("reading a transaction", "no body")))?;
-    serde_json::from_str(body)
-        .map_err(|e| storage(PortError::new("reading a transaction", e.to_string())))
+fn record_of(item: &HashMap<String, AttributeValue>) -> Result<StoredRecord, LedgerError> {
+    let unreadable = |what: &str| storage(PortError::new("reading a record", what.to_owned()));
+    let body = get_s(item, "body").ok_or_else(|| unreadable("no body"))?;
+    let id = get_s(item, "pk")
+        .and_then(|pk| pk.strip_prefix("T#"))
+        .and_then(|id| TransactionId::parse(id).ok())
+        .ok_or_else(|| unreadable("no id"))?;
+    let kind = match get_s(item, "kind") {
+        Some(kind) => kind_name(kind),
+        // Written before `kind` was an attribute: the body (schema 1) names it.
+        None => serde_json::from_str::<serde_json::Value>(body)
+            .ok()
+            .and_then(|v| v.get("kind")?.as_str().and_then(kind_name)),
+    };
+    Ok(StoredRecord {
+        id,
+        kind: kind.ok_or_else(|| unreadable("no kind"))?,
+        status: get_s(item, "st")
+            .and_then(Status::parse)
+            .ok_or_else(|| unreadable("no status"))?,
+        version: get_n(item, "v").ok_or_else(|| unreadable("no version"))?,
+        expires_at: get_i(item, "exp").and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok()),
+        updated_at: get_i(item, "upd")
+            .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
+            .ok_or_else(|| unreadable("no update time"))?,
+        body: body.to_owned(),
+    })
 }
 
 fn event_of(id: &TransactionId, item: &HashMap<String, AttributeValue>) -> Option<Event> {
@@ -267,7 +295,7 @@ fn event_of(id: &TransactionId, item: &HashMap<String, AttributeValue>) -> Optio
             get_s(item, "action")?.to_owned(),
         ))
         .ok()?,
-        state: State::parse(get_s(item, "es")?)?,
+        state: Status::parse(get_s(item, "es")?)?,
         reason: get_s(item, "reason")?.to_owned(),
         data: serde_json::from_str(get_s(item, "data")?).ok()?,
         prev_hash: get_s(item, "prev")?.to_owned(),
@@ -277,20 +305,19 @@ fn event_of(id: &TransactionId, item: &HashMap<String, AttributeValue>) -> Optio
 
 #[async_trait]
 impl Ledger for DynamoLedger {
-    async fn append(&self, txn: &Transaction, event: NewEvent) -> Result<Event, LedgerError> {
+    async fn append(&self, txn: &StoredRecord, event: NewEvent) -> Result<Event, LedgerError> {
         let prev = self.head_before(txn).await?;
-        let sealed = audit::seal(txn.version, &prev, &txn.id, txn.version, txn.state, event);
-        let body = serde_json::to_string(txn)
-            .map_err(|e| storage(PortError::new("encoding a transaction", e.to_string())))?;
+        let sealed = audit::seal(txn.version, &prev, &txn.id, txn.version, txn.status, event);
         let pk = txn_pk(&txn.id);
         let mut item = HashMap::from([
             ("pk".to_owned(), s(&pk)),
             ("sk".to_owned(), s("T")),
             ("v".to_owned(), n(txn.version)),
-            ("st".to_owned(), s(txn.state.as_str())),
+            ("st".to_owned(), s(txn.status.as_str())),
+            ("kind".to_owned(), s(txn.kind)),
             ("upd".to_owned(), n(txn.updated_at.unix_timestamp())),
             ("head".to_owned(), s(&sealed.hash)),
-            ("body".to_owned(), s(body)),
+            ("body".to_owned(), s(&txn.body)),
         ]);
         if let Some(expires_at) = txn.expires_at {
             item.insert("exp".to_owned(), n(expires_at.unix_timestamp()));
@@ -354,7 +381,7 @@ impl Ledger for DynamoLedger {
                     return Ok(sealed);
                 }
                 let found =
-                    stored.and_then(|i| Some((get_n(&i, "v")?, State::parse(get_s(&i, "st")?)?)));
+                    stored.and_then(|i| Some((get_n(&i, "v")?, Status::parse(get_s(&i, "st")?)?)));
                 Err(LedgerError::Conflict {
                     id: txn.id.clone(),
                     expected: txn.version - 1,
@@ -368,12 +395,8 @@ impl Ledger for DynamoLedger {
         }
     }
 
-    async fn get(&self, id: &TransactionId) -> Result<Option<Transaction>, LedgerError> {
-        self.get_item(id)
-            .await?
-            .as_ref()
-            .map(transaction_of)
-            .transpose()
+    async fn get(&self, id: &TransactionId) -> Result<Option<StoredRecord>, LedgerError> {
+        self.get_item(id).await?.as_ref().map(record_of).transpose()
     }
 
     async fn events(&self, id: &TransactionId) -> Result<Vec<Event>, LedgerError> {
@@ -395,12 +418,12 @@ impl Ledger for DynamoLedger {
             .collect()
     }
 
-    async fn count(&self, state: State) -> Result<u64, LedgerError> {
+    async fn count(&self, status: Status) -> Result<u64, LedgerError> {
         let pages = self
             .query_pages("counting transactions", usize::MAX, |q| {
                 q.index_name(BY_UPDATE)
                     .key_condition_expression("st = :st")
-                    .expression_attribute_values(":st", s(state.as_str()))
+                    .expression_attribute_values(":st", s(status.as_str()))
                     .select(Select::Count)
             })
             .await?;
@@ -414,11 +437,11 @@ impl Ledger for DynamoLedger {
         &self,
         now: OffsetDateTime,
         limit: usize,
-    ) -> Result<Vec<Transaction>, LedgerError> {
+    ) -> Result<Vec<StoredRecord>, LedgerError> {
         self.query_transactions(
             BY_EXPIRY,
             "exp",
-            State::Provisioned,
+            Status::Grant(State::Provisioned),
             now.unix_timestamp(),
             limit,
         )
@@ -427,11 +450,11 @@ impl Ledger for DynamoLedger {
 
     async fn stale(
         &self,
-        state: State,
+        status: Status,
         before: OffsetDateTime,
         limit: usize,
-    ) -> Result<Vec<Transaction>, LedgerError> {
-        self.query_transactions(BY_UPDATE, "upd", state, before.unix_timestamp(), limit)
+    ) -> Result<Vec<StoredRecord>, LedgerError> {
+        self.query_transactions(BY_UPDATE, "upd", status, before.unix_timestamp(), limit)
             .await
     }
 

@@ -5,8 +5,8 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::ids::TransactionId;
-use crate::time_fmt::rfc3339;
 use crate::record::{Action, Event, NewEvent, Status};
+use crate::time_fmt::rfc3339;
 
 /// The `prev_hash` of the first event.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";

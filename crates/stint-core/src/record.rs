@@ -151,6 +151,13 @@ impl Status {
             .or_else(|| RequestState::parse(value).map(Self::Request))
     }
 
+    pub fn is_terminal(self) -> bool {
+        match self {
+            Self::Grant(state) => state.is_terminal(),
+            Self::Request(state) => state.is_terminal(),
+        }
+    }
+
     /// The grant state, for a grant's record.
     pub fn grant(self) -> Option<State> {
         match self {

@@ -69,20 +69,13 @@ async fn assert_clean(world: &World, context: &str) {
             t.state
         );
     }
-    assert_eq!(
-        world.verify_audit().await.unwrap().fault,
-        None,
-        "{context}"
-    );
+    assert_eq!(world.verify_audit().await.unwrap().fault, None, "{context}");
 }
 
 #[tokio::test]
 async fn provisioning_fails_or_crashes_at_every_step_and_leaves_nothing() {
     let clean = World::new();
-    clean
-        .provision(&request(), &operator())
-        .await
-        .unwrap();
+    clean.provision(&request(), &operator()).await.unwrap();
     let steps = clean.plan.steps_taken();
     assert!(steps >= 9, "only {steps} steps");
     for step in 0..steps {
@@ -104,10 +97,7 @@ async fn provisioning_fails_or_crashes_at_every_step_and_leaves_nothing() {
 #[tokio::test]
 async fn deprovisioning_fails_or_crashes_at_every_step_and_leaves_nothing() {
     let count = World::new();
-    let granted = count
-        .provision(&request(), &operator())
-        .await
-        .unwrap();
+    let granted = count.provision(&request(), &operator()).await.unwrap();
     count.plan.disarm();
     count
         .deprovision(&deprovision_input(&granted), &operator())
@@ -117,19 +107,13 @@ async fn deprovisioning_fails_or_crashes_at_every_step_and_leaves_nothing() {
     for step in 0..steps {
         for fault in FAULTS {
             let world = World::new();
-            let granted = world
-                .provision(&request(), &operator())
-                .await
-                .unwrap();
+            let granted = world.provision(&request(), &operator()).await.unwrap();
             world.plan.arm(step, fault);
-            run(world
-                .deprovision(&deprovision_input(&granted), &operator()))
-            .await;
+            run(world.deprovision(&deprovision_input(&granted), &operator())).await;
             let context = format!("deprovision, {fault:?} at step {step}");
             assert_clean(&world, &context).await;
             // The grant is either still live with its role, or gone with its role.
-            let txn = world
-                .grant(&granted.transaction_id).await;
+            let txn = world.grant(&granted.transaction_id).await;
             let has_role = !world.iam.role_names().is_empty();
             assert_eq!(
                 has_role,
@@ -151,15 +135,9 @@ fn deprovision_input(granted: &Provisioned) -> DeprovisionAsk<'_> {
 #[tokio::test]
 async fn the_reaper_ends_expired_grants_and_leaves_live_ones() {
     let world = World::new();
-    let old = world
-        .provision(&request(), &operator())
-        .await
-        .unwrap();
+    let old = world.provision(&request(), &operator()).await.unwrap();
     world.clock.advance(Duration::from_secs(50 * 60));
-    let young = world
-        .provision(&request(), &operator())
-        .await
-        .unwrap();
+    let young = world.provision(&request(), &operator()).await.unwrap();
     world.clock.advance(Duration::from_secs(11 * 60)); // old is 61 minutes old, TTL 1 h
     let report = world.reap(&ReapSettings::default()).await.unwrap();
     assert_eq!(
@@ -176,7 +154,9 @@ async fn the_reaper_ends_expired_grants_and_leaves_live_ones() {
     let roles: Vec<_> = world.iam.role_names().into_iter().map(|(_, n)| n).collect();
     assert_eq!(roles, [young.role_name.to_string()]);
     let events = world
-        .cases.journal.events(&old.transaction_id)
+        .cases
+        .journal
+        .events(&old.transaction_id)
         .await
         .unwrap();
     assert!(events.iter().any(|e| e.actor == "reaper"));
@@ -186,10 +166,7 @@ async fn the_reaper_ends_expired_grants_and_leaves_live_ones() {
 async fn two_reapers_at_once_end_each_grant_once() {
     let world = World::new();
     for _ in 0..5 {
-        world
-            .provision(&request(), &operator())
-            .await
-            .unwrap();
+        world.provision(&request(), &operator()).await.unwrap();
     }
     world.clock.advance(Duration::from_secs(2 * 3600));
     let settings = ReapSettings::default();
@@ -208,10 +185,7 @@ async fn two_reapers_at_once_end_each_grant_once() {
 #[tokio::test]
 async fn an_orphaned_role_is_swept_and_recorded() {
     let world = World::new();
-    let granted = world
-        .provision(&request(), &operator())
-        .await
-        .unwrap();
+    let granted = world.provision(&request(), &operator()).await.unwrap();
     // The ledger loses the grant (say, restored from an older backup): its role is an orphan.
     world.ledger_forget(&granted.transaction_id);
     let report = world.reap(&ReapSettings::default()).await.unwrap();
@@ -220,8 +194,7 @@ async fn an_orphaned_role_is_swept_and_recorded() {
     let report = world.reap(&ReapSettings::default()).await.unwrap();
     assert_eq!(report.orphans, 1, "{report:?}");
     assert!(world.iam.role_names().is_empty());
-    let record = world
-        .grant(&granted.transaction_id).await;
+    let record = world.grant(&granted.transaction_id).await;
     assert_eq!(
         (record.kind, record.state),
         (Kind::Orphan, State::Deprovisioned)
@@ -231,10 +204,7 @@ async fn an_orphaned_role_is_swept_and_recorded() {
 #[tokio::test]
 async fn an_early_revoke_denies_sessions_before_deleting_the_role() {
     let world = World::new();
-    let granted = world
-        .provision(&request(), &operator())
-        .await
-        .unwrap();
+    let granted = world.provision(&request(), &operator()).await.unwrap();
     let done = world
         .revoke(&granted.transaction_id, &operator())
         .await

@@ -15,11 +15,11 @@ use time::macros::datetime;
 use crate::audit::{self, ChainReport, ChainVerifier};
 use crate::catalog::Catalog;
 use crate::credentials::{Credentials, Secret};
-use crate::ids::{AccountId, Email, RoleName, TransactionId};
-use crate::ports::*;
 use crate::error::BrokerError;
 use crate::grant::{Caller, Deprovisioned, Grant, ReapReport, ReapSettings, stored};
+use crate::ids::{AccountId, Email, RoleName, TransactionId};
 use crate::pipeline::{DeprovisionAsk, ProvisionAsk, Provisioned};
+use crate::ports::*;
 use crate::record::{Event, NewEvent, State, Status, StoredRecord};
 use crate::wiring::{Ports, UseCases};
 
@@ -190,7 +190,10 @@ impl Ledger for MemoryLedger {
 
     async fn count(&self, status: Status) -> Result<u64, LedgerError> {
         let s = self.state.lock().map_err(|_| poisoned())?;
-        Ok(s.transactions.values().filter(|t| t.status == status).count() as u64)
+        Ok(s.transactions
+            .values()
+            .filter(|t| t.status == status)
+            .count() as u64)
     }
 
     async fn expired(
@@ -607,6 +610,10 @@ impl World {
 
     /// The stored grant `id`; panics if there is none (a test's own premise).
     pub async fn grant(&self, id: &TransactionId) -> Grant {
-        self.cases.journal.load(id).await.unwrap_or_else(|e| panic!("{e}"))
+        self.cases
+            .journal
+            .load(id)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 }

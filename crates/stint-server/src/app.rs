@@ -1,5 +1,5 @@
-//! Wiring: settings in, a ready `Broker` out. `stint serve`, the CLI commands and the
-//! integration tests all build the broker here, so they run the same code.
+//! Wiring: settings in, ready use cases out. `stint serve`, the CLI commands, the Lambda
+//! functions and the integration tests all build them here, so they run the same code.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -8,14 +8,15 @@ use stint_aws::{
     AwsCallCounter, AwsSettings, DynamoLedger, IamRoleProvisioner, IdentityStoreDirectory,
     IssueRetry, StsCredentialIssuer,
 };
-use stint_core::Broker;
 use stint_core::catalog::{Catalog, CatalogError};
 use stint_core::ports::{Clock, Ledger};
+use stint_core::wiring::{Ports, UseCases};
 
-use crate::auth::TokenVerifier;
 use crate::clock::SystemClock;
 use crate::ledger::{SqliteError, SqliteLedger};
 use crate::metrics::BrokerMetrics;
+use crate::ops::Operations;
+use crate::tokens::TokenVerifier;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -39,14 +40,14 @@ pub enum StartupError {
     Ledger { path: PathBuf, source: SqliteError },
 }
 
-/// A wired broker, the AWS call counter its clients share, and the token verifier when the
-/// catalog names an OIDC issuer (then every API request must carry a token).
+/// The operations over the wired use cases, the AWS call counter their clients share, and
+/// the token verifier when the catalog names an OIDC issuer (then every API request must
+/// carry a token).
 #[derive(Clone)]
 pub struct App {
-    pub broker: Broker,
+    pub ops: Operations,
     pub aws_calls: AwsCallCounter,
     pub verifier: Option<Arc<TokenVerifier>>,
-    pub metrics: Arc<BrokerMetrics>,
 }
 
 /// `dynamodb://TABLE` names a DynamoDB ledger; anything else is a SQLite file.
@@ -90,7 +91,15 @@ impl App {
                 }
             })?),
         };
-        let broker = Broker {
+        let catalog = Arc::new(catalog);
+        let verifier = catalog.oidc().map(|oidc| {
+            Arc::new(TokenVerifier::new(
+                oidc.clone(),
+                clock.clone(),
+                ledger.clone(),
+            ))
+        });
+        let cases = UseCases::wire(Ports {
             directory: Arc::new(IdentityStoreDirectory::new(
                 &sdk,
                 aws_calls.clone(),
@@ -109,20 +118,15 @@ impl App {
             )),
             ledger,
             clock,
-            catalog: Arc::new(catalog),
-        };
-        let verifier = broker.catalog.oidc().map(|oidc| {
-            Arc::new(TokenVerifier::new(
-                oidc.clone(),
-                broker.clock.clone(),
-                broker.ledger.clone(),
-            ))
+            catalog,
         });
         Ok(Self {
-            broker,
+            ops: Operations {
+                cases,
+                metrics: Arc::new(BrokerMetrics::default()),
+            },
             aws_calls,
             verifier,
-            metrics: Arc::default(),
         })
     }
 }

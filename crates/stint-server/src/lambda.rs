@@ -1,5 +1,5 @@
-//! The Lambda functions of the serverless deployment, on the same broker as `stint serve`:
-//! `provision` and `deprovision` take and return the articles' JSON, with the job's GitHub OIDC
+//! The Lambda door of the serverless deployment, on the same operations as `stint serve`:
+//! `provision` and `deprovision` take and return the pipeline contract's JSON, with the job's GitHub OIDC
 //! token in `id_token` (the invoking role alone does not say which person triggered the run)
 //! and the job's name in `job`; `reap` runs one reaper pass on a schedule. Refusals come back
 //! as `{"status": "rejected"|"failed", "error": {"code", "message"}}` with the HTTP API's codes.
@@ -10,15 +10,15 @@
 
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
-use stint_core::caller::{Caller, PipelineClaims};
 use stint_core::error::{BrokerError, ErrorCode};
+use stint_core::grant::{Caller, ReapSettings};
 use stint_core::ports::Idempotency;
-use stint_core::reap::ReapSettings;
-use stint_core::request::{DeprovisionInput, ProvisionInput};
+use stint_core::subject::PipelineClaims;
 
 use crate::app::App;
-use crate::auth::VerifiedToken;
-use crate::wire::{self, DeprovisionResponse, ProvisionResponse};
+use crate::ops::error_chain;
+use crate::tokens::VerifiedToken;
+use crate::wire::{self, DeprovisionInput, ProvisionInput};
 
 /// How long a run's first answer is kept for its retries.
 const IDEMPOTENCY_WINDOW: time::Duration = time::Duration::hours(24);
@@ -56,11 +56,7 @@ impl Function {
 /// Handles one event. Never fails: every outcome is an answer for the workflow to read.
 pub async fn handle(app: &App, function: Function, event: Value) -> Value {
     if function == Function::Reap {
-        let result = app.broker.reap(&ReapSettings::default()).await;
-        if let Ok(report) = &result {
-            app.metrics.reaped(report);
-        }
-        return match result {
+        return match app.ops.reap(&ReapSettings::default()).await {
             Ok(report) => serde_json::to_value(report).unwrap_or_default(),
             Err(error) => wire::error_body(&error),
         };
@@ -93,8 +89,9 @@ async fn handle_request(app: &App, function: Function, event: Value) -> Result<V
     })?;
     let verified = verifier.check(&token).await.map_err(refusal)?;
     let key = idempotency_key(function, &verified.claims, &job, &fields);
-    let keep_until = app.broker.clock.now() + IDEMPOTENCY_WINDOW;
-    match app.broker.ledger.begin_idempotent(&key, keep_until).await {
+    let journal = &app.ops.cases.journal;
+    let keep_until = journal.now() + IDEMPOTENCY_WINDOW;
+    match journal.ledger.begin_idempotent(&key, keep_until).await {
         Ok(Idempotency::Done(first)) => {
             return serde_json::from_str(&first).map_err(|_| Value::Null);
         }
@@ -114,16 +111,12 @@ async fn handle_request(app: &App, function: Function, event: Value) -> Result<V
     }
     let answer = run(app, function, verified, fields).await;
     // Every later retry gets exactly this answer, refusals included.
-    if let Err(e) = app
-        .broker
+    if let Err(e) = journal
         .ledger
         .finish_idempotent(&key, &answer.to_string())
         .await
     {
-        tracing::error!(
-            "storing the answer for {key}: {}",
-            crate::api::error_chain(&e)
-        );
+        tracing::error!("storing the answer for {key}: {}", error_chain(&e));
     }
     Ok(answer)
 }
@@ -149,24 +142,13 @@ async fn run(
             format!("the event is not the expected JSON: {e}"),
         ))
     };
-    let result = match function {
+    let answer = match function {
         Function::Provision => match serde_json::from_value::<ProvisionInput>(event) {
-            Ok(input) => {
-                let result = app.broker.provision(&input, &caller).await;
-                app.metrics.outcome("provision", &result);
-                result
-                    .map(|p| serde_json::to_value(ProvisionResponse::from(&p)).unwrap_or_default())
-            }
+            Ok(input) => app.ops.provision(&input, &caller).await.map(to_value),
             Err(e) => return malformed(e),
         },
         Function::Deprovision => match serde_json::from_value::<DeprovisionInput>(event) {
-            Ok(input) => {
-                let result = app.broker.deprovision(&input, &caller).await;
-                app.metrics.outcome("deprovision", &result);
-                result.map(|d| {
-                    serde_json::to_value(DeprovisionResponse::from(&d)).unwrap_or_default()
-                })
-            }
+            Ok(input) => app.ops.deprovision(&input, &caller).await.map(to_value),
             Err(e) => return malformed(e),
         },
         Function::Reap => {
@@ -176,7 +158,11 @@ async fn run(
             ));
         }
     };
-    result.unwrap_or_else(|error| wire::error_body(&error))
+    answer.unwrap_or_else(|error| wire::error_body(&error))
+}
+
+fn to_value(answer: impl serde::Serialize) -> Value {
+    serde_json::to_value(answer).unwrap_or_default()
 }
 
 fn take_string(fields: &mut Map<String, Value>, name: &str) -> Option<String> {

@@ -12,8 +12,8 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use stint_core::audit::{self, ChainFault, ChainHead, ChainReport, ChainVerifier};
 use stint_core::ids::TransactionId;
 use stint_core::ports::{Idempotency, Ledger, LedgerError};
+use stint_core::record::{Event, NewEvent, Status, StoredRecord, kind_name};
 use stint_core::time_fmt::{parse_rfc3339, rfc3339};
-use stint_core::transaction::{Event, NewEvent, State, Transaction};
 use time::OffsetDateTime;
 
 const SCHEMA: &str = "
@@ -108,9 +108,12 @@ impl SqliteLedger {
     }
 }
 
-fn append(conn: &mut Connection, txn: &Transaction, event: NewEvent) -> Result<Event, LedgerError> {
-    let body =
-        serde_json::to_string(txn).map_err(|e| storage(SqliteError::Corrupt(e.to_string())))?;
+fn append(
+    conn: &mut Connection,
+    txn: &StoredRecord,
+    event: NewEvent,
+) -> Result<Event, LedgerError> {
+    let body = &txn.body;
     let db = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(storage)?;
@@ -120,13 +123,13 @@ fn append(conn: &mut Connection, txn: &Transaction, event: NewEvent) -> Result<E
         db.execute(
             "INSERT OR IGNORE INTO transactions (id, kind, state, version, expires_at, updated_at, body)
              VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6)",
-            params![txn.id.as_str(), kind_str(txn), txn.state.as_str(), expires_at, updated_at, body],
+            params![txn.id.as_str(), txn.kind, txn.status.as_str(), expires_at, updated_at, body],
         )
     } else {
         db.execute(
             "UPDATE transactions SET state = ?2, version = ?3, expires_at = ?4, updated_at = ?5, body = ?6
              WHERE id = ?1 AND version = ?7",
-            params![txn.id.as_str(), txn.state.as_str(), txn.version, expires_at, updated_at, body, txn.version - 1],
+            params![txn.id.as_str(), txn.status.as_str(), txn.version, expires_at, updated_at, body, txn.version - 1],
         )
     }
     .map_err(storage)?;
@@ -139,7 +142,7 @@ fn append(conn: &mut Connection, txn: &Transaction, event: NewEvent) -> Result<E
             )
             .optional()
             .map_err(storage)?
-            .map(|(version, state)| (version, State::parse(&state).unwrap_or(State::Failed)));
+            .and_then(|(version, state)| Some((version, Status::parse(&state)?)));
         return Err(LedgerError::Conflict {
             id: txn.id.clone(),
             expected: txn.version - 1,
@@ -148,7 +151,7 @@ fn append(conn: &mut Connection, txn: &Transaction, event: NewEvent) -> Result<E
     }
     let head = read_head(&db).map_err(storage)?;
     let (seq, prev_hash) = head.map_or((1, audit::GENESIS.to_owned()), |h| (h.seq + 1, h.hash));
-    let sealed = audit::seal(seq, &prev_hash, &txn.id, txn.version, txn.state, event);
+    let sealed = audit::seal(seq, &prev_hash, &txn.id, txn.version, txn.status, event);
     db.execute(
         "INSERT INTO events (seq, transaction_id, version, at, actor, action, state, reason, data, prev_hash, hash)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
@@ -180,28 +183,41 @@ fn limit_of(limit: usize) -> i64 {
     i64::try_from(limit).unwrap_or(i64::MAX)
 }
 
-fn query_bodies(
-    conn: &Connection,
-    sql: &str,
-    params: impl rusqlite::Params,
-) -> Result<Vec<Transaction>, LedgerError> {
-    let mut stmt = conn.prepare(sql).map_err(storage)?;
-    let rows = stmt
-        .query_map(params, |row| row.get::<_, String>(0))
-        .map_err(storage)?;
-    rows.map(|body| {
-        let body = body.map_err(storage)?;
-        serde_json::from_str(&body).map_err(|e| storage(SqliteError::Corrupt(e.to_string())))
-    })
-    .collect()
+const RECORD_COLUMNS: &str = "id, kind, state, version, expires_at, updated_at, body";
+
+fn record_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<StoredRecord, SqliteError>> {
+    let (id, kind, state): (String, String, String) = (row.get(0)?, row.get(1)?, row.get(2)?);
+    let (version, expires_at, updated_at, body): (u64, Option<i64>, i64, String) =
+        (row.get(3)?, row.get(4)?, row.get(5)?, row.get(6)?);
+    let corrupt =
+        |what: &str| SqliteError::Corrupt(format!("record {id} has an unreadable {what}"));
+    let time = |secs: i64| OffsetDateTime::from_unix_timestamp(secs).ok();
+    Ok((|| {
+        Ok(StoredRecord {
+            id: TransactionId::parse(&id).map_err(|_| corrupt("id"))?,
+            kind: kind_name(&kind).ok_or_else(|| corrupt("kind"))?,
+            status: Status::parse(&state).ok_or_else(|| corrupt("state"))?,
+            version,
+            expires_at: expires_at.and_then(time),
+            updated_at: time(updated_at).ok_or_else(|| corrupt("update time"))?,
+            body,
+        })
+    })())
 }
 
-fn kind_str(txn: &Transaction) -> &'static str {
-    match txn.kind {
-        stint_core::transaction::Kind::Provision => "provision",
-        stint_core::transaction::Kind::Deprovision => "deprovision",
-        stint_core::transaction::Kind::Orphan => "orphan",
-    }
+fn query_records(
+    conn: &Connection,
+    filter: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<StoredRecord>, LedgerError> {
+    let mut stmt = conn
+        .prepare(&format!(
+            "SELECT {RECORD_COLUMNS} FROM transactions {filter}"
+        ))
+        .map_err(storage)?;
+    let rows = stmt.query_map(params, record_from_row).map_err(storage)?;
+    rows.map(|row| row.map_err(storage)?.map_err(storage))
+        .collect()
 }
 
 fn read_head(conn: &Connection) -> rusqlite::Result<Option<ChainHead>> {
@@ -239,7 +255,7 @@ fn event_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Event, Sql
             actor: text(4).map_err(SqliteError::from)?,
             action: serde_json::from_value(serde_json::Value::String(action))
                 .map_err(|_| corrupt("action"))?,
-            state: State::parse(&state).ok_or_else(|| corrupt("state"))?,
+            state: Status::parse(&state).ok_or_else(|| corrupt("state"))?,
             reason: text(7).map_err(SqliteError::from)?,
             data: serde_json::from_str(&data).map_err(|_| corrupt("data"))?,
             prev_hash: text(9).map_err(SqliteError::from)?,
@@ -293,26 +309,15 @@ fn verify(conn: &Connection) -> Result<ChainReport, SqliteError> {
 
 #[async_trait]
 impl Ledger for SqliteLedger {
-    async fn append(&self, txn: &Transaction, event: NewEvent) -> Result<Event, LedgerError> {
+    async fn append(&self, txn: &StoredRecord, event: NewEvent) -> Result<Event, LedgerError> {
         let txn = txn.clone();
         self.with_conn(move |conn| append(conn, &txn, event)).await
     }
 
-    async fn get(&self, id: &TransactionId) -> Result<Option<Transaction>, LedgerError> {
+    async fn get(&self, id: &TransactionId) -> Result<Option<StoredRecord>, LedgerError> {
         let id = id.clone();
         self.with_conn(move |conn| {
-            let body: Option<String> = conn
-                .query_row(
-                    "SELECT body FROM transactions WHERE id = ?1",
-                    [id.as_str()],
-                    |row| row.get(0),
-                )
-                .optional()
-                .map_err(storage)?;
-            body.map(|b| {
-                serde_json::from_str(&b).map_err(|e| storage(SqliteError::Corrupt(e.to_string())))
-            })
-            .transpose()
+            query_records(conn, "WHERE id = ?1", [id.as_str()]).map(|r| r.into_iter().next())
         })
         .await
     }
@@ -334,11 +339,11 @@ impl Ledger for SqliteLedger {
         .await
     }
 
-    async fn count(&self, state: State) -> Result<u64, LedgerError> {
+    async fn count(&self, status: Status) -> Result<u64, LedgerError> {
         self.with_conn(move |conn| {
             conn.query_row(
                 "SELECT COUNT(*) FROM transactions WHERE state = ?1",
-                [state.as_str()],
+                [status.as_str()],
                 |row| row.get(0),
             )
             .map_err(storage)
@@ -350,12 +355,11 @@ impl Ledger for SqliteLedger {
         &self,
         now: OffsetDateTime,
         limit: usize,
-    ) -> Result<Vec<Transaction>, LedgerError> {
+    ) -> Result<Vec<StoredRecord>, LedgerError> {
         self.with_conn(move |conn| {
-            query_bodies(
+            query_records(
                 conn,
-                "SELECT body FROM transactions WHERE state = 'provisioned' AND expires_at <= ?1
-                 ORDER BY expires_at LIMIT ?2",
+                "WHERE state = 'provisioned' AND expires_at <= ?1 ORDER BY expires_at LIMIT ?2",
                 params![now.unix_timestamp(), limit_of(limit)],
             )
         })
@@ -364,15 +368,15 @@ impl Ledger for SqliteLedger {
 
     async fn stale(
         &self,
-        state: State,
+        status: Status,
         before: OffsetDateTime,
         limit: usize,
-    ) -> Result<Vec<Transaction>, LedgerError> {
+    ) -> Result<Vec<StoredRecord>, LedgerError> {
         self.with_conn(move |conn| {
-            query_bodies(
+            query_records(
                 conn,
-                "SELECT body FROM transactions WHERE state = ?1 AND updated_at <= ?2 ORDER BY updated_at LIMIT ?3",
-                params![state.as_str(), before.unix_timestamp(), limit_of(limit)],
+                "WHERE state = ?1 AND updated_at <= ?2 ORDER BY updated_at LIMIT ?3",
+                params![status.as_str(), before.unix_timestamp(), limit_of(limit)],
             )
         })
         .await

@@ -1,14 +1,16 @@
-//! stint's server side: wiring (`app`), the SQLite ledger, the HTTP API, and the wire format
-//! shared by the API and the CLI. The `stint` binary (`main.rs`) is a thin layer over these.
+//! stint's server side: wiring (`app`), the operations layer every door runs through
+//! (`ops`), the doors themselves (`http`, `lambda`, the `stint` CLI in `main.rs`), token
+//! verification, the SQLite ledger, metrics, and the wire format.
 
-pub mod api;
 pub mod app;
-pub mod auth;
 pub mod clock;
+pub mod http;
 pub mod lambda;
 pub mod ledger;
 pub mod metrics;
+pub mod ops;
 pub mod pipeline;
+pub mod tokens;
 pub mod wire;
 
 use std::net::SocketAddr;
@@ -19,7 +21,7 @@ pub async fn serve(
     app: app::App,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, api::router(app))
+    axum::serve(listener, http::router(app))
         .with_graceful_shutdown(shutdown)
         .await
 }
@@ -28,7 +30,7 @@ pub async fn serve(
 /// one ledger are safe: each transaction is moved by exactly one of them.
 pub fn spawn_reaper(
     app: app::App,
-    settings: stint_core::reap::ReapSettings,
+    settings: stint_core::grant::ReapSettings,
     interval: std::time::Duration,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -36,23 +38,8 @@ pub fn spawn_reaper(
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
-            let result = app.broker.reap(&settings).await;
-            if let Ok(report) = &result {
-                app.metrics.reaped(report);
-            }
-            match result {
-                Ok(report) if report == Default::default() => {
-                    tracing::debug!("reaper: nothing to do")
-                }
-                Ok(report) => tracing::info!(
-                    expired = report.expired,
-                    stuck = report.stuck,
-                    orphans = report.orphans,
-                    errors = report.errors,
-                    "reaper pass"
-                ),
-                Err(error) => tracing::error!("reaper pass failed: {}", api::error_chain(&error)),
-            }
+            // The pass counts and logs itself; a failed pass is retried at the next tick.
+            let _ = app.ops.reap(&settings).await;
         }
     })
 }

@@ -9,14 +9,11 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use stint_aws::{AwsSettings, IssueRetry};
-use stint_core::caller::Caller;
 use stint_core::catalog::parse_duration;
-use stint_core::ids::TransactionId;
-use stint_core::reap::ReapSettings;
-use stint_core::request::{DeprovisionInput, ProvisionInput};
+use stint_core::grant::{Caller, ReapSettings};
 use stint_server::app::{App, Settings};
 use stint_server::pipeline;
-use stint_server::wire::{self, DeprovisionResponse, ProvisionResponse, TransactionResponse};
+use stint_server::wire::{self, DeprovisionInput, ProvisionInput};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -78,7 +75,7 @@ enum Command {
     },
     /// End a grant now, cutting off the credentials already issued.
     Revoke { transaction_id: String },
-    /// Provision a temporary role and print the articles' output with credentials.
+    /// Provision a temporary role and print the grant (the provisioning JSON, with credentials).
     Provision {
         #[arg(long)]
         email: String,
@@ -262,6 +259,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             .map_err(anyhow::Error::msg)?;
     }
     let actor = Caller::operator("cli");
+    let ops = &app.ops;
     let outcome = match command {
         Command::Serve {
             listen,
@@ -274,7 +272,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             return serve(app, listen).await;
         }
         Command::Reap { reap } => {
-            let report = app.broker.reap(&reap.settings()).await?;
+            let report = ops.reap(&reap.settings()).await?;
             println!("{}", json(&report));
             return Ok(if report.errors == 0 {
                 ExitCode::SUCCESS
@@ -282,14 +280,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::from(1)
             });
         }
-        Command::Revoke { transaction_id } => match TransactionId::parse(&transaction_id) {
-            Ok(id) => app
-                .broker
-                .revoke(&id, &actor)
-                .await
-                .map(|d| json(&DeprovisionResponse::from(&d))),
-            Err(e) => Err(e),
-        },
+        Command::Revoke { transaction_id } => {
+            ops.revoke(&transaction_id, &actor).await.map(|d| json(&d))
+        }
         Command::Pipeline { command } => return run_pipeline(command, &cli.global).await,
         Command::Provision {
             email,
@@ -305,10 +298,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 target_aws_account_id: Some(target_aws_account_id),
                 group_type,
             };
-            app.broker
-                .provision(&input, &actor)
-                .await
-                .map(|p| json(&ProvisionResponse::from(&p)))
+            ops.provision(&input, &actor).await.map(|p| json(&p))
         }
         Command::Deprovision {
             transaction_id,
@@ -320,30 +310,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 target_aws_account: Some(target_aws_account),
                 role_arn: Some(role_arn),
             };
-            app.broker
-                .deprovision(&input, &actor)
-                .await
-                .map(|d| json(&DeprovisionResponse::from(&d)))
+            ops.deprovision(&input, &actor).await.map(|d| json(&d))
         }
         Command::Transactions {
             command: TransactionsCommand::Show { id },
-        } => match TransactionId::parse(&id) {
-            Ok(id) => app
-                .broker
-                .transaction(&id, &actor)
-                .await
-                .map(|(txn, events)| {
-                    json(&TransactionResponse {
-                        transaction: &txn,
-                        events: &events,
-                    })
-                }),
-            Err(e) => Err(e),
-        },
+        } => ops.transaction(&id, &actor).await.map(|t| json(&t)),
         Command::Audit {
             command: AuditCommand::Verify,
         } => {
-            let report = app.broker.verify_audit().await?;
+            let report = ops.verify_audit().await?;
             let mut out = json(&report);
             if let Some(fault) = &report.fault {
                 out = format!("{out}\nTAMPERED: {fault}");
@@ -361,7 +336,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Err(error) => {
             println!("{}", json(&wire::error_body(&error)));
-            eprintln!("stint: {}", stint_server::api::error_chain(&error));
+            eprintln!("stint: {}", stint_server::ops::error_chain(&error));
             Ok(ExitCode::from(1))
         }
     }

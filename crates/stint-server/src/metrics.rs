@@ -7,9 +7,9 @@ use std::sync::Mutex;
 
 use stint_aws::{AwsCallCounter, LATENCY_BUCKETS};
 use stint_core::BrokerError;
+use stint_core::grant::ReapReport;
 use stint_core::ports::Ledger;
-use stint_core::reap::ReapReport;
-use stint_core::transaction::State;
+use stint_core::record::{State, Status};
 
 /// The broker's own counters; AWS calls are counted by `AwsCallCounter`.
 #[derive(Debug, Default)]
@@ -43,7 +43,10 @@ impl BrokerMetrics {
 
     pub async fn render(&self, ledger: &dyn Ledger, aws: &AwsCallCounter) -> String {
         let mut out = String::new();
-        let active = ledger.count(State::Provisioned).await.unwrap_or(0);
+        let active = ledger
+            .count(Status::Grant(State::Provisioned))
+            .await
+            .unwrap_or(0);
         let _ = writeln!(
             out,
             "# HELP stint_active_grants Grants provisioned and not yet ended.\n# TYPE stint_active_grants gauge\nstint_active_grants {active}"

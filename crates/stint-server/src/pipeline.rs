@@ -12,8 +12,8 @@ use serde::Deserialize;
 use serde_json::json;
 use stint_aws::AwsSettings;
 use stint_core::credentials::{Credentials, Secret};
+use stint_core::pipeline::AWS_STS_AUDIENCE;
 use stint_core::ports::Clock;
-use stint_core::provision::AWS_STS_AUDIENCE;
 use stint_core::time_fmt::{parse_rfc3339, rfc3339};
 
 use crate::clock::SystemClock;

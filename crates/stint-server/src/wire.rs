@@ -1,14 +1,60 @@
-//! The JSON stint speaks, over HTTP and on the CLI: the articles' field names exactly, plus
-//! `expires_at` and `credentials`. This is the one place secrets are revealed, on purpose.
+//! The JSON stint speaks, over HTTP, in Lambda events and on the CLI: the pipeline
+//! contract's field names exactly, plus `expires_at` and `credentials`. The public shapes are
+//! kept apart from the ledger's stored ones; this is the one place secrets are revealed, on
+//! purpose.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use stint_core::BrokerError;
 use stint_core::catalog::Delivery;
-use stint_core::deprovision::Deprovisioned;
-use stint_core::provision::Provisioned;
+use stint_core::grant::{Deprovisioned, Failure, Grant, Kind};
+use stint_core::pipeline::{DeprovisionAsk, ProvisionAsk, Provisioned};
+use stint_core::record::{Event, State};
+use stint_core::subject::PipelineClaims;
 use stint_core::time_fmt::rfc3339;
-use stint_core::transaction::{Event, Transaction};
+
+/// The provisioning input, field names exactly as the pipeline contract has them.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProvisionInput {
+    pub email: Option<String>,
+    pub branch: Option<String>,
+    pub target_aws_account: Option<String>,
+    pub target_aws_account_id: Option<String>,
+    /// Defaults to the catalog's `default_group_type` (`Product-Deployers`).
+    pub group_type: Option<String>,
+}
+
+impl ProvisionInput {
+    pub fn ask(&self) -> ProvisionAsk<'_> {
+        ProvisionAsk {
+            email: self.email.as_deref(),
+            branch: self.branch.as_deref(),
+            target_aws_account: self.target_aws_account.as_deref(),
+            target_aws_account_id: self.target_aws_account_id.as_deref(),
+            group_type: self.group_type.as_deref(),
+        }
+    }
+}
+
+/// The deprovisioning input, field names exactly as the pipeline contract has them.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeprovisionInput {
+    pub transaction_id: Option<String>,
+    pub target_aws_account: Option<String>,
+    pub role_arn: Option<String>,
+}
+
+impl DeprovisionInput {
+    pub fn ask(&self) -> DeprovisionAsk<'_> {
+        DeprovisionAsk {
+            transaction_id: self.transaction_id.as_deref(),
+            target_aws_account: self.target_aws_account.as_deref(),
+            role_arn: self.role_arn.as_deref(),
+        }
+    }
+}
 
 #[derive(Serialize)]
 pub struct ProvisionResponse {
@@ -82,10 +128,62 @@ impl From<&Deprovisioned> for DeprovisionResponse {
     }
 }
 
+/// A transaction as `GET /v1/transactions/{id}` shows it: one flat object, as it always was,
+/// whatever shape the ledger stores.
 #[derive(Serialize)]
-pub struct TransactionResponse<'a> {
-    pub transaction: &'a Transaction,
-    pub events: &'a [Event],
+pub struct TransactionView {
+    pub id: String,
+    pub kind: Kind,
+    pub state: State,
+    pub version: u64,
+    pub account_id: String,
+    pub account_name: String,
+    pub group_type: String,
+    pub requester: String,
+    pub branch: Option<String>,
+    pub role_name: String,
+    pub role_arn: Option<String>,
+    pub ttl_seconds: u64,
+    pub created_at: String,
+    pub updated_at: String,
+    pub expires_at: Option<String>,
+    pub original_transaction_id: Option<String>,
+    pub deprovisioning_transaction_id: Option<String>,
+    pub failure: Option<Failure>,
+    pub caller: Option<PipelineClaims>,
+}
+
+impl From<&Grant> for TransactionView {
+    fn from(g: &Grant) -> Self {
+        let terms = &g.terms;
+        Self {
+            id: g.id.to_string(),
+            kind: g.kind,
+            state: g.state,
+            version: g.version,
+            account_id: terms.target.account_id.to_string(),
+            account_name: terms.target.account_name.to_string(),
+            group_type: terms.target.persona.to_string(),
+            requester: terms.subject.requester.to_string(),
+            branch: terms.branch.as_ref().map(ToString::to_string),
+            role_name: g.role_name().to_string(),
+            role_arn: g.role_arn().map(str::to_owned),
+            ttl_seconds: terms.ttl_seconds,
+            created_at: rfc3339(g.created_at),
+            updated_at: rfc3339(g.updated_at),
+            expires_at: g.expires_at.map(rfc3339),
+            original_transaction_id: g.links.original.as_ref().map(ToString::to_string),
+            deprovisioning_transaction_id: g.links.deprovisioning.as_ref().map(ToString::to_string),
+            failure: g.failure.clone(),
+            caller: terms.subject.pipeline().cloned(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct TransactionResponse {
+    pub transaction: TransactionView,
+    pub events: Vec<Event>,
 }
 
 /// `{"status": "rejected"|"failed", "error": {"code", "message"}, "transaction_id"?}`.
@@ -95,7 +193,7 @@ pub fn error_body(error: &BrokerError) -> Value {
         "error": { "code": error.code.as_str(), "message": error.message },
     });
     if let (Some(id), Some(map)) = (&error.transaction_id, body.as_object_mut()) {
-        map.insert("transaction_id".to_owned(), Value::String(id.to_string()));
+        map.insert("transaction_id".to_owned(), Value::String(id.clone()));
     }
     body
 }

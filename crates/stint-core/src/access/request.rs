@@ -216,7 +216,9 @@ mod tests {
         assert_eq!(AccessRequest::decode(&stored).unwrap(), asked);
         assert!(asked.approved_by("bob@example.com"));
         assert!(crate::grant::stored::decode(&stored).is_err());
-        let answered = asked.advance(RequestState::Denied, asked.created_at).unwrap();
+        let answered = asked
+            .advance(RequestState::Denied, asked.created_at)
+            .unwrap();
         assert_eq!(answered.encode().expires_at, None);
     }
 }

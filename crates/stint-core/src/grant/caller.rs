@@ -46,7 +46,11 @@ impl Caller {
         let Some(claims) = self.claims() else {
             return Ok(());
         };
-        let owner = grant.terms.subject.pipeline().map(|c| c.repository_id.as_str());
+        let owner = grant
+            .terms
+            .subject
+            .pipeline()
+            .map(|c| c.repository_id.as_str());
         if owner == Some(claims.repository_id.as_str()) {
             return Ok(());
         }

@@ -109,7 +109,10 @@ impl GrantEnder {
         let record_id = self.journal.new_id();
         let (grant, claimed) = self.claim(grant, actor, &ending, &record_id).await?;
         let record = grant.deprovisioning_record(record_id.clone(), now);
-        let reason = format!("deprovisioning {} for {}", grant.id, grant.terms.subject.requester);
+        let reason = format!(
+            "deprovisioning {} for {}",
+            grant.id, grant.terms.subject.requester
+        );
         let step = Step::new(actor, Action::Requested, reason)
             .data(json!({ "original_transaction_id": grant.id }));
         self.journal.record(&record, step).await?;
@@ -122,11 +125,17 @@ impl GrantEnder {
         match self.remove(&grant).await {
             Removal::Removed(deletion) => {
                 let gone = deletion == RoleDeletion::AlreadyGone;
-                let reason = if gone { "role was already gone" } else { "role deleted" };
+                let reason = if gone {
+                    "role was already gone"
+                } else {
+                    "role deleted"
+                };
                 let data = json!({ "role_arn": grant.role_arn(), "already_gone": gone });
                 for ended in [&record, &claimed] {
                     let step = Step::new(actor, Action::Deprovisioned, reason).data(data.clone());
-                    self.journal.transition(ended, State::Deprovisioned, step).await?;
+                    self.journal
+                        .transition(ended, State::Deprovisioned, step)
+                        .await?;
                 }
                 Ok(Deprovisioned {
                     deprovisioning_transaction_id: record_id,
@@ -215,7 +224,9 @@ impl GrantEnder {
         };
         let step = Step::new(actor, Action::Failed, error.message.clone());
         self.journal
-            .transition_with(record, State::Failed, step, |next| next.failure = Some(failure))
+            .transition_with(record, State::Failed, step, |next| {
+                next.failure = Some(failure)
+            })
             .await?;
         let step = Step::new(actor, Action::DeprovisionFailed, error.message.clone())
             .data(json!({ "deprovisioning_transaction_id": record.id }));

@@ -121,7 +121,13 @@ pub struct IllegalTransition {
 
 impl Grant {
     /// The one constructor: version 1 of record `id` in `state`, created at `at`.
-    pub fn new(id: TransactionId, kind: Kind, state: State, terms: Terms, at: OffsetDateTime) -> Self {
+    pub fn new(
+        id: TransactionId,
+        kind: Kind,
+        state: State,
+        terms: Terms,
+        at: OffsetDateTime,
+    ) -> Self {
         Self {
             id,
             kind,
@@ -154,7 +160,13 @@ impl Grant {
 
     /// A deprovisioning record for this grant, with its terms and expiry, linked to it.
     pub fn deprovisioning_record(&self, id: TransactionId, at: OffsetDateTime) -> Grant {
-        let mut record = Grant::new(id, Kind::Deprovision, State::Processing, self.terms.clone(), at);
+        let mut record = Grant::new(
+            id,
+            Kind::Deprovision,
+            State::Processing,
+            self.terms.clone(),
+            at,
+        );
         record.expires_at = self.expires_at;
         record.links.original = Some(self.id.clone());
         record

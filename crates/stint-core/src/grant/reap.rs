@@ -18,11 +18,11 @@ use crate::record::{Action, State, Status, StoredRecord};
 use crate::subject::{Actor, Origin, Subject};
 use crate::time_fmt::rfc3339;
 
+use super::ROLE_PATH;
 use super::end::{Ending, GrantEnder};
 use super::journal::{Step, aws_error, ledger_error, unreadable};
 use super::model::{Failure, Grant, Kind, Mechanism, Target, Terms};
 use super::stored;
-use super::ROLE_PATH;
 
 #[derive(Debug, Clone, Copy)]
 pub struct ReapSettings {
@@ -87,7 +87,10 @@ impl Reaper {
     ) -> Result<(), BrokerError> {
         let now = self.ender.journal.now();
         let ledger = &self.ender.journal.ledger;
-        let due = ledger.expired(now, settings.batch).await.map_err(ledger_error)?;
+        let due = ledger
+            .expired(now, settings.batch)
+            .await
+            .map_err(ledger_error)?;
         for grant in decode_all(&due, report) {
             match self.ender.end(grant, actor, Ending::EXPIRED).await {
                 Ok(_) => report.expired += 1,
@@ -125,7 +128,9 @@ impl Reaper {
             .await
             .map_err(ledger_error)?;
         for grant in decode_all(&started, report) {
-            count(self.fail_stuck(grant, actor).await, report, |r| r.stuck += 1);
+            count(self.fail_stuck(grant, actor).await, report, |r| {
+                r.stuck += 1
+            });
         }
         Ok(())
     }
@@ -134,8 +139,14 @@ impl Reaper {
     /// and its record ended.
     async fn finish_deprovisioning(&self, grant: Grant, actor: &Actor) -> Result<(), BrokerError> {
         let journal = &self.ender.journal;
-        let step = Step::new(actor, Action::Unstuck, "deprovisioning was interrupted; finishing it");
-        let claimed = journal.transition(&grant, State::Deprovisioning, step).await?;
+        let step = Step::new(
+            actor,
+            Action::Unstuck,
+            "deprovisioning was interrupted; finishing it",
+        );
+        let claimed = journal
+            .transition(&grant, State::Deprovisioning, step)
+            .await?;
         self.ender
             .roles
             .delete_role(grant.account_id(), grant.role_name())
@@ -143,13 +154,17 @@ impl Reaper {
             .map_err(aws_error)?;
         let step = Step::new(actor, Action::Deprovisioned, "role deleted by the reaper")
             .data(json!({ "role_arn": grant.role_arn() }));
-        journal.transition(&claimed, State::Deprovisioned, step).await?;
+        journal
+            .transition(&claimed, State::Deprovisioned, step)
+            .await?;
         if let Some(record_id) = &grant.links.deprovisioning
             && let Ok(Some(record)) = journal.find(record_id).await
             && record.state == State::Processing
         {
             let step = Step::new(actor, Action::Deprovisioned, "finished by the reaper");
-            journal.transition(&record, State::Deprovisioned, step).await?;
+            journal
+                .transition(&record, State::Deprovisioned, step)
+                .await?;
         }
         Ok(())
     }
@@ -177,7 +192,9 @@ impl Reaper {
         };
         let step = Step::new(actor, Action::Unstuck, reason);
         journal
-            .transition_with(&grant, State::Failed, step, |next| next.failure = Some(failure))
+            .transition_with(&grant, State::Failed, step, |next| {
+                next.failure = Some(failure)
+            })
             .await?;
         if grant.kind != Kind::Deprovision {
             self.ender
@@ -220,7 +237,10 @@ impl Reaper {
                 },
                 None => None,
             };
-            if grant.as_ref().is_some_and(|g| self.holds(g, account, settings)) {
+            if grant
+                .as_ref()
+                .is_some_and(|g| self.holds(g, account, settings))
+            {
                 continue;
             }
             let result = self.remove_orphan(account, &role, id, grant, actor).await;
@@ -270,7 +290,10 @@ impl Reaper {
         let step = Step::new(actor, Action::OrphanRemoved, reason).data(data);
         let journal = &self.ender.journal;
         match grant {
-            Some(grant) => journal.transition(&grant, grant.state, step).await.map(|_| ()),
+            Some(grant) => journal
+                .transition(&grant, grant.state, step)
+                .await
+                .map(|_| ()),
             None => {
                 let record = self.orphan_record(account, name, role, id)?;
                 match journal.record(&record, step).await {
@@ -309,7 +332,13 @@ impl Reaper {
             ttl_seconds: 0,
         };
         let id = id.unwrap_or_else(|| journal.new_id());
-        Ok(Grant::new(id, Kind::Orphan, State::Deprovisioned, terms, journal.now()))
+        Ok(Grant::new(
+            id,
+            Kind::Orphan,
+            State::Deprovisioned,
+            terms,
+            journal.now(),
+        ))
     }
 }
 
@@ -330,7 +359,11 @@ fn decode_all(records: &[StoredRecord], report: &mut ReapReport) -> Vec<Grant> {
 
 /// Counts a success with `ok`; a conflict (another actor won) as nothing; any other failure
 /// as an error left for the next pass.
-fn count(result: Result<(), BrokerError>, report: &mut ReapReport, ok: impl FnOnce(&mut ReapReport)) {
+fn count(
+    result: Result<(), BrokerError>,
+    report: &mut ReapReport,
+    ok: impl FnOnce(&mut ReapReport),
+) {
     match result {
         Ok(()) => ok(report),
         Err(e) if e.is_conflict() => {}

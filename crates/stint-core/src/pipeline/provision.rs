@@ -134,7 +134,13 @@ impl Provision {
             branch: Some(request.branch.clone()),
             ttl_seconds: request.grant.ttl.as_secs(),
         };
-        Ok(Grant::new(id, Kind::Provision, State::Processing, terms, self.journal.now()))
+        Ok(Grant::new(
+            id,
+            Kind::Provision,
+            State::Processing,
+            terms,
+            self.journal.now(),
+        ))
     }
 
     /// Looks the user up and checks membership of the group for this account and persona.
@@ -155,21 +161,30 @@ impl Provision {
                     format!("no Identity Center user has the email {}", request.email),
                 )
             })?;
-        let group = self.catalog.group_name(&request.account.id, &request.group_type);
+        let group = self
+            .catalog
+            .group_name(&request.account.id, &request.group_type);
         let not_member = |why: &str| {
             BrokerError::new(
                 ErrorCode::NotAMember,
                 format!("{} is not a member of {group}{why}", request.email),
             )
         };
-        match self.directory.membership(&user, &group).await.map_err(aws_error)? {
+        match self
+            .directory
+            .membership(&user, &group)
+            .await
+            .map_err(aws_error)?
+        {
             Membership::Member => {}
             Membership::NotMember => return Err(not_member("")),
             Membership::NoSuchGroup => return Err(not_member(" (the group does not exist)")),
         }
         let data = json!({ "user_id": user.user_id, "group": group });
         let step = Step::new(actor, Action::Authorized, format!("member of {group}")).data(data);
-        self.journal.transition(grant, State::Processing, step).await
+        self.journal
+            .transition(grant, State::Processing, step)
+            .await
     }
 
     async fn create_role(
@@ -180,7 +195,11 @@ impl Provision {
     ) -> Result<Provisioned, BrokerError> {
         let expires_at = whole_seconds(self.journal.now() + request.grant.ttl);
         let account = &request.account.id;
-        let role_arn = self.roles.create_role(&self.role_spec(grant, request, expires_at)?).await.map_err(aws_error)?;
+        let role_arn = self
+            .roles
+            .create_role(&self.role_spec(grant, request, expires_at)?)
+            .await
+            .map_err(aws_error)?;
         let step = Step::new(actor, Action::RoleCreated, "temporary role created")
             .data(json!({ "role_arn": role_arn }));
         let created = self
@@ -209,9 +228,15 @@ impl Provision {
             "delivery": request.account.delivery,
             "access_key_id": credentials.as_ref().map(|c| c.access_key_id.clone()),
         });
-        let step = Step::new(actor, Action::Provisioned, "role ready and credentials issued")
-            .data(data);
-        self.journal.transition(&created, State::Provisioned, step).await?;
+        let step = Step::new(
+            actor,
+            Action::Provisioned,
+            "role ready and credentials issued",
+        )
+        .data(data);
+        self.journal
+            .transition(&created, State::Provisioned, step)
+            .await?;
         Ok(Provisioned {
             transaction_id: grant.id.clone(),
             role_arn,
@@ -247,7 +272,10 @@ impl Provision {
                 ("stint:transaction-id".to_owned(), grant.id.to_string()),
                 ("stint:requester".to_owned(), request.email.to_string()),
                 ("stint:branch".to_owned(), request.branch.to_string()),
-                ("stint:group-type".to_owned(), request.group_type.to_string()),
+                (
+                    "stint:group-type".to_owned(),
+                    request.group_type.to_string(),
+                ),
                 ("stint:expires-at".to_owned(), iam_time(expires_at)),
             ],
             permissions_boundary: self.catalog.permissions_boundary(account),
@@ -320,7 +348,11 @@ impl Provision {
     /// the error says so; the role keeps its expiry in its policies and its name ties it to
     /// this transaction, so it is powerless after expiry and can be found and swept.
     async fn remove_partial_role(&self, grant: &Grant, error: BrokerError) -> BrokerError {
-        match self.roles.delete_role(grant.account_id(), grant.role_name()).await {
+        match self
+            .roles
+            .delete_role(grant.account_id(), grant.role_name())
+            .await
+        {
             Ok(_) => error,
             Err(cleanup) => BrokerError {
                 message: format!(
@@ -333,7 +365,13 @@ impl Provision {
     }
 
     /// Records the terminal state for `error` and returns it, tagged with the transaction.
-    async fn end(&self, grant: &Grant, state: State, error: BrokerError, actor: &Actor) -> BrokerError {
+    async fn end(
+        &self,
+        grant: &Grant,
+        state: State,
+        error: BrokerError,
+        actor: &Actor,
+    ) -> BrokerError {
         let error = error.in_transaction(&grant.id);
         // Re-read: the grant may have advanced past `grant` before the failure.
         let current = match self.journal.find(&grant.id).await {

@@ -66,7 +66,10 @@ impl ProvisionRequest {
         };
         let branch = Branch::parse(required("branch", input.branch)?)?;
         let name = AccountName::parse(required("target_aws_account", input.target_aws_account)?)?;
-        let id = AccountId::parse(required("target_aws_account_id", input.target_aws_account_id)?)?;
+        let id = AccountId::parse(required(
+            "target_aws_account_id",
+            input.target_aws_account_id,
+        )?)?;
         let group_type = match input.group_type.map(str::trim) {
             None | Some("") => catalog.default_group_type.clone(),
             Some(value) => GroupType::parse(value)?,

@@ -27,7 +27,10 @@ fn schema_1_bodies_are_read_and_upgraded() {
     assert_eq!((grant.state, grant.version), (State::Provisioned, 4));
     assert_eq!(grant.terms.subject.requester.as_str(), "alice@example.com");
     let claims = grant.terms.subject.pipeline().unwrap();
-    assert_eq!((claims.repository_id.as_str(), claims.run_id.as_str()), ("500", "42"));
+    assert_eq!(
+        (claims.repository_id.as_str(), claims.run_id.as_str()),
+        ("500", "42")
+    );
     assert_eq!(grant.terms.target.account_id.as_str(), "222222222222");
     assert_eq!(grant.terms.target.persona.as_str(), "Product-Deployers");
     assert_eq!(
@@ -35,7 +38,10 @@ fn schema_1_bodies_are_read_and_upgraded() {
         Some("arn:aws:iam::222222222222:role/stint/stint-019ade5c-7a80-7000-8000-000000000001")
     );
     assert_eq!(grant.terms.ttl_seconds, 86400);
-    assert_eq!(grant.expires_at, Some(time::macros::datetime!(2026-12-01 10:00:00 UTC)));
+    assert_eq!(
+        grant.expires_at,
+        Some(time::macros::datetime!(2026-12-01 10:00:00 UTC))
+    );
 
     let record = decode(&stored("deprovision", State::Failed.into(), V1_RECORD)).unwrap();
     assert_eq!(record.terms.subject.origin, Origin::Operator);
@@ -50,7 +56,11 @@ fn schema_1_bodies_are_read_and_upgraded() {
 fn an_upgraded_grant_is_written_as_schema_2_and_reads_back_the_same() {
     let grant = decode(&stored("provision", State::Provisioned.into(), V1_PIPELINE)).unwrap();
     let written = encode(&grant);
-    assert!(written.body.starts_with("{\"schema\":2,"), "{}", written.body);
+    assert!(
+        written.body.starts_with("{\"schema\":2,"),
+        "{}",
+        written.body
+    );
     assert_eq!(
         (written.kind, written.status, written.version),
         ("provision", Status::Grant(State::Provisioned), 4)
@@ -62,9 +72,22 @@ fn an_upgraded_grant_is_written_as_schema_2_and_reads_back_the_same() {
 #[test]
 fn unknown_schemas_and_other_kinds_are_refused_by_name() {
     let future = stored("provision", State::Provisioned.into(), r#"{"schema":9}"#);
-    assert!(matches!(decode(&future), Err(StoredError::UnknownSchema { schema: 9, .. })));
-    let request = stored("request", Status::Request(crate::record::RequestState::Requested), "{}");
-    assert!(matches!(decode(&request), Err(StoredError::NotAGrant { .. })));
+    assert!(matches!(
+        decode(&future),
+        Err(StoredError::UnknownSchema { schema: 9, .. })
+    ));
+    let request = stored(
+        "request",
+        Status::Request(crate::record::RequestState::Requested),
+        "{}",
+    );
+    assert!(matches!(
+        decode(&request),
+        Err(StoredError::NotAGrant { .. })
+    ));
     let garbage = stored("provision", State::Provisioned.into(), "not json");
-    assert!(matches!(decode(&garbage), Err(StoredError::Unreadable { .. })));
+    assert!(matches!(
+        decode(&garbage),
+        Err(StoredError::Unreadable { .. })
+    ));
 }

@@ -15,10 +15,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
-use stint_core::caller::PipelineClaims;
 use stint_core::catalog::OidcSettings;
 use stint_core::error::{BrokerError, ErrorCode};
 use stint_core::ports::{Clock, Ledger};
+use stint_core::subject::PipelineClaims;
 use time::OffsetDateTime;
 use tokio::sync::{Mutex, RwLock};
 

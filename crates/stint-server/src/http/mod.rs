@@ -1,0 +1,79 @@
+//! The HTTP door. One `router(app)` serves `stint serve` and the tests alike:
+//!
+//! - `POST /v1/provision`, `POST /v1/deprovision`: the pipeline contract's JSON in and out;
+//! - `GET /v1/transactions/{id}`: a transaction and its events;
+//! - `POST /v1/transactions/{id}/revoke`: end a grant now, cutting off issued sessions;
+//! - `GET /healthz`; `GET /metrics` (Prometheus text).
+//!
+//! Errors are `{"status": "rejected"|"failed", "error": {"code", "message"}}`: 4xx when the
+//! caller is at fault, 502 when AWS is, 500 when stint is. Internals (AWS and SQLite messages
+//! beyond the summary) are logged, not returned.
+
+mod caller;
+mod v1;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use stint_core::error::{BrokerError, ErrorClass};
+
+use crate::app::App;
+use crate::ops::error_chain;
+use crate::wire;
+
+pub use caller::Authenticated;
+
+/// Requests are a few hundred bytes; anything large is not a stint request.
+const BODY_LIMIT: usize = 64 * 1024;
+
+pub fn router(app: App) -> Router {
+    Router::new()
+        .route("/v1/provision", post(v1::provision))
+        .route("/v1/deprovision", post(v1::deprovision))
+        .route("/v1/transactions/{id}", get(v1::transaction))
+        .route("/v1/transactions/{id}/revoke", post(v1::revoke))
+        .route("/healthz", get(v1::healthz))
+        .route("/metrics", get(v1::metrics))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(app)
+}
+
+/// A `BrokerError` as an HTTP response; logs the cause chain, returns only code and message.
+pub struct ApiError(pub BrokerError);
+
+impl From<BrokerError> for ApiError {
+    fn from(error: BrokerError) -> Self {
+        Self(error)
+    }
+}
+
+pub fn status_of(class: ErrorClass) -> StatusCode {
+    match class {
+        ErrorClass::Invalid => StatusCode::BAD_REQUEST,
+        ErrorClass::Unauthenticated => StatusCode::UNAUTHORIZED,
+        ErrorClass::Forbidden => StatusCode::FORBIDDEN,
+        ErrorClass::NotFound => StatusCode::NOT_FOUND,
+        ErrorClass::Conflict => StatusCode::CONFLICT,
+        ErrorClass::Upstream => StatusCode::BAD_GATEWAY,
+        ErrorClass::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let error = self.0;
+        let transaction_id = error.transaction_id.as_deref();
+        if error.class().is_rejection() {
+            tracing::info!(code = %error.code, transaction_id, "rejected: {}", error.message);
+        } else {
+            tracing::error!(code = %error.code, transaction_id, "failed: {}", error_chain(&error));
+        }
+        (
+            status_of(error.class()),
+            axum::Json(wire::error_body(&error)),
+        )
+            .into_response()
+    }
+}

@@ -1,0 +1,141 @@
+//! The operations layer: every door (HTTP, Lambda, CLI) runs an operation through here. An
+//! operation takes the wire input, runs the use case, counts its outcome in the metrics,
+//! logs what happened (never a credential), and answers with the wire type, so a rule or a
+//! log line lives in one place whatever door the caller came through.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use stint_core::audit::ChainReport;
+use stint_core::error::BrokerError;
+use stint_core::grant::{self, Caller, ReapReport, ReapSettings};
+use stint_core::ids::TransactionId;
+use stint_core::pipeline;
+use stint_core::wiring::UseCases;
+
+use crate::metrics::BrokerMetrics;
+use crate::wire::{
+    DeprovisionInput, DeprovisionResponse, ProvisionInput, ProvisionResponse, TransactionResponse,
+    TransactionView,
+};
+
+#[derive(Clone)]
+pub struct Operations {
+    pub cases: UseCases,
+    pub metrics: Arc<BrokerMetrics>,
+}
+
+impl Operations {
+    pub async fn provision(
+        &self,
+        input: &ProvisionInput,
+        caller: &Caller,
+    ) -> Result<ProvisionResponse, BrokerError> {
+        let result = self.cases.provision.run(&input.ask(), caller).await;
+        self.metrics.outcome("provision", &result);
+        let provisioned = result?;
+        tracing::info!(
+            transaction_id = %provisioned.transaction_id,
+            role_arn = %provisioned.role_arn,
+            delivery = ?provisioned.delivery,
+            "provisioned"
+        );
+        Ok(ProvisionResponse::from(&provisioned))
+    }
+
+    pub async fn deprovision(
+        &self,
+        input: &DeprovisionInput,
+        caller: &Caller,
+    ) -> Result<DeprovisionResponse, BrokerError> {
+        let result = pipeline::deprovision(&self.cases.ender, &input.ask(), caller).await;
+        self.metrics.outcome("deprovision", &result);
+        let done = result?;
+        tracing::info!(
+            transaction_id = %done.original_transaction_id,
+            deprovisioning_transaction_id = %done.deprovisioning_transaction_id,
+            already = done.already_deprovisioned,
+            "deprovisioned"
+        );
+        Ok(DeprovisionResponse::from(&done))
+    }
+
+    /// Ends grant `id` now, cutting off its sessions: the owning pipeline, or an operator.
+    pub async fn revoke(
+        &self,
+        id: &str,
+        caller: &Caller,
+    ) -> Result<DeprovisionResponse, BrokerError> {
+        let id = TransactionId::parse(id)?;
+        let result = grant::revoke(&self.cases.ender, &id, caller).await;
+        self.metrics.outcome("revoke", &result);
+        let done = result?;
+        tracing::info!(transaction_id = %id, "revoked");
+        Ok(DeprovisionResponse::from(&done))
+    }
+
+    /// A transaction and its events, for whoever may see it.
+    pub async fn transaction(
+        &self,
+        id: &str,
+        caller: &Caller,
+    ) -> Result<TransactionResponse, BrokerError> {
+        let id = TransactionId::parse(id)?;
+        let (grant, events) = grant::read(&self.cases.journal, &id, caller).await?;
+        Ok(TransactionResponse {
+            transaction: TransactionView::from(&grant),
+            events,
+        })
+    }
+
+    /// One reaper pass, counted and logged.
+    pub async fn reap(&self, settings: &ReapSettings) -> Result<ReapReport, BrokerError> {
+        let result = self.cases.reaper.reap(settings).await;
+        match &result {
+            Ok(report) => {
+                self.metrics.reaped(report);
+                if *report == ReapReport::default() {
+                    tracing::debug!("reaper: nothing to do");
+                } else {
+                    tracing::info!(
+                        expired = report.expired,
+                        stuck = report.stuck,
+                        orphans = report.orphans,
+                        errors = report.errors,
+                        "reaper pass"
+                    );
+                }
+            }
+            Err(error) => tracing::error!("reaper pass failed: {}", error_chain(error)),
+        }
+        result
+    }
+
+    /// Checks the ledger's hash chain.
+    pub async fn verify_audit(&self) -> Result<ChainReport, BrokerError> {
+        self.cases
+            .journal
+            .ledger
+            .verify()
+            .await
+            .map_err(grant::ledger_error)
+    }
+
+    /// The Prometheus text of `GET /metrics`.
+    pub async fn metrics_text(&self, aws: &stint_aws::AwsCallCounter) -> String {
+        self.metrics
+            .render(self.cases.journal.ledger.as_ref(), aws)
+            .await
+    }
+}
+
+/// The error and every cause under it, for logs.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let _ = write!(text, ": {cause}");
+        source = cause.source();
+    }
+    text
+}
