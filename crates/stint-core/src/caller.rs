@@ -109,7 +109,10 @@ pub fn authorize_pipeline(
     let rules: Vec<&PipelineRule> = catalog
         .pipeline_rules()
         .iter()
-        .filter(|rule| rule.covers(account.environment, persona) && rule.admits_repository(claims))
+        .filter(|rule| {
+            rule.covers(account.environment, persona)
+                && rule.admits_repository(&claims.repository_id, &claims.repository_owner_id)
+        })
         .collect();
     let Some(first) = rules.first() else {
         return Err(deny(
