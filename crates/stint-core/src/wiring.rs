@@ -53,4 +53,14 @@ impl UseCases {
             catalog: ports.catalog,
         }
     }
+
+    /// The same use cases over another role provisioner (a test's witness around the real
+    /// one, say), so every use case sees the same port.
+    pub fn with_roles(&self, roles: Arc<dyn RoleProvisioner>) -> Self {
+        let mut cases = self.clone();
+        cases.provision.roles = roles.clone();
+        cases.ender.roles = roles.clone();
+        cases.reaper.ender.roles = roles;
+        cases
+    }
 }

@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use super::*;
 
 const EXAMPLE: &str = include_str!("../../../../examples/catalog.toml");
@@ -168,15 +170,6 @@ fn inline_policy_over_iam_limit_is_refused() {
     );
     assert_eq!(error.key, "personas.Product-Deployers.prod.statements");
     assert!(error.message.contains("10240"), "{error}");
-}
-
-#[test]
-fn ttl_parsing() {
-    assert_eq!(parse_ttl("1h30m"), Ok(Duration::from_secs(5400)));
-    assert_eq!(parse_ttl("900s"), Ok(Duration::from_secs(900)));
-    for bad in ["", "h", "5", "899s", "24h1s", "1d", "-1h"] {
-        assert!(parse_ttl(bad).is_err(), "{bad}");
-    }
 }
 
 #[test]

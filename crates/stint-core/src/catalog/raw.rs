@@ -1,0 +1,131 @@
+//! The catalog as TOML gives it: the first of two loading stages. Every struct refuses keys it
+//! does not know, so a typo fails the load instead of silently taking a default; defaults live
+//! here. Nothing is checked yet: the sibling modules turn these into validated types.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::accounts::{Delivery, Environment};
+use super::limits::DEFAULT_MANAGED_POLICIES_PER_ROLE;
+use crate::policy::Statement;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCatalog {
+    pub(super) company: String,
+    pub(super) org: String,
+    pub(super) identity_store_id: String,
+    pub(super) provisioner_role_name: String,
+    #[serde(default)]
+    pub(super) provisioner_external_id: Option<String>,
+    pub(super) pipeline_principal_arn: String,
+    #[serde(default)]
+    pub(super) permissions_boundary_arn: Option<String>,
+    #[serde(default = "default_group_type")]
+    pub(super) default_group_type: String,
+    #[serde(default = "default_role_prefix")]
+    pub(super) role_name_prefix: String,
+    #[serde(default = "default_managed_limit")]
+    pub(super) managed_policies_per_role: usize,
+    pub(super) accounts: Vec<RawAccount>,
+    pub(super) personas: BTreeMap<String, RawPersona>,
+    #[serde(default)]
+    pub(super) oidc: Option<RawOidc>,
+    #[serde(default)]
+    pub(super) identities: Vec<RawIdentity>,
+    #[serde(default)]
+    pub(super) pipelines: Vec<RawPipelineRule>,
+}
+
+fn default_group_type() -> String {
+    "Product-Deployers".to_owned()
+}
+
+fn default_role_prefix() -> String {
+    "stint".to_owned()
+}
+
+fn default_managed_limit() -> usize {
+    DEFAULT_MANAGED_POLICIES_PER_ROLE
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAccount {
+    pub(super) name: String,
+    pub(super) id: String,
+    pub(super) environment: Environment,
+    #[serde(default)]
+    pub(super) delivery: Delivery,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPersona {
+    #[serde(default)]
+    pub(super) description: String,
+    #[serde(default)]
+    pub(super) managed_policies: Vec<String>,
+    #[serde(default)]
+    pub(super) statements: Vec<Statement>,
+    pub(super) ttl: String,
+    #[serde(default)]
+    pub(super) prod: Option<RawOverride>,
+    #[serde(default)]
+    pub(super) nonprod: Option<RawOverride>,
+}
+
+/// Per-environment replacement of a persona's grant; absent members keep the persona's own.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawOverride {
+    pub(super) managed_policies: Option<Vec<String>>,
+    pub(super) statements: Option<Vec<Statement>>,
+    pub(super) ttl: Option<String>,
+}
+
+/// The token issuer pipelines authenticate with (GitHub Actions).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawOidc {
+    pub(super) issuer: String,
+    pub(super) audience: String,
+    #[serde(default = "default_max_token_age")]
+    pub(super) max_token_age: String,
+}
+
+fn default_max_token_age() -> String {
+    "10m".to_owned()
+}
+
+/// A GitHub user (by numeric id) and the directory user it is.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawIdentity {
+    pub(super) github_actor_id: u64,
+    pub(super) email: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPipelineRule {
+    #[serde(default)]
+    pub(super) repository_ids: Vec<u64>,
+    #[serde(default)]
+    pub(super) repository_owner_ids: Vec<u64>,
+    pub(super) environments: Vec<Environment>,
+    pub(super) personas: Vec<String>,
+    #[serde(default = "default_event_names")]
+    pub(super) event_names: Vec<String>,
+    #[serde(default)]
+    pub(super) require_protected_ref: Option<bool>,
+    #[serde(default)]
+    pub(super) github_environment: Option<String>,
+    #[serde(default)]
+    pub(super) job_workflow_ref: Option<String>,
+}
+
+fn default_event_names() -> Vec<String> {
+    vec!["push".to_owned(), "workflow_dispatch".to_owned()]
+}
