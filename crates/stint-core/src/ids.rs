@@ -55,7 +55,7 @@ string_newtype!(
     Branch
 );
 string_newtype!(
-    /// A persona, named by the seed's `group_type` (e.g. `Product-Deployers`).
+    /// A persona, named by the pipeline contract's `group_type` (e.g. `Product-Deployers`).
     GroupType
 );
 string_newtype!(

@@ -38,6 +38,8 @@ impl Operations {
             transaction_id = %provisioned.transaction_id,
             role_arn = %provisioned.role_arn,
             delivery = ?provisioned.delivery,
+            // No part of a credential is logged, not even the access key id.
+            credentials = provisioned.credentials.as_ref().map(|_| "[redacted]"),
             "provisioned"
         );
         Ok(ProvisionResponse::from(&provisioned))

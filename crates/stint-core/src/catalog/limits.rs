@@ -6,7 +6,7 @@ use std::time::Duration;
 /// STS AssumeRole's shortest session (`DurationSeconds` at least 900 s): a grant shorter than
 /// this could not issue credentials.
 pub const MIN_TTL: Duration = Duration::from_secs(900);
-/// Not an AWS limit but stint's own ceiling, the articles' default: a grant longer than a day
+/// Not an AWS limit but stint's own ceiling, the pipeline contract's default: a grant longer than a day
 /// is standing access. (A role's lifetime is not bounded by IAM; each session is.)
 pub const MAX_TTL: Duration = Duration::from_secs(24 * 3600);
 /// IAM: a role's inline policies together take at most 10,240 characters, whitespace not

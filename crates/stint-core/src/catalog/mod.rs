@@ -111,7 +111,7 @@ impl Catalog {
     }
 
     /// The Identity Center group whose members may have `group_type` in `account`:
-    /// `Company_Org_AccountId_Persona`, as in the articles.
+    /// `Company_Org_AccountId_Persona`, the naming convention of the pipeline contract.
     pub fn group_name(&self, account: &AccountId, group_type: &GroupType) -> String {
         format!("{}_{}_{}_{}", self.company, self.org, account, group_type)
     }

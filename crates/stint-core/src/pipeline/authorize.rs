@@ -17,7 +17,7 @@ fn deny(code: ErrorCode, message: String) -> BrokerError {
 }
 
 /// Whether the pipeline may ask for `persona` in `account`, by the catalog's rules; then who
-/// the requester is. `typed_email`, the articles' input, must agree with the mapped user.
+/// the requester is. `typed_email`, the contract's `email` input, must agree with the mapped user.
 pub fn authorize_pipeline(
     catalog: &Catalog,
     claims: &PipelineClaims,

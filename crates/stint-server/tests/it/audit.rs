@@ -22,11 +22,11 @@ async fn app_with_history() -> TestApp {
 }
 
 async fn fault_after(app: &TestApp, tamper: &str) -> Option<ChainFault> {
-    let report = app.app.broker.verify_audit().await.unwrap();
+    let report = app.app.ops.verify_audit().await.unwrap();
     assert_eq!(report.fault, None, "chain broken before tampering");
     let conn = Connection::open(&app.ledger_path).unwrap();
     conn.execute_batch(tamper).unwrap();
-    app.app.broker.verify_audit().await.unwrap().fault
+    app.app.ops.verify_audit().await.unwrap().fault
 }
 
 #[tokio::test]

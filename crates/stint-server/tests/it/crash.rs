@@ -10,7 +10,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use stint_core::transaction::{Kind, State, Transaction};
+use stint_core::grant::{Grant, Kind, stored};
+use stint_core::ids::TransactionId;
+use stint_core::record::{State, Status, StoredRecord, kind_name};
 use tokio::process::{Child, Command};
 
 use crate::harness::{TestApp, USERS, moto_url, spawn_app};
@@ -126,13 +128,25 @@ async fn worker(url: String, app_nonprod: String, stop: Arc<AtomicBool>, tally: 
     }
 }
 
-fn ledger_transactions(ledger: &Path) -> Vec<Transaction> {
+fn ledger_transactions(ledger: &Path) -> Vec<Grant> {
     let conn = rusqlite::Connection::open(ledger).unwrap();
-    let mut stmt = conn.prepare("SELECT body FROM transactions").unwrap();
-    stmt.query_map([], |row| row.get::<_, String>(0))
-        .unwrap()
-        .map(|body| serde_json::from_str(&body.unwrap()).unwrap())
-        .collect()
+    let mut stmt = conn
+        .prepare("SELECT id, kind, state, version, updated_at, body FROM transactions")
+        .unwrap();
+    stmt.query_map([], |row| {
+        Ok(StoredRecord {
+            id: TransactionId::parse(&row.get::<_, String>(0)?).unwrap(),
+            kind: kind_name(&row.get::<_, String>(1)?).unwrap(),
+            status: Status::parse(&row.get::<_, String>(2)?).unwrap(),
+            version: row.get(3)?,
+            expires_at: None,
+            updated_at: time::OffsetDateTime::from_unix_timestamp(row.get(4)?).unwrap(),
+            body: row.get(5)?,
+        })
+    })
+    .unwrap()
+    .map(|record| stored::decode(&record.unwrap()).unwrap())
+    .collect()
 }
 
 fn events_of(ledger: &Path, id: &str) -> Vec<String> {
@@ -209,7 +223,7 @@ async fn sigkill_under_load_leaks_nothing() {
     for role in &roles {
         let live = txns.iter().any(|t| {
             t.kind == Kind::Provision
-                && t.role_name.as_str() == role
+                && t.role_name().as_str() == role
                 && t.state == State::Provisioned
                 && t.expires_at.is_some_and(|at| at > now)
         });
@@ -220,7 +234,7 @@ async fn sigkill_under_load_leaks_nothing() {
     for t in &txns {
         match t.state {
             State::Provisioned => assert!(
-                roles.contains(t.role_name.as_str()),
+                roles.contains(t.role_name().as_str()),
                 "{} is provisioned without its role: {:#?}",
                 t.id,
                 events_of(&ledger, t.id.as_str())

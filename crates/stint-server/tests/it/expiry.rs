@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::json;
+use stint_core::grant::ReapSettings;
 use stint_core::ids::{AccountId, RoleName};
 use stint_core::ports::{
     ListedRole, PortError, RoleDeletion, RolePermissions, RoleProvisioner, RoleSpec,
 };
-use stint_core::reap::ReapSettings;
 use time::OffsetDateTime;
 
 use crate::harness::{actions, decode_policy, spawn_app};
@@ -25,7 +25,7 @@ async fn the_reaper_ends_grants_past_their_ttl_and_only_those() {
     let young = app.provision_alice().await;
     app.clock.advance(Duration::from_secs(2 * 3600)); // old: 25 h, TTL 24 h; young: 2 h
 
-    let report = app.app.broker.reap(&ReapSettings::default()).await.unwrap();
+    let report = app.app.ops.reap(&ReapSettings::default()).await.unwrap();
     assert_eq!(
         (report.expired, report.stuck, report.orphans, report.errors),
         (1, 0, 0, 0),
@@ -54,7 +54,7 @@ async fn the_reaper_ends_grants_past_their_ttl_and_only_those() {
     assert_eq!(live["transaction"]["state"], "provisioned");
 
     // A second pass finds nothing more.
-    let again = app.app.broker.reap(&ReapSettings::default()).await.unwrap();
+    let again = app.app.ops.reap(&ReapSettings::default()).await.unwrap();
     assert_eq!(again, Default::default());
 }
 
@@ -132,20 +132,20 @@ impl RoleProvisioner for DeletionWitness {
 async fn an_early_revoke_denies_issued_sessions_before_the_role_is_deleted() {
     let mut app = spawn_app().await;
     let witness = Arc::new(DeletionWitness {
-        inner: app.app.broker.roles.clone(),
+        inner: app.app.ops.cases.ender.roles.clone(),
         seed: Seeder::connect(&crate::harness::moto_url()).await,
         seen: Mutex::default(),
         revoke_policy: Mutex::default(),
     });
-    app.app.broker.roles = witness.clone();
+    app.app.ops.cases = app.app.ops.cases.with_roles(witness.clone());
     let granted = app.provision_alice().await;
     let id =
         stint_core::ids::TransactionId::parse(granted["transaction_id"].as_str().unwrap()).unwrap();
 
     let done = app
         .app
-        .broker
-        .revoke(&id, &stint_core::caller::Caller::operator("test"))
+        .ops
+        .revoke(id.as_str(), &stint_core::grant::Caller::operator("test"))
         .await
         .unwrap();
     assert!(!done.already_deprovisioned);
@@ -219,13 +219,13 @@ async fn roles_without_a_live_transaction_are_swept_after_the_grace_period() {
         .await
         .unwrap();
 
-    let report = app.app.broker.reap(&ReapSettings::default()).await.unwrap();
+    let report = app.app.ops.reap(&ReapSettings::default()).await.unwrap();
     assert_eq!(
         report.orphans, 0,
         "swept within the grace period: {report:?}"
     );
     app.clock.advance(Duration::from_secs(10 * 60));
-    let report = app.app.broker.reap(&ReapSettings::default()).await.unwrap();
+    let report = app.app.ops.reap(&ReapSettings::default()).await.unwrap();
     assert_eq!((report.orphans, report.errors), (2, 0), "{report:?}");
     assert_eq!(
         app.stint_roles(&app.nonprod).await,

@@ -5,8 +5,8 @@ use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 
 use serde_json::{Value, json};
-use stint_core::reap::ReapSettings;
-use stint_core::transaction::{Kind, State};
+use stint_core::grant::{Kind, ReapSettings};
+use stint_core::record::State;
 
 use crate::fault_proxy::FaultProxy;
 use crate::harness::{TestApp, moto_url, spawn_via};
@@ -70,7 +70,7 @@ async fn at_a_20_percent_fault_rate_every_request_ends_cleanly_and_nothing_leaks
     // AWS calms down; one reaper pass settles what the faults left.
     proxy.rate_per_mille.store(0, Ordering::SeqCst);
     app.clock.advance(std::time::Duration::from_secs(20 * 60));
-    let report = app.app.broker.reap(&ReapSettings::default()).await.unwrap();
+    let report = app.app.ops.reap(&ReapSettings::default()).await.unwrap();
     assert_eq!(report.errors, 0, "{report:?}");
 
     let roles: HashSet<String> = app.stint_roles(&app.nonprod).await.into_iter().collect();
@@ -80,7 +80,7 @@ async fn at_a_20_percent_fault_rate_every_request_ends_cleanly_and_nothing_leaks
             continue;
         };
         let txn = app.transaction(id).await["transaction"].clone();
-        let txn: stint_core::transaction::Transaction = serde_json::from_value(txn).unwrap();
+        let txn: crate::harness::TxnView = serde_json::from_value(txn).unwrap();
         assert_eq!(txn.kind, Kind::Provision);
         match txn.state {
             State::Provisioned => {

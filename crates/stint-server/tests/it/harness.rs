@@ -436,3 +436,12 @@ pub fn decode_policy(encoded: &str) -> Value {
         .expect("utf8");
     serde_json::from_str(&decoded).expect("policy json")
 }
+
+/// A transaction as `GET /v1/transactions/{id}` shows it, as far as tests read it.
+#[derive(Debug, serde::Deserialize)]
+pub struct TxnView {
+    pub id: String,
+    pub kind: stint_core::grant::Kind,
+    pub state: stint_core::record::State,
+    pub role_name: String,
+}

@@ -5,9 +5,11 @@
 use std::sync::Arc;
 
 use stint_aws::{AwsCallCounter, AwsSettings, DynamoLedger};
+use stint_core::grant::{Grant, Kind, Mechanism, Target, Terms, stored};
 use stint_core::ids::{AccountId, AccountName, Email, GroupType, RoleName, TransactionId};
 use stint_core::ports::{Ledger, LedgerError};
-use stint_core::transaction::{Action, Kind, NewEvent, State, Transaction};
+use stint_core::record::{Action, NewEvent, State, Status, StoredRecord};
+use stint_core::subject::{Origin, Subject};
 use stint_server::ledger::SqliteLedger;
 use time::OffsetDateTime;
 use time::macros::datetime;
@@ -21,31 +23,40 @@ fn txn(
     version: u64,
     expires_at: Option<OffsetDateTime>,
     updated_at: OffsetDateTime,
-) -> Transaction {
+) -> StoredRecord {
     let id = TransactionId::new_at(
         1_800_000_000,
         uuid::Uuid::new_v4().as_u128() as u32 % 1_000_000_000,
     );
-    Transaction {
-        role_name: RoleName::for_transaction("stint", &id).unwrap(),
-        id,
-        kind: Kind::Provision,
-        state,
-        version,
-        account_id: AccountId::parse("222222222222").unwrap(),
-        account_name: AccountName::parse("nonprod").unwrap(),
-        group_type: GroupType::parse("Product-Deployers").unwrap(),
-        requester: Email::parse("alice@example.com").unwrap(),
+    let terms = Terms {
+        subject: Subject {
+            requester: Email::parse("alice@example.com").unwrap(),
+            origin: Origin::Operator,
+        },
+        target: Target {
+            account_id: AccountId::parse("222222222222").unwrap(),
+            account_name: AccountName::parse("nonprod").unwrap(),
+            persona: GroupType::parse("Product-Deployers").unwrap(),
+        },
+        mechanism: Mechanism::Role {
+            name: RoleName::for_transaction("stint", &id).unwrap(),
+            arn: None,
+        },
         branch: None,
-        role_arn: None,
         ttl_seconds: 3600,
-        created_at: updated_at,
-        updated_at,
-        expires_at,
-        original_transaction_id: None,
-        deprovisioning_transaction_id: None,
-        failure: None,
-        caller: None,
+    };
+    let mut grant = Grant::new(id, Kind::Provision, state, terms, updated_at);
+    grant.version = version;
+    grant.expires_at = expires_at;
+    stored::encode(&grant)
+}
+
+/// `t` at another status and version.
+fn moved(t: &StoredRecord, status: impl Into<Status>, version: u64) -> StoredRecord {
+    StoredRecord {
+        status: status.into(),
+        version,
+        ..t.clone()
     }
 }
 
@@ -60,20 +71,13 @@ fn event(action: Action, reason: &str) -> NewEvent {
 }
 
 /// Creates `t` at version 1 and moves it to `t.state` at version 2 (two events).
-async fn store(ledger: &dyn Ledger, t: &Transaction) {
-    let first = Transaction {
-        state: State::Processing,
-        version: 1,
-        ..t.clone()
-    };
+async fn store(ledger: &dyn Ledger, t: &StoredRecord) {
+    let first = moved(t, State::Processing, 1);
     ledger
         .append(&first, event(Action::Requested, "asked"))
         .await
         .unwrap();
-    let second = Transaction {
-        version: 2,
-        ..t.clone()
-    };
+    let second = moved(t, t.status, 2);
     ledger
         .append(&second, event(Action::Provisioned, "granted"))
         .await
@@ -168,28 +172,20 @@ async fn appends_are_conditional_on_the_version(backend: impl Backend) {
     let t = txn(State::Provisioned, 2, Some(T0), T0);
     store(ledger.as_ref(), &t).await;
     // A writer that read version 1 and writes version 2 again loses.
-    let stale = Transaction {
-        state: State::Failed,
-        version: 2,
-        ..t.clone()
-    };
+    let stale = moved(&t, State::Failed, 2);
     let conflict = ledger.append(&stale, event(Action::Failed, "late")).await;
     assert!(
         matches!(
             conflict,
             Err(LedgerError::Conflict {
-                found: Some((2, State::Provisioned)),
+                found: Some((2, Status::Grant(State::Provisioned))),
                 ..
             })
         ),
         "{conflict:?}"
     );
     // Nor can a transaction be created twice.
-    let again = Transaction {
-        state: State::Processing,
-        version: 1,
-        ..t.clone()
-    };
+    let again = moved(&t, State::Processing, 1);
     assert!(matches!(
         ledger
             .append(&again, event(Action::Requested, "twice"))
@@ -205,8 +201,8 @@ async fn appends_are_conditional_on_the_version(backend: impl Backend) {
     assert_eq!(
         versions,
         [
-            (1, Action::Requested, State::Processing),
-            (2, Action::Provisioned, State::Provisioned)
+            (1, Action::Requested, State::Processing.into()),
+            (2, Action::Provisioned, State::Provisioned.into())
         ]
     );
 }
@@ -215,11 +211,7 @@ async fn one_of_two_racing_writers_wins(backend: impl Backend) {
     let ledger = backend.ledger();
     let t = txn(State::Provisioned, 2, Some(T0), T0);
     store(ledger.as_ref(), &t).await;
-    let a = Transaction {
-        state: State::Deprovisioning,
-        version: 3,
-        ..t.clone()
-    };
+    let a = moved(&t, State::Deprovisioning, 3);
     let b = a.clone();
     let (ra, rb) = tokio::join!(
         ledger.append(&a, event(Action::DeprovisionStarted, "a")),
@@ -252,15 +244,15 @@ async fn the_reapers_queries_find_what_is_due(backend: impl Backend) {
         .collect();
     assert_eq!(due, std::slice::from_ref(&expired.id));
     let stale: Vec<_> = ledger
-        .stale(State::Processing, T0 - 10 * minute, 100)
+        .stale(State::Processing.into(), T0 - 10 * minute, 100)
         .await
         .unwrap()
         .into_iter()
         .map(|t| t.id)
         .collect();
     assert_eq!(stale, std::slice::from_ref(&stuck.id));
-    assert_eq!(ledger.count(State::Provisioned).await.unwrap(), 2);
-    assert_eq!(ledger.count(State::Processing).await.unwrap(), 2);
+    assert_eq!(ledger.count(State::Provisioned.into()).await.unwrap(), 2);
+    assert_eq!(ledger.count(State::Processing.into()).await.unwrap(), 2);
 }
 
 async fn a_token_is_used_once(backend: impl Backend) {
@@ -320,6 +312,88 @@ async fn an_idempotent_request_runs_once_and_its_result_is_kept(backend: impl Ba
     );
 }
 
+/// An access request is a record like a grant: conditional appends, the same chain, its own
+/// statuses, and a body the ledger stores without reading.
+async fn an_access_request_is_a_record_like_a_grant(backend: impl Backend) {
+    use stint_core::access::{AccessRequest, Approval, RequestTerms};
+    use stint_core::record::RequestState;
+    let ledger = backend.ledger();
+    let grant = txn(State::Provisioned, 2, Some(T0), T0);
+    store(ledger.as_ref(), &grant).await;
+    let terms = RequestTerms {
+        requester: Email::parse("alice@example.com").unwrap(),
+        target: Target {
+            account_id: AccountId::parse("333333333333").unwrap(),
+            account_name: AccountName::parse("prod").unwrap(),
+            persona: GroupType::parse("Product-Deployers").unwrap(),
+        },
+        duration_seconds: 3600,
+        reason: "INC-7".into(),
+        ticket: None,
+    };
+    let id = TransactionId::new_at(
+        1_800_000_100,
+        uuid::Uuid::new_v4().as_u128() as u32 % 1_000_000_000,
+    );
+    let asked = AccessRequest::new(id.clone(), terms, T0, T0 + time::Duration::hours(1));
+    ledger
+        .append(&asked.encode(), event(Action::Requested, "asked"))
+        .await
+        .unwrap();
+    let mut approved = asked.advance(RequestState::Approved, T0).unwrap();
+    approved.approvals.push(Approval {
+        approver: "bob@example.com".into(),
+        at: T0,
+    });
+    approved.grant = Some(TransactionId::parse(grant.id.as_str()).unwrap());
+    // Two approvers racing on version 1: one wins.
+    let record = approved.encode();
+    let (a, b) = tokio::join!(
+        ledger.append(&record, event(Action::Approved, "bob")),
+        ledger.append(&record, event(Action::Approved, "carol"))
+    );
+    assert_eq!(
+        usize::from(a.is_ok()) + usize::from(b.is_ok()),
+        1,
+        "{a:?} {b:?}"
+    );
+    let stored = ledger.get(&id).await.unwrap().unwrap();
+    assert_eq!(stored.kind, "request");
+    assert_eq!(AccessRequest::decode(&stored).unwrap(), approved);
+    assert!(
+        stored::decode(&stored).is_err(),
+        "a request read as a grant"
+    );
+    assert_eq!(
+        ledger.count(RequestState::Approved.into()).await.unwrap(),
+        1
+    );
+    let trail: Vec<_> = ledger
+        .events(&id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| (e.version, e.action, e.state))
+        .collect();
+    assert_eq!(
+        trail,
+        [
+            (1, Action::Requested, RequestState::Requested.into()),
+            (2, Action::Approved, RequestState::Approved.into())
+        ]
+    );
+    // The reaper's grant queries never return a request.
+    assert!(
+        ledger
+            .expired(T0 + time::Duration::days(1), 100)
+            .await
+            .unwrap()
+            .iter()
+            .all(|r| r.kind != "request")
+    );
+    assert_eq!(ledger.verify().await.unwrap().fault, None);
+}
+
 macro_rules! contract {
     ($($name:ident),*) => {
         mod sqlite {
@@ -343,5 +417,6 @@ contract!(
     the_reapers_queries_find_what_is_due,
     a_token_is_used_once,
     an_edited_event_breaks_the_chain,
-    an_idempotent_request_runs_once_and_its_result_is_kept
+    an_idempotent_request_runs_once_and_its_result_is_kept,
+    an_access_request_is_a_record_like_a_grant
 );

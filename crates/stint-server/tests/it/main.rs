@@ -14,6 +14,7 @@ mod harness;
 mod issuer;
 mod lambda;
 mod ledger_contract;
+mod migration;
 mod pipelines;
 mod provision;
 mod rejections;

@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use stint_aws::{AwsSettings, DynamoLedger, IssueRetry};
+use stint_core::grant::ReapSettings;
 use stint_core::ids::TransactionId;
-use stint_core::reap::ReapSettings;
-use stint_core::transaction::{Action, State};
+use stint_core::record::{Action, State};
 use stint_server::app::{App, Settings};
 
 use crate::harness::{ShiftedClock, USERS, moto_url, spawn_app};
@@ -109,8 +109,8 @@ async fn two_replicas_and_two_reapers_on_one_table_handle_each_transaction_once(
     clock.advance(Duration::from_secs(25 * 3600));
     let settings = ReapSettings::default();
     let (a, b) = tokio::join!(
-        reapers[0].broker.reap(&settings),
-        reapers[1].broker.reap(&settings)
+        reapers[0].ops.reap(&settings),
+        reapers[1].ops.reap(&settings)
     );
     let (a, b) = (a.unwrap(), b.unwrap());
     let reaper_logs: Vec<String> = crate::harness::captured_logs()
@@ -125,10 +125,10 @@ async fn two_replicas_and_two_reapers_on_one_table_handle_each_transaction_once(
     );
     assert_eq!(a.errors + b.errors, 0, "{a:?} {b:?}");
 
-    let ledger = &reapers[0].broker.ledger;
+    let journal = &reapers[0].ops.cases.journal;
     for id in &ids {
-        let txn = ledger.get(id).await.unwrap().unwrap();
-        let events = ledger.events(id).await.unwrap();
+        let txn = journal.load(id).await.unwrap();
+        let events = journal.events(id).await.unwrap();
         let trail: Vec<String> = events
             .iter()
             .map(|e| format!("v{} {} {:?} {}", e.version, e.actor, e.action, e.reason))
@@ -143,15 +143,14 @@ async fn two_replicas_and_two_reapers_on_one_table_handle_each_transaction_once(
             .filter(|e| e.action == Action::Expired)
             .count();
         assert_eq!(ended, 1, "{id} was ended {ended} times: {events:#?}");
-        let record = ledger
-            .get(txn.deprovisioning_transaction_id.as_ref().unwrap())
+        let record = journal
+            .load(txn.links.deprovisioning.as_ref().unwrap())
             .await
-            .unwrap()
             .unwrap();
         assert_eq!(record.state, State::Deprovisioned);
     }
     assert!(world.stint_roles(&world.nonprod).await.is_empty());
-    assert_eq!(ledger.verify().await.unwrap().fault, None);
+    assert_eq!(journal.ledger.verify().await.unwrap().fault, None);
     drop(servers);
     eprintln!(
         "replicas: {GRANTS} grants over 2 replicas; reaper A ended {}, reaper B ended {}",
