@@ -298,6 +298,34 @@ pub struct StoredRecord {
     pub body: String,
 }
 
+/// A record with a state machine and a version: grants and access requests move the same
+/// way, one version at a time.
+pub trait Versioned: Clone {
+    type State: Copy + fmt::Display;
+    fn state(&self) -> Self::State;
+    fn allows(from: Self::State, to: Self::State) -> bool;
+    /// Sets the new state, bumps the version and stamps the time.
+    fn stamp(&mut self, to: Self::State, at: OffsetDateTime);
+}
+
+/// The next version of `record` in state `to` at `at`, or `None` if the move is illegal.
+pub fn advanced<R: Versioned>(record: &R, to: R::State, at: OffsetDateTime) -> Option<R> {
+    if !R::allows(record.state(), to) {
+        return None;
+    }
+    let mut next = record.clone();
+    next.stamp(to, at);
+    Some(next)
+}
+
+/// A stored body: the schema number that wrote it, then the record's own fields.
+#[derive(Serialize, Deserialize)]
+pub struct Body<T> {
+    pub schema: u64,
+    #[serde(flatten)]
+    pub record: T,
+}
+
 /// The record kinds a body may hold, by their stored names.
 pub const KINDS: [&str; 4] = ["provision", "deprovision", "orphan", "request"];
 

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 
 use crate::grant::Target;
 use crate::ids::{Email, TransactionId};
-use crate::record::{RequestState, StoredRecord};
+use crate::record::{Body, RequestState, StoredRecord, Versioned, advanced};
 use crate::time_fmt::serde_rfc3339;
 
 /// The schema of a stored request body.
@@ -73,13 +73,6 @@ pub enum StoredRequestError {
     Unreadable { id: String, message: String },
 }
 
-#[derive(Serialize, Deserialize)]
-struct Versioned<T> {
-    schema: u64,
-    #[serde(flatten)]
-    request: T,
-}
-
 impl AccessRequest {
     /// A new request, open until `answer_by`.
     pub fn new(
@@ -107,18 +100,11 @@ impl AccessRequest {
         to: RequestState,
         at: OffsetDateTime,
     ) -> Result<AccessRequest, IllegalRequestMove> {
-        if !self.state.allows(to) {
-            return Err(IllegalRequestMove {
-                id: self.id.clone(),
-                from: self.state,
-                to,
-            });
-        }
-        let mut next = self.clone();
-        next.state = to;
-        next.version += 1;
-        next.updated_at = at;
-        Ok(next)
+        advanced(self, to, at).ok_or_else(|| IllegalRequestMove {
+            id: self.id.clone(),
+            from: self.state,
+            to,
+        })
     }
 
     /// Whether `approver` has approved already (each approver counts once).
@@ -128,9 +114,9 @@ impl AccessRequest {
 
     /// The stored form: kind `request`, the request state, and a versioned body.
     pub fn encode(&self) -> StoredRecord {
-        let body = Versioned {
+        let body = Body {
             schema: SCHEMA,
-            request: self,
+            record: self,
         };
         StoredRecord {
             id: self.id.clone(),
@@ -151,12 +137,25 @@ impl AccessRequest {
                 kind: record.kind,
             });
         }
-        serde_json::from_str::<Versioned<AccessRequest>>(&record.body)
-            .map(|v| v.request)
+        serde_json::from_str::<Body<AccessRequest>>(&record.body)
+            .map(|v| v.record)
             .map_err(|e| StoredRequestError::Unreadable {
                 id: record.id.to_string(),
                 message: e.to_string(),
             })
+    }
+}
+
+impl Versioned for AccessRequest {
+    type State = RequestState;
+    fn state(&self) -> RequestState {
+        self.state
+    }
+    fn allows(from: RequestState, to: RequestState) -> bool {
+        from.allows(to)
+    }
+    fn stamp(&mut self, to: RequestState, at: OffsetDateTime) {
+        (self.state, self.version, self.updated_at) = (to, self.version + 1, at);
     }
 }
 

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::ids::{AccountId, AccountName, Branch, GroupType, RoleName, TransactionId};
-use crate::record::State;
+use crate::record::{State, Versioned, advanced};
 use crate::subject::Subject;
 use crate::time_fmt::serde_rfc3339;
 
@@ -144,18 +144,11 @@ impl Grant {
 
     /// The next version of this grant in state `to`, stamped at `at`.
     pub fn advance(&self, to: State, at: OffsetDateTime) -> Result<Grant, IllegalTransition> {
-        if !self.state.allows(to) {
-            return Err(IllegalTransition {
-                id: self.id.clone(),
-                from: self.state,
-                to,
-            });
-        }
-        let mut next = self.clone();
-        next.state = to;
-        next.version += 1;
-        next.updated_at = at;
-        Ok(next)
+        advanced(self, to, at).ok_or_else(|| IllegalTransition {
+            id: self.id.clone(),
+            from: self.state,
+            to,
+        })
     }
 
     /// A deprovisioning record for this grant, with its terms and expiry, linked to it.
@@ -199,5 +192,18 @@ impl Grant {
     /// Whether this is a grant of access (not a record ending one).
     pub fn is_grant(&self) -> bool {
         self.kind == Kind::Provision
+    }
+}
+
+impl Versioned for Grant {
+    type State = State;
+    fn state(&self) -> State {
+        self.state
+    }
+    fn allows(from: State, to: State) -> bool {
+        from.allows(to)
+    }
+    fn stamp(&mut self, to: State, at: OffsetDateTime) {
+        (self.state, self.version, self.updated_at) = (to, self.version + 1, at);
     }
 }

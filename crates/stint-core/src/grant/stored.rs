@@ -3,11 +3,11 @@
 //! schema numbers existed (schema 1, one flat object) are read and upgraded here, so a
 //! ledger written by any earlier stint stays readable. The public API has its own shape.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use time::OffsetDateTime;
 
 use crate::ids::{AccountId, AccountName, Branch, Email, GroupType, RoleName, TransactionId};
-use crate::record::{State, StoredRecord};
+use crate::record::{Body, State, StoredRecord};
 use crate::subject::{Origin, PipelineClaims, Subject};
 use crate::time_fmt::serde_rfc3339;
 
@@ -26,16 +26,9 @@ pub enum StoredError {
     NotAGrant { id: String, kind: &'static str },
 }
 
-#[derive(Serialize, Deserialize)]
-struct Versioned<T> {
-    schema: u64,
-    #[serde(flatten)]
-    record: T,
-}
-
 /// The stored form of `grant`.
 pub fn encode(grant: &Grant) -> StoredRecord {
-    let body = Versioned {
+    let body = Body {
         schema: SCHEMA,
         record: grant,
     };
@@ -68,7 +61,7 @@ pub fn decode(record: &StoredRecord) -> Result<Grant, StoredError> {
         None => serde_json::from_value::<GrantV1>(value)
             .map(Grant::from)
             .map_err(unreadable),
-        Some(SCHEMA) => serde_json::from_value::<Versioned<Grant>>(value)
+        Some(SCHEMA) => serde_json::from_value::<Body<Grant>>(value)
             .map(|v| v.record)
             .map_err(unreadable),
         Some(schema) => Err(StoredError::UnknownSchema {
