@@ -16,6 +16,12 @@ pub enum ErrorClass {
     NotFound,
     /// The request conflicts with the transaction's current state (409).
     Conflict,
+    /// The request is too large to be a stint request (413).
+    TooLarge,
+    /// The request's body is not JSON, by its content type (415).
+    UnsupportedMedia,
+    /// The path exists but not with this method (405).
+    MethodNotAllowed,
     /// AWS failed or refused (502).
     Upstream,
     /// stint itself failed, e.g. its ledger (500).
@@ -32,6 +38,9 @@ impl ErrorClass {
                 | Self::Forbidden
                 | Self::NotFound
                 | Self::Conflict
+                | Self::TooLarge
+                | Self::UnsupportedMedia
+                | Self::MethodNotAllowed
         )
     }
 }
@@ -62,6 +71,10 @@ macro_rules! error_codes {
 
 error_codes! {
     MalformedRequest => "malformed_request", Invalid;
+    BodyTooLarge => "body_too_large", TooLarge;
+    UnsupportedMediaType => "unsupported_media_type", UnsupportedMedia;
+    UnknownRoute => "unknown_route", NotFound;
+    MethodNotAllowed => "method_not_allowed", MethodNotAllowed;
     MissingField => "missing_field", Invalid;
     InvalidEmail => "invalid_email", Invalid;
     InvalidBranch => "invalid_branch", Invalid;

@@ -6,9 +6,11 @@
 //! - `GET /healthz`; `GET /metrics` (Prometheus text).
 //!
 //! Errors are `{"status": "rejected"|"failed", "error": {"code", "message"}}`: 4xx when the
-//! caller is at fault, 502 when AWS is, 500 when stint is. Internals (AWS and SQLite messages
-//! beyond the summary) are logged, not returned.
+//! caller is at fault, 502 when AWS is, 500 when stint is, every refusal with its own code,
+//! those the framework would make too (a body too large or not JSON, an unknown route, a wrong
+//! method). Internals (AWS and SQLite messages beyond the summary) are logged, not returned.
 
+mod body;
 mod caller;
 mod v1;
 
@@ -17,12 +19,13 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use stint_core::error::{BrokerError, ErrorClass};
+use stint_core::error::{BrokerError, ErrorClass, ErrorCode};
 
 use crate::app::App;
 use crate::ops::error_chain;
 use crate::wire;
 
+pub use body::JsonBody;
 pub use caller::Authenticated;
 
 /// Requests are a few hundred bytes; anything large is not a stint request.
@@ -36,6 +39,8 @@ pub fn router(app: App) -> Router {
         .route("/v1/transactions/{id}/revoke", post(v1::revoke))
         .route("/healthz", get(v1::healthz))
         .route("/metrics", get(v1::metrics))
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(app)
 }
@@ -56,6 +61,9 @@ pub fn status_of(class: ErrorClass) -> StatusCode {
         ErrorClass::Forbidden => StatusCode::FORBIDDEN,
         ErrorClass::NotFound => StatusCode::NOT_FOUND,
         ErrorClass::Conflict => StatusCode::CONFLICT,
+        ErrorClass::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorClass::UnsupportedMedia => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ErrorClass::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         ErrorClass::Upstream => StatusCode::BAD_GATEWAY,
         ErrorClass::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
@@ -76,4 +84,18 @@ impl IntoResponse for ApiError {
         )
             .into_response()
     }
+}
+
+async fn unknown_route(uri: axum::http::Uri) -> ApiError {
+    ApiError(BrokerError::new(
+        ErrorCode::UnknownRoute,
+        format!("no such route {}; the API is under /v1/", uri.path()),
+    ))
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError(BrokerError::new(
+        ErrorCode::MethodNotAllowed,
+        format!("{} does not take {method}", uri.path()),
+    ))
 }

@@ -2,42 +2,29 @@
 //! operations layer; nothing else happens here.
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::IntoResponse;
-use serde::de::DeserializeOwned;
-use stint_core::error::{BrokerError, ErrorCode};
 
-use super::{ApiError, Authenticated};
+use super::{ApiError, Authenticated, JsonBody};
 use crate::app::App;
-use crate::wire::{DeprovisionResponse, ProvisionResponse, TransactionResponse};
-
-/// Parses a JSON body into `T`, turning every problem into a `malformed_request` that says what.
-fn parse_body<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| {
-        ApiError(BrokerError::new(
-            ErrorCode::MalformedRequest,
-            format!("request body is not the expected JSON: {e}"),
-        ))
-    })
-}
+use crate::wire::{
+    DeprovisionInput, DeprovisionResponse, ProvisionInput, ProvisionResponse, TransactionResponse,
+};
 
 pub async fn provision(
     State(app): State<App>,
     Authenticated(caller): Authenticated,
-    body: Bytes,
+    JsonBody(input): JsonBody<ProvisionInput>,
 ) -> Result<Json<ProvisionResponse>, ApiError> {
-    let input = parse_body(&body)?;
     Ok(Json(app.ops.provision(&input, &caller).await?))
 }
 
 pub async fn deprovision(
     State(app): State<App>,
     Authenticated(caller): Authenticated,
-    body: Bytes,
+    JsonBody(input): JsonBody<DeprovisionInput>,
 ) -> Result<Json<DeprovisionResponse>, ApiError> {
-    let input = parse_body(&body)?;
     Ok(Json(app.ops.deprovision(&input, &caller).await?))
 }
 

@@ -7,6 +7,7 @@ mod audit;
 mod cli;
 mod crash;
 mod deprovision;
+mod envelopes;
 mod expiry;
 mod fault_proxy;
 mod faults;

@@ -45,7 +45,7 @@ impl TestApp {
         json!({ "branch": "main", "target_aws_account": name, "target_aws_account_id": id })
     }
 
-    async fn assert_nothing_created(&self, what: &str) {
+    pub async fn assert_nothing_created(&self, what: &str) {
         assert!(
             self.stint_roles(&self.nonprod).await.is_empty(),
             "{what}: role created in nonprod"
