@@ -1,5 +1,7 @@
 //! Counts and times the AWS API calls stint makes, by service and operation, with an SDK
-//! interceptor: the figures in `/metrics` and the benchmark are measured, not estimated.
+//! interceptor: the figures in `/metrics` and the benchmark are measured, not estimated. It
+//! also logs every retry at warn, with the operation, the attempt and why the last one failed,
+//! so the log of a slow grant says why it was slow.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -43,6 +45,17 @@ pub struct AwsCallCounter {
 struct CallStarted(Instant);
 
 impl Storable for CallStarted {
+    type Storer = StoreReplace<Self>;
+}
+
+/// The current call's attempt number, and why the last attempt failed.
+#[derive(Debug, Clone, Default)]
+struct Attempts {
+    number: u32,
+    last_failure: Option<String>,
+}
+
+impl Storable for Attempts {
     type Storer = StoreReplace<Self>;
 }
 
@@ -104,6 +117,42 @@ impl Intercept for AwsCallCounter {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         self.bump(cfg, |c| c.attempts += 1);
+        let mut attempts = cfg.load::<Attempts>().cloned().unwrap_or_default();
+        attempts.number += 1;
+        if attempts.number > 1
+            && let Some(meta) = cfg.load::<Metadata>()
+        {
+            tracing::warn!(
+                service = meta.service(),
+                operation = meta.name(),
+                attempt = attempts.number,
+                error = attempts.last_failure.as_deref().unwrap_or("unknown"),
+                "retrying AWS call"
+            );
+        }
+        cfg.interceptor_state().store_put(attempts);
+        Ok(())
+    }
+
+    fn read_after_attempt(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let failure = match (context.response(), context.output_or_error()) {
+            (Some(response), _) if response.status().is_success() => None,
+            (Some(response), _) => Some(
+                error_code(response)
+                    .unwrap_or_else(|| format!("HTTP {}", response.status().as_u16())),
+            ),
+            (None, Some(Err(e))) if e.is_timeout_error() => Some("timeout".to_owned()),
+            (None, Some(Err(_))) => Some("no response".to_owned()),
+            (None, _) => None,
+        };
+        let mut attempts = cfg.load::<Attempts>().cloned().unwrap_or_default();
+        attempts.last_failure = failure;
+        cfg.interceptor_state().store_put(attempts);
         Ok(())
     }
 
@@ -124,5 +173,53 @@ impl Intercept for AwsCallCounter {
             }
         });
         Ok(())
+    }
+}
+
+/// AWS's error code in a failed response: the `x-amzn-ErrorType` header (JSON protocols), the
+/// body's `__type` (JSON) or `<Code>` (the query protocols of IAM and STS).
+fn error_code(response: &aws_smithy_runtime_api::http::Response) -> Option<String> {
+    if let Some(kind) = response.headers().get("x-amzn-errortype") {
+        return kind.split(':').next().map(str::to_owned);
+    }
+    let body = std::str::from_utf8(response.body().bytes()?).ok()?;
+    let between = |open: &str, close: &str| {
+        let start = body.find(open)? + open.len();
+        let end = body[start..].find(close)? + start;
+        Some(body[start..end].rsplit('#').next()?.to_owned())
+    };
+    between("<Code>", "</Code>").or_else(|| between("\"__type\":\"", "\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_smithy_runtime_api::http::{Response, StatusCode};
+    use aws_smithy_types::body::SdkBody;
+
+    fn response(body: &'static str, header: Option<&str>) -> Response {
+        let mut response = Response::new(StatusCode::try_from(400).unwrap(), SdkBody::from(body));
+        if let Some(kind) = header {
+            response
+                .headers_mut()
+                .insert("x-amzn-ErrorType", kind.to_owned());
+        }
+        response
+    }
+
+    #[test]
+    fn aws_error_codes_are_read_from_every_protocol() {
+        let xml = "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code></Error></ErrorResponse>";
+        assert_eq!(
+            super::error_code(&response(xml, None)).as_deref(),
+            Some("Throttling")
+        );
+        let json = r#"{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException"}"#;
+        assert_eq!(
+            super::error_code(&response(json, None)).as_deref(),
+            Some("ProvisionedThroughputExceededException")
+        );
+        let header = super::error_code(&response("", Some("ThrottlingException:http://internal")));
+        assert_eq!(header.as_deref(), Some("ThrottlingException"));
+        assert_eq!(super::error_code(&response("<html>", None)), None);
     }
 }

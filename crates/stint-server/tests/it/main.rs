@@ -20,5 +20,6 @@ mod pipelines;
 mod provision;
 mod rejections;
 mod replicas;
+mod retries;
 mod runner;
 mod seed;
