@@ -177,3 +177,49 @@ where
         .with_context(|| format!("unexpected /metrics value: {line}"))?;
     Ok(((service, operation), value))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEXT: &str = r#"# HELP stint_aws_calls_total AWS API calls, by service and operation.
+# TYPE stint_aws_calls_total counter
+stint_aws_calls_total{service="IAM",operation="CreateRole"} 3
+stint_aws_calls_total{service="STS",operation="AssumeRole"} 1
+stint_aws_retries_total{service="IAM",operation="CreateRole"} 2
+stint_aws_errors_total{service="IAM",operation="CreateRole"} 1
+stint_aws_call_duration_seconds_bucket{service="IAM",operation="CreateRole",le="0.01"} 1
+stint_aws_call_duration_seconds_sum{service="IAM",operation="CreateRole"} 0.25
+stint_aws_call_duration_seconds_count{service="IAM",operation="CreateRole"} 3
+"#;
+
+    fn key(service: &str, operation: &str) -> (String, String) {
+        (service.to_owned(), operation.to_owned())
+    }
+
+    #[test]
+    fn counters_and_sums_are_read_by_service_and_operation() {
+        let counts = parse_aws_calls(TEXT).unwrap();
+        assert_eq!(counts.calls[&key("IAM", "CreateRole")], 3);
+        assert_eq!(counts.attempts[&key("IAM", "CreateRole")], 5);
+        assert_eq!(counts.attempts[&key("STS", "AssumeRole")], 1);
+        assert_eq!((counts.total_retries(), counts.total_errors()), (2, 1));
+        let sums = latency_sums(TEXT).unwrap();
+        assert_eq!(sums.len(), 1);
+        assert_eq!(sums[&key("IAM", "CreateRole")], 0.25);
+    }
+
+    #[test]
+    fn deltas_keep_only_what_moved() {
+        let before = parse_aws_calls(TEXT).unwrap();
+        let after = parse_aws_calls(&TEXT.replace("} 1\n", "} 4\n")).unwrap();
+        let delta = after.since(&before);
+        assert_eq!(delta.calls.len(), 1);
+        assert_eq!(delta.calls[&key("STS", "AssumeRole")], 3);
+    }
+
+    #[test]
+    fn a_sample_without_labels_is_an_error() {
+        assert!(parse_aws_calls("stint_aws_calls_total{service=\"IAM\"} 1").is_err());
+    }
+}
