@@ -7,21 +7,16 @@
 //! - `demo whoami ENDPOINT`: calls STS GetCallerIdentity with the credentials in
 //!   AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN and prints who they are.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-#[path = "../tests/it/seed.rs"]
-mod seed;
-
+use anyhow::{Context as _, anyhow, bail};
 use aws_credential_types::Credentials;
 use stint_core::catalog::Environment;
-
-use seed::{SeedResult, Seeder, emulator_config};
+use stint_testkit::seed::{Seeder, emulator_config};
 
 pub const DEMO_MEMBER: &str = "alice@example.com";
 pub const DEMO_OUTSIDER: &str = "bob@example.com";
 
 #[tokio::main]
-async fn main() -> SeedResult<()> {
+async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args
         .iter()
@@ -31,12 +26,15 @@ async fn main() -> SeedResult<()> {
     {
         ["seed", endpoint, catalog] => seed_world(endpoint, catalog).await,
         ["whoami", endpoint] => whoami(endpoint).await,
-        _ => Err("usage: demo seed ENDPOINT CATALOG | demo whoami ENDPOINT".into()),
+        _ => bail!("usage: demo seed ENDPOINT CATALOG | demo whoami ENDPOINT"),
     }
 }
 
-async fn seed_world(endpoint: &str, catalog_path: &str) -> SeedResult<()> {
-    let catalog = stint_core::catalog::Catalog::from_toml(&std::fs::read_to_string(catalog_path)?)?;
+async fn seed_world(endpoint: &str, catalog_path: &str) -> anyhow::Result<()> {
+    let text =
+        std::fs::read_to_string(catalog_path).with_context(|| format!("reading {catalog_path}"))?;
+    let catalog = stint_core::catalog::Catalog::from_toml(&text)
+        .with_context(|| format!("loading {catalog_path}"))?;
     let seeder = Seeder::connect(endpoint).await;
     let store = &catalog.identity_store_id;
     let alice = seeder.user(store, "alice", DEMO_MEMBER).await?;
@@ -62,8 +60,8 @@ async fn seed_world(endpoint: &str, catalog_path: &str) -> SeedResult<()> {
     Ok(())
 }
 
-async fn whoami(endpoint: &str) -> SeedResult<()> {
-    let var = |name: &str| std::env::var(name).map_err(|_| format!("{name} is not set"));
+async fn whoami(endpoint: &str) -> anyhow::Result<()> {
+    let var = |name: &str| std::env::var(name).map_err(|_| anyhow!("{name} is not set"));
     let credentials = Credentials::new(
         var("AWS_ACCESS_KEY_ID")?,
         var("AWS_SECRET_ACCESS_KEY")?,
@@ -75,7 +73,8 @@ async fn whoami(endpoint: &str) -> SeedResult<()> {
     let me = aws_sdk_sts::Client::new(&sdk)
         .get_caller_identity()
         .send()
-        .await?;
+        .await
+        .context("STS GetCallerIdentity")?;
     println!(
         "{}",
         serde_json::json!({ "Account": me.account(), "Arn": me.arn(), "UserId": me.user_id() })

@@ -165,7 +165,7 @@ async fn sigkill_under_load_leaks_nothing() {
     let app = spawn_app().await;
     let dir = tempfile::tempdir().unwrap();
     let ledger = dir.path().join("crash-ledger.db");
-    let port = crate::harness::free_port();
+    let port = stint_testkit::free_port().expect("free port");
     let url = format!("http://127.0.0.1:{port}");
     let stop = Arc::new(AtomicBool::new(false));
     let tally = Arc::new(Tally::default());

@@ -12,10 +12,10 @@ use stint_core::ids::{AccountId, RoleName};
 use stint_core::ports::{
     ListedRole, PortError, RoleDeletion, RolePermissions, RoleProvisioner, RoleSpec,
 };
+use stint_testkit::seed::Seeder;
 use time::OffsetDateTime;
 
 use crate::harness::{actions, decode_policy, spawn_app};
-use crate::seed::Seeder;
 
 #[tokio::test]
 async fn the_reaper_ends_grants_past_their_ttl_and_only_those() {

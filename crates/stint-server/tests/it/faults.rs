@@ -7,8 +7,8 @@ use std::sync::atomic::Ordering;
 use serde_json::{Value, json};
 use stint_core::grant::{Kind, ReapSettings};
 use stint_core::record::State;
+use stint_testkit::fault_proxy::FaultProxy;
 
-use crate::fault_proxy::FaultProxy;
 use crate::harness::{TestApp, moto_url, spawn_via};
 
 const REQUESTS: usize = 40;
@@ -36,7 +36,9 @@ async fn provision_batch(app: &TestApp) -> Vec<(u16, Value)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn at_a_20_percent_fault_rate_every_request_ends_cleanly_and_nothing_leaks() {
-    let proxy = FaultProxy::start(&moto_url(), 200).await;
+    let proxy = FaultProxy::start(&moto_url(), 200)
+        .await
+        .expect("fault proxy");
     let app = spawn_via(None, Some(proxy.url.clone())).await;
 
     let mut outcomes = Vec::new();

@@ -10,7 +10,9 @@ use serde_json::{Value, json};
 use stint_aws::{AwsSettings, IssueRetry};
 use stint_server::app::{App, Settings};
 
-use crate::seed::{BROKER_ROLE_ARN, PROVISIONER_ROLE, Seeder};
+use stint_testkit::clock::ShiftedClock;
+use stint_testkit::issuer::{JIT_WORKFLOW, TestIssuer};
+use stint_testkit::seed::{BROKER_ROLE_ARN, PROVISIONER_ROLE, Seeder};
 
 pub fn moto_url() -> String {
     std::env::var("STINT_TEST_MOTO_URL").unwrap_or_else(|_| {
@@ -18,13 +20,6 @@ pub fn moto_url() -> String {
             "STINT_TEST_MOTO_URL is not set: run scripts/test, or eval \"$(scripts/moto)\" first"
         )
     })
-}
-
-/// A loopback port nobody listens on now (the kernel's choice, not a guess in its
-/// ephemeral range), for servers this test starts and restarts on one address.
-pub fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr").port()
 }
 
 /// Random ids, distinct per test.
@@ -102,31 +97,6 @@ pub struct TestApp {
     /// The broker's clock: real time, moved forward by tests.
     pub clock: Arc<ShiftedClock>,
     _dir: tempfile::TempDir,
-}
-
-/// The wall clock plus an offset tests can advance, so expiry is tested without waiting while
-/// the emulator's own timestamps (role creation) stay comparable.
-#[derive(Default)]
-pub struct ShiftedClock {
-    offset_seconds: std::sync::atomic::AtomicI64,
-}
-
-impl ShiftedClock {
-    pub fn advance(&self, by: std::time::Duration) {
-        let secs = i64::try_from(by.as_secs()).unwrap_or(i64::MAX);
-        self.offset_seconds
-            .fetch_add(secs, std::sync::atomic::Ordering::SeqCst);
-    }
-}
-
-impl stint_core::ports::Clock for ShiftedClock {
-    #[allow(clippy::disallowed_methods)]
-    fn now(&self) -> time::OffsetDateTime {
-        let offset = self
-            .offset_seconds
-            .load(std::sync::atomic::Ordering::SeqCst);
-        time::OffsetDateTime::now_utc() + time::Duration::seconds(offset)
-    }
 }
 
 fn catalog(store: &str, nonprod: &str, prod: &str, pipelines: Option<&str>) -> String {
@@ -211,17 +181,14 @@ job_workflow_ref = "{JIT_WORKFLOW}"
     )
 }
 
-/// The reusable workflow the catalog pins for prod.
-pub const JIT_WORKFLOW: &str = "acme/stint/.github/workflows/jit.yml@refs/heads/main";
-
 pub async fn spawn_app() -> TestApp {
     spawn(None).await
 }
 
 /// A broker that authenticates callers with tokens from a test issuer on loopback; the prod
 /// account delivers by OIDC.
-pub async fn spawn_pipeline_app() -> (TestApp, crate::issuer::TestIssuer) {
-    let issuer = crate::issuer::TestIssuer::start().await;
+pub async fn spawn_pipeline_app() -> (TestApp, TestIssuer) {
+    let issuer = TestIssuer::start().expect("test issuer");
     let app = spawn(Some(pipeline_catalog(&issuer.url))).await;
     (app, issuer)
 }
@@ -375,23 +342,7 @@ impl TestApp {
 
     /// Names of the roles under /stint/ in an account, as the emulator holds them.
     pub async fn stint_roles(&self, account: &str) -> Vec<String> {
-        let iam = self.seed.iam(account).await.expect("iam");
-        let mut names = Vec::new();
-        let mut marker = None;
-        loop {
-            let page = iam
-                .list_roles()
-                .path_prefix("/stint/")
-                .set_marker(marker)
-                .send()
-                .await
-                .expect("list roles");
-            names.extend(page.roles().iter().map(|r| r.role_name().to_owned()));
-            match page.marker().filter(|_| page.is_truncated()) {
-                Some(next) => marker = Some(next.to_owned()),
-                None => return names,
-            }
-        }
+        self.seed.stint_roles(account).await.expect("list roles")
     }
 
     /// The managed policy ARNs the emulator holds on a role.

@@ -96,7 +96,7 @@ async fn refusals_carry_the_http_apis_codes_and_create_nothing() {
     let cases = [
         (request(None), "missing_token"),
         (
-            request(Some(crate::issuer::forged(&issuer.claims()))),
+            request(Some(stint_testkit::issuer::forged(&issuer.claims()))),
             "bad_signature",
         ),
         (

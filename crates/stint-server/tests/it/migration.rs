@@ -21,8 +21,9 @@ use stint_server::wire::TransactionView;
 
 use crate::harness::moto_url;
 
-const SQLITE_DUMP: &str = include_str!("fixtures/ledger-schema1.sql");
-const DYNAMODB_ITEMS: &str = include_str!("fixtures/ledger-schema1-dynamodb.json");
+const SQLITE_DUMP: &str = include_str!("../../../stint-testkit/fixtures/ledger-schema1.sql");
+const DYNAMODB_ITEMS: &str =
+    include_str!("../../../stint-testkit/fixtures/ledger-schema1-dynamodb.json");
 
 /// Reads every record of an old ledger through this stint, and moves one.
 async fn reads_and_moves(ledger: Arc<dyn Ledger>, bodies: HashMap<String, Value>) {

@@ -5,9 +5,9 @@
 use serde_json::{Value, json};
 use stint_core::policy::web_identity_trust_policy;
 use stint_core::time_fmt::parse_rfc3339;
+use stint_testkit::issuer::{self, TestIssuer, now};
 
 use crate::harness::{TestApp, USERS, actions, decode_policy, spawn_pipeline_app};
-use crate::issuer::{self, TestIssuer, now};
 
 impl TestApp {
     pub async fn post_with_token(

@@ -4,9 +4,9 @@ use serde_json::{Value, json};
 use stint_core::ids::TransactionId;
 use stint_core::policy::{grant_inline_policy, trust_policy};
 use stint_core::time_fmt::parse_rfc3339;
+use stint_testkit::seed::BROKER_ROLE_ARN;
 
 use crate::harness::{USERS, actions, captured_logs, decode_policy, spawn_app};
-use crate::seed::BROKER_ROLE_ARN;
 
 #[tokio::test]
 async fn a_member_gets_a_temporary_role_with_expiry_enforced_by_aws() {
@@ -117,7 +117,7 @@ async fn a_member_gets_a_temporary_role_with_expiry_enforced_by_aws() {
         None,
         "test",
     );
-    let sdk = crate::seed::emulator_config(&crate::harness::moto_url(), creds).await;
+    let sdk = stint_testkit::seed::emulator_config(&crate::harness::moto_url(), creds).await;
     let me = aws_sdk_sts::Client::new(&sdk)
         .get_caller_identity()
         .send()

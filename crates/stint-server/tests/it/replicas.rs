@@ -9,8 +9,9 @@ use stint_core::grant::ReapSettings;
 use stint_core::ids::TransactionId;
 use stint_core::record::{Action, State};
 use stint_server::app::{App, Settings};
+use stint_testkit::clock::ShiftedClock;
 
-use crate::harness::{ShiftedClock, USERS, moto_url, spawn_app};
+use crate::harness::{USERS, moto_url, spawn_app};
 
 const GRANTS: usize = 20;
 
@@ -39,7 +40,7 @@ async fn two_replicas_and_two_reapers_on_one_table_handle_each_transaction_once(
     let mut servers = Vec::new();
     let mut urls = Vec::new();
     for _ in 0..2 {
-        let port = crate::harness::free_port();
+        let port = stint_testkit::free_port().expect("free port");
         let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_stint"))
             .args([
                 "serve",

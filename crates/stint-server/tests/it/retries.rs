@@ -1,12 +1,14 @@
 //! An AWS call that is retried leaves a warn line in the log naming the operation, the
 //! attempt and AWS's error, not only a count in `/metrics`.
 
-use crate::fault_proxy::FaultProxy;
 use crate::harness::{USERS, captured_logs, moto_url, spawn_via};
+use stint_testkit::fault_proxy::FaultProxy;
 
 #[tokio::test]
 async fn every_retry_is_logged_with_its_operation_attempt_and_error() {
-    let proxy = FaultProxy::start(&moto_url(), 1000).await;
+    let proxy = FaultProxy::start(&moto_url(), 1000)
+        .await
+        .expect("fault proxy");
     let app = spawn_via(None, Some(proxy.url.clone())).await;
     let (status, body) = app.post("/v1/provision", &app.request(USERS.alice)).await;
     assert_eq!(

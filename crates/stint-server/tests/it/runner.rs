@@ -5,8 +5,9 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use stint_testkit::issuer::{RUNNER_REQUEST_TOKEN, TestIssuer};
+
 use crate::harness::{TestApp, moto_url, spawn_pipeline_app};
-use crate::issuer::{RUNNER_REQUEST_TOKEN, TestIssuer};
 
 struct Step {
     code: i32,
@@ -108,7 +109,7 @@ async fn provision_and_deprovision(
         None,
         "job",
     );
-    let sdk = crate::seed::emulator_config(&moto_url(), creds).await;
+    let sdk = stint_testkit::seed::emulator_config(&moto_url(), creds).await;
     let me = aws_sdk_sts::Client::new(&sdk)
         .get_caller_identity()
         .send()

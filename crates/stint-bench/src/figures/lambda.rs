@@ -1,29 +1,34 @@
-//! Lambda cold start: `stint-lambda` (release) spawned against this process's stand-in for the
-//! Lambda Runtime API (`runtime_api.rs`), with a DynamoDB ledger on moto, timed from the spawn
-//! to the POST of its first answer. First the scheduled `reap` function, then `provision` with
-//! a real provisioning event (a fresh GitHub-shaped OIDC token from the loopback issuer, each
-//! with its own run id so no answer comes from the idempotency record), then a second event in
-//! the same process for the warm figure. Afterwards one `deprovision` process removes every
-//! role the starts created, and the account must hold none.
+//! Figure 10, Lambda cold start: `stint-lambda` (release) spawned against this process's
+//! stand-in for the Lambda Runtime API (`runtime_api`), with a DynamoDB ledger on moto, timed
+//! from the spawn to the POST of its first answer. First the scheduled `reap` function, then
+//! `provision` with a real provisioning event (a fresh GitHub-shaped OIDC token from the
+//! loopback issuer, each with its own run id so no answer comes from the idempotency record),
+//! then a second event in the same process for the warm figure. Afterwards one `deprovision`
+//! process removes every role the starts created, and the account must hold none.
 
+mod runtime_api;
+
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context as _, anyhow, bail};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
-use stint_aws::{AwsSettings, DynamoLedger};
-use stint_core::catalog::{Catalog, Environment};
 use stint_core::ports::Clock as _;
 use stint_server::clock::SystemClock;
+use stint_testkit::issuer::TestIssuer;
+use stint_testkit::seed::Seeder;
 
-use super::issuer::{self, Issuer};
-use super::runtime_api::{Report, RuntimeApi};
-use super::seed::Seeder;
-use super::{GROUP_TYPE, memory_kb, mib, ms, percentile, stint_roles};
+use crate::args::Setup;
+use crate::aws::stint_config;
+use crate::catalog;
+use crate::client::{BRANCH, GROUP_TYPE};
+use crate::dynamodb::Table;
+use crate::procfs::{memory_kb, mib};
+use crate::spawn::spawn_logged;
+use crate::stats::{listed, min_ms, ms, percentile, sorted};
+use runtime_api::{Report, RuntimeApi};
 
-const ISSUER_KEY: &[u8] = include_bytes!("../../tests/it/fixtures/issuer-key.pem");
 /// How long one start may take to answer all its events.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 const JOB: &str = "deploy";
@@ -33,45 +38,28 @@ pub struct LambdaArgs {
     /// The `stint-lambda` binary (release).
     #[arg(long)]
     lambda: PathBuf,
-    /// The catalog (seeded with `demo seed`; an `[oidc]` section for the loopback issuer is
-    /// added); events go to its first nonprod account.
-    #[arg(long)]
-    catalog: PathBuf,
-    #[arg(long)]
-    moto_url: String,
-    /// Where the catalog with `[oidc]` and the functions' logs go.
-    #[arg(long)]
-    dir: PathBuf,
+    /// The catalog gets an `[oidc]` section for the loopback issuer; events go to its first
+    /// nonprod account.
+    #[command(flatten)]
+    setup: Setup,
     /// Cold starts of each function.
     #[arg(long, default_value_t = 5)]
     starts: usize,
 }
 
-/// Tokens like the issuer's, each with its own `run_id`: the functions' idempotency key holds
-/// the run id, so a new run id is a new request (the issuer's own tokens all carry run 9001).
-struct Minter {
-    key: EncodingKey,
-    header: Header,
+/// Tokens from the issuer, each with its own `run_id`: the functions' idempotency key holds
+/// the run id, so a new run id is a new request (the issuer's default claims all carry 9001).
+struct Tokens<'a> {
+    issuer: &'a TestIssuer,
     next_run: u64,
 }
 
-impl Minter {
-    fn new() -> anyhow::Result<Self> {
-        let mut header = Header::new(Algorithm::RS256);
-        header.kid = Some(issuer::KID.to_owned());
-        Ok(Self {
-            key: EncodingKey::from_rsa_pem(ISSUER_KEY).context("the fixture private key")?,
-            header,
-            next_run: 100_000 + u64::from(std::process::id() % 10_000) * 1000,
-        })
-    }
-
-    fn mint(&mut self, issuer: &Issuer) -> anyhow::Result<String> {
-        let mut claims = issuer.claims();
-        claims["run_id"] = json!(self.next_run.to_string());
+impl Tokens<'_> {
+    fn next(&mut self) -> String {
+        let run_id = self.next_run.to_string();
         self.next_run += 1;
-        jsonwebtoken::encode(&self.header, &claims, &self.key)
-            .map_err(|e| anyhow!("minting a token: {e}"))
+        self.issuer
+            .mint_with(|claims| claims["run_id"] = json!(run_id))
     }
 }
 
@@ -95,6 +83,7 @@ impl Invocation {
     }
 }
 
+/// What every start shares: the binary, its catalog and ledger table, moto, the log directory.
 struct Env<'a> {
     lambda: &'a Path,
     catalog: &'a Path,
@@ -115,8 +104,6 @@ async fn start_once(
     let arn = format!("arn:aws:lambda:us-east-1:123456789012:function:{function_name}");
     let mut api = RuntimeApi::start(events, &arn).await?;
     let log_path = env.dir.join(format!("lambda-{label}.log"));
-    let log = std::fs::File::create(&log_path)
-        .with_context(|| format!("creating {}", log_path.display()))?;
     let mut command = tokio::process::Command::new(env.lambda);
     command
         .env("AWS_LAMBDA_RUNTIME_API", &api.address)
@@ -139,20 +126,12 @@ async fn start_once(
         .env_remove("AWS_PROFILE")
         .env_remove("AWS_SESSION_TOKEN")
         .env_remove("AWS_DEFAULT_PROFILE")
-        .env_remove("STINT_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .kill_on_drop(true);
-
-    let started = Instant::now();
-    let mut child = command
-        .spawn()
-        .with_context(|| format!("spawning {}", env.lambda.display()))?;
+        .env_remove("STINT_LOG");
+    let (mut child, started) = spawn_logged(&mut command, env.lambda, &log_path)?;
     let pid = child.id();
     let deadline = tokio::time::Instant::now() + START_TIMEOUT;
     let mut init = None;
-    let mut handed_out = std::collections::HashMap::new();
+    let mut handed_out = HashMap::new();
     let mut invocations = Vec::new();
     let mut peak_rss_kb = None;
     while invocations.len() < expected {
@@ -235,66 +214,37 @@ fn scheduled_event() -> Value {
     })
 }
 
-fn sorted(mut values: Vec<Duration>) -> Vec<Duration> {
-    values.sort();
-    values
-}
-
-fn listed(values: &[Duration]) -> String {
-    values
-        .iter()
-        .map(|d| format!("{:.1}", ms(*d)))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// `min X ms, median Y ms (a, b, c ms)`.
 fn summary(values: &[Duration]) -> String {
-    let by_size = sorted(values.to_vec());
+    let by_size = sorted(values.iter().copied());
     format!(
         "min {:>6.1} ms, median {:>6.1} ms  ({} ms)",
-        by_size.first().map_or(f64::NAN, |d| ms(*d)),
+        min_ms(&by_size),
         percentile(&by_size, 50.0),
         listed(values)
     )
 }
 
 pub async fn run(args: &LambdaArgs) -> anyhow::Result<()> {
-    let issuer = Issuer::start()?;
-    let mut minter = Minter::new()?;
-    let text = std::fs::read_to_string(&args.catalog)
-        .with_context(|| format!("reading {}", args.catalog.display()))?;
-    let catalog = Catalog::from_toml(&text)
-        .map_err(|e| anyhow!("catalog {}: {e}", args.catalog.display()))?;
-    let account = catalog
-        .accounts()
-        .iter()
-        .find(|a| a.environment == Environment::Nonprod)
-        .ok_or_else(|| anyhow!("the catalog has no nonprod account"))?
-        .clone();
-    let oidc_catalog = args.dir.join("lambda-catalog.toml");
-    std::fs::write(
-        &oidc_catalog,
-        format!("{text}\n{}", issuer.catalog_addition()),
-    )
-    .with_context(|| format!("writing {}", oidc_catalog.display()))?;
+    let setup = &args.setup;
+    let issuer = TestIssuer::start()?;
+    let mut tokens = Tokens {
+        issuer: &issuer,
+        next_run: 100_000 + u64::from(std::process::id() % 10_000) * 1000,
+    };
+    let (text, catalog) = catalog::load(&setup.catalog)?;
+    let account = catalog::first_nonprod(&catalog)?;
+    let oidc_catalog = setup.dir.join("lambda-catalog.toml");
+    catalog::write_with_oidc(&text, &issuer, &oidc_catalog)?;
 
-    let table = format!("stint-bench-lambda-{}", std::process::id());
-    let sdk = stint_aws::load_sdk_config(&AwsSettings {
-        region: "us-east-1".into(),
-        endpoint_url: Some(args.moto_url.clone()),
-    })
-    .await;
-    DynamoLedger::new(&sdk, Default::default(), &table)
-        .create_table()
-        .await
-        .map_err(|e| anyhow!("creating the DynamoDB table {table}: {e}"))?;
+    let sdk = stint_config(&setup.moto_url).await;
+    let table = Table::create(&sdk, format!("stint-bench-lambda-{}", std::process::id())).await?;
     let env = Env {
         lambda: &args.lambda,
         catalog: &oidc_catalog,
-        table: &table,
-        moto_url: &args.moto_url,
-        dir: &args.dir,
+        table: &table.name,
+        moto_url: &setup.moto_url,
+        dir: &setup.dir,
     };
     let binary_size = std::fs::metadata(&args.lambda)
         .map(|m| m.len())
@@ -324,7 +274,7 @@ pub async fn run(args: &LambdaArgs) -> anyhow::Result<()> {
         json!({
             "id_token": token,
             "job": JOB,
-            "branch": "main",
+            "branch": BRANCH,
             "target_aws_account": account.name.as_str(),
             "target_aws_account_id": account.id.as_str(),
             "group_type": GROUP_TYPE,
@@ -337,8 +287,8 @@ pub async fn run(args: &LambdaArgs) -> anyhow::Result<()> {
     let mut grants = Vec::new();
     for i in 0..args.starts {
         let events = vec![
-            provision_event(minter.mint(&issuer)?),
-            provision_event(minter.mint(&issuer)?),
+            provision_event(tokens.next()),
+            provision_event(tokens.next()),
         ];
         let start = start_once(&env, "provision", events, &format!("provision-{i}")).await?;
         let [first, second] = start.invocations.as_slice() else {
@@ -369,15 +319,15 @@ pub async fn run(args: &LambdaArgs) -> anyhow::Result<()> {
     let events = grants
         .iter()
         .map(|(transaction_id, role_arn)| {
-            Ok(json!({
-                "id_token": minter.mint(&issuer)?,
+            json!({
+                "id_token": tokens.next(),
                 "job": JOB,
                 "transaction_id": transaction_id,
                 "target_aws_account": account.name.as_str(),
                 "role_arn": role_arn,
-            }))
+            })
         })
-        .collect::<anyhow::Result<Vec<Value>>>()?;
+        .collect();
     let cleanup = start_once(&env, "deprovision", events, "deprovision").await?;
     let mut not_done = Vec::new();
     for answer in &cleanup.invocations {
@@ -387,17 +337,17 @@ pub async fn run(args: &LambdaArgs) -> anyhow::Result<()> {
             not_done.push(answer.body.to_string());
         }
     }
-    let seeder = Seeder::connect(&args.moto_url).await;
-    let left = stint_roles(&seeder, account.id.as_str()).await?;
-    let items = super::dynamo::count_items(&aws_sdk_dynamodb::Client::new(&sdk), &table).await?;
+    let seeder = Seeder::connect(&setup.moto_url).await;
+    let left = seeder.stint_roles(account.id.as_str()).await?;
+    let items = table.count_items().await?;
 
     println!(
         "== Lambda cold start: spawn of stint-lambda (release, {:.1} MiB) to its first answer POSTed to a loopback Runtime API stand-in ==",
         binary_size as f64 / (1024.0 * 1024.0)
     );
     println!(
-        "  ledger dynamodb://{table} on moto; {} starts per function, a fresh process each; 'init' = spawn to its first GET /invocation/next (App::build done)",
-        args.starts
+        "  ledger dynamodb://{} on moto; {} starts per function, a fresh process each; 'init' = spawn to its first GET /invocation/next (App::build done)",
+        table.name, args.starts
     );
     println!(
         "  reap (a scheduled event; one reaper pass over the catalog's {} accounts, nothing to reap):",
@@ -433,7 +383,7 @@ pub async fn run(args: &LambdaArgs) -> anyhow::Result<()> {
             .first()
             .map_or(Duration::ZERO, |i| i.answered)),
         ms(cleanup.init),
-        percentile(&sorted(deprov_rest.to_vec()), 50.0),
+        percentile(&sorted(deprov_rest.iter().copied()), 50.0),
         not_done.len(),
         account.id,
         left.len()

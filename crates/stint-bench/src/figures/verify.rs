@@ -1,9 +1,9 @@
-//! Token verification throughput on one core: `TokenVerifier::verify` on a current-thread
-//! runtime with a warm JWKS cache and a real SQLite ledger remembering each `jti`; then its
-//! parts measured on their own (the signature check, the `jti` write), to show where the time
-//! goes.
+//! Figure 6, token verification throughput on one core: `TokenVerifier::verify` on a
+//! current-thread runtime with a warm JWKS cache and a real SQLite ledger remembering each
+//! `jti`; then its parts measured on their own (the signature check, the `jti` write), to show
+//! where the time goes.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,12 +11,13 @@ use anyhow::{Context as _, anyhow};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use stint_core::catalog::OidcSettings;
 use stint_core::ports::{Clock as _, Ledger as _};
-use stint_server::auth::TokenVerifier;
 use stint_server::clock::SystemClock;
 use stint_server::ledger::SqliteLedger;
+use stint_server::tokens::TokenVerifier;
+use stint_testkit::issuer::{AUDIENCE, TestIssuer};
 
-use super::issuer::{AUDIENCE, Issuer};
-use super::{cpu_time, ms, percentile};
+use crate::procfs::ClockTicks;
+use crate::stats::{mean_us, ms, percentile, sorted, us};
 
 #[derive(clap::Args)]
 pub struct VerifyArgs {
@@ -26,13 +27,13 @@ pub struct VerifyArgs {
     /// Where the ledgers go.
     #[arg(long)]
     dir: PathBuf,
-    /// Clock ticks per second of /proc/PID/stat (`getconf CLK_TCK`).
-    #[arg(long, default_value_t = 100)]
-    clk_tck: u64,
+    #[command(flatten)]
+    ticks: ClockTicks,
 }
 
+/// Runs on a runtime of its own, single-threaded: the figure is for one core.
 pub fn run(args: &VerifyArgs) -> anyhow::Result<()> {
-    let issuer = Issuer::start()?;
+    let issuer = TestIssuer::start()?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -40,18 +41,9 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<()> {
     runtime.block_on(measure(&issuer, args))
 }
 
-fn us(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e6
-}
-
-fn mean_us(values: &[Duration]) -> f64 {
-    values.iter().map(|d| us(*d)).sum::<f64>() / values.len().max(1) as f64
-}
-
 /// Mean, p50 and p99 in µs.
 fn stats(values: &[Duration]) -> (f64, f64, f64) {
-    let mut sorted = values.to_vec();
-    sorted.sort();
+    let sorted = sorted(values.iter().copied());
     (
         mean_us(values),
         percentile(&sorted, 50.0) * 1000.0,
@@ -59,7 +51,7 @@ fn stats(values: &[Duration]) -> (f64, f64, f64) {
     )
 }
 
-fn fresh_ledger(path: &std::path::Path) -> anyhow::Result<Arc<SqliteLedger>> {
+fn fresh_ledger(path: &Path) -> anyhow::Result<Arc<SqliteLedger>> {
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
@@ -68,12 +60,10 @@ fn fresh_ledger(path: &std::path::Path) -> anyhow::Result<Arc<SqliteLedger>> {
     ))
 }
 
-async fn measure(issuer: &Issuer, args: &VerifyArgs) -> anyhow::Result<()> {
+async fn measure(issuer: &TestIssuer, args: &VerifyArgs) -> anyhow::Result<()> {
     let n = args.tokens.max(1);
     let started = Instant::now();
-    let tokens = (0..n)
-        .map(|_| issuer.mint())
-        .collect::<anyhow::Result<Vec<String>>>()?;
+    let tokens: Vec<String> = (0..n).map(|_| issuer.mint(&issuer.claims())).collect();
     let minting = started.elapsed();
     let token_bytes = tokens.iter().map(String::len).sum::<usize>() / n;
 
@@ -88,19 +78,18 @@ async fn measure(issuer: &Issuer, args: &VerifyArgs) -> anyhow::Result<()> {
     let verify_error = |e: stint_core::BrokerError| {
         anyhow!(
             "verification failed: {}",
-            stint_server::api::error_chain(&e)
+            stint_server::ops::error_chain(&e)
         )
     };
 
     // Warm the JWKS cache (and the ledger) with one token of its own.
-    let first = issuer.mint()?;
+    let first = issuer.mint(&issuer.claims());
     let started = Instant::now();
     verifier.verify(&first).await.map_err(verify_error)?;
     let cold = started.elapsed();
 
     // The figure: N sequential verifications.
-    let me = std::process::id();
-    let cpu_before = cpu_time(me, args.clk_tck)?;
+    let cpu = args.ticks.start(std::process::id())?;
     let mut each = Vec::with_capacity(n);
     let started = Instant::now();
     for token in &tokens {
@@ -109,7 +98,7 @@ async fn measure(issuer: &Issuer, args: &VerifyArgs) -> anyhow::Result<()> {
         each.push(one.elapsed());
     }
     let wall = started.elapsed();
-    let cpu = cpu_time(me, args.clk_tck)? - cpu_before;
+    let cpu = cpu.elapsed()?;
 
     // Part 1: the signature check and payload decode alone, on the same tokens, as the
     // verifier does it (RS256 only; times, issuer and audience are not jsonwebtoken's job).
@@ -234,7 +223,7 @@ async fn measure(issuer: &Issuer, args: &VerifyArgs) -> anyhow::Result<()> {
 }
 
 /// Mean µs of `use_token`'s DELETE on `path`'s used-token table as it is, and its query plan.
-fn delete_cost(path: &std::path::Path, now: time::OffsetDateTime) -> anyhow::Result<(f64, String)> {
+fn delete_cost(path: &Path, now: time::OffsetDateTime) -> anyhow::Result<(f64, String)> {
     const SQL: &str = "DELETE FROM used_tokens WHERE expires_at < ?1";
     let conn =
         rusqlite::Connection::open(path).with_context(|| format!("opening {}", path.display()))?;

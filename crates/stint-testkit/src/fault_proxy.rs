@@ -2,8 +2,6 @@
 //! it answers with throttling, with a 500 before forwarding, with a 500 after forwarding (the
 //! change landed, the answer was lost), drops the connection, or answers slowly.
 
-#![allow(dead_code)]
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
@@ -12,6 +10,8 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+
+use crate::Error;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FaultKind {
@@ -23,13 +23,15 @@ pub enum FaultKind {
 }
 
 pub struct FaultProxy {
+    /// Where stint sends its AWS calls instead of the emulator.
     pub url: String,
     /// Faults per thousand requests.
     pub rate_per_mille: Arc<AtomicU32>,
     pub counts: Arc<Counts>,
 }
 
-#[derive(Default)]
+/// What went through the proxy so far.
+#[derive(Debug, Default)]
 pub struct Counts {
     pub requests: AtomicU64,
     pub faults: AtomicU64,
@@ -44,9 +46,15 @@ struct Inner {
 }
 
 impl FaultProxy {
-    pub async fn start(upstream: &str, rate_per_mille: u32) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
+    /// Starts the proxy on a loopback port, on the caller's runtime, forwarding to `upstream`.
+    pub async fn start(upstream: &str, rate_per_mille: u32) -> Result<Self, Error> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(Error::listen("binding the fault proxy"))?;
+        let addr = listener
+            .local_addr()
+            .map_err(Error::listen("reading the fault proxy's port"))?;
+        let url = format!("http://{addr}");
         let rate = Arc::new(AtomicU32::new(rate_per_mille));
         let counts = Arc::new(Counts::default());
         let inner = Arc::new(Inner {
@@ -58,11 +66,11 @@ impl FaultProxy {
         });
         let router = axum::Router::new().fallback(proxy).with_state(inner);
         tokio::spawn(async move { axum::serve(listener, router).await });
-        Self {
+        Ok(Self {
             url,
             rate_per_mille: rate,
             counts,
-        }
+        })
     }
 }
 

@@ -1,69 +1,46 @@
-//! One reaper pass over many expired grants: in-process, the broker wired to moto by
+//! Figure 8, one reaper pass over many expired grants: in-process, the broker wired to moto by
 //! `App::build_with_clock` with a clock that can be moved; grants provisioned in every account
 //! of the catalog (setup, not timed as the figure), the clock moved past their TTL, and one
 //! `Broker::reap` timed, with the AWS calls it made by operation.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
 use stint_aws::{AwsSettings, CallCount, IssueRetry};
-use stint_core::caller::Caller;
 use stint_core::catalog::Account;
-use stint_core::ports::Clock;
-use stint_core::reap::ReapSettings;
-use stint_core::request::ProvisionInput;
-use stint_core::transaction::State;
+use stint_core::grant::Caller;
+use stint_core::grant::ReapSettings;
+use stint_core::record::State;
 use stint_server::app::{App, Settings};
-use stint_server::clock::SystemClock;
-use time::OffsetDateTime;
+use stint_server::wire::ProvisionInput;
+use stint_testkit::clock::ShiftedClock;
+use stint_testkit::seed::Seeder;
 
-use super::seed::Seeder;
-use super::{BRANCH, EMAIL, GROUP_TYPE, cpu_time, ms, stint_roles};
+use crate::args::Setup;
+use crate::catalog;
+use crate::client::{BRANCH, EMAIL, GROUP_TYPE};
+use crate::procfs::ClockTicks;
+use crate::stats::ms;
 
 #[derive(clap::Args)]
 pub struct ReapArgs {
-    /// The catalog (its accounts nonprod, alice a Product-Deployers member there: `demo seed`).
-    #[arg(long)]
-    catalog: PathBuf,
-    #[arg(long)]
-    moto_url: String,
+    /// The catalog's accounts must be nonprod, alice a Product-Deployers member there.
+    #[command(flatten)]
+    setup: Setup,
     /// The moto process, for the CPU time it spends in the pass.
     #[arg(long)]
     moto_pid: Option<u32>,
-    /// Where the ledger goes.
-    #[arg(long)]
-    dir: PathBuf,
     /// Expired grants to reap in each account of the catalog.
     #[arg(long, default_value_t = 500)]
     grants_per_account: usize,
     /// Provisionings in flight at once while setting up.
     #[arg(long, default_value_t = 8)]
     setup_concurrency: usize,
-    #[arg(long, default_value_t = 100)]
-    clk_tck: u64,
-}
-
-/// The wall clock plus an offset the benchmark moves forward.
-#[derive(Default)]
-struct ShiftedClock {
-    offset_seconds: AtomicI64,
-}
-
-impl ShiftedClock {
-    fn advance(&self, by: Duration) {
-        let secs = i64::try_from(by.as_secs()).unwrap_or(i64::MAX);
-        self.offset_seconds.fetch_add(secs, Ordering::SeqCst);
-    }
-}
-
-impl Clock for ShiftedClock {
-    fn now(&self) -> OffsetDateTime {
-        SystemClock.now() + time::Duration::seconds(self.offset_seconds.load(Ordering::SeqCst))
-    }
+    #[command(flatten)]
+    ticks: ClockTicks,
 }
 
 type Snapshot = BTreeMap<(String, String), CallCount>;
@@ -91,55 +68,32 @@ fn calls_since(after: &Snapshot, before: &Snapshot) -> BTreeMap<(String, String)
         .collect()
 }
 
-pub async fn run(args: &ReapArgs) -> anyhow::Result<()> {
-    let ledger_path = args.dir.join("reap-ledger.db");
-    let settings = Settings {
-        catalog_path: args.catalog.clone(),
-        ledger_path: ledger_path.clone(),
-        aws: AwsSettings {
-            region: "us-east-1".into(),
-            endpoint_url: Some(args.moto_url.clone()),
-        },
-        issue_retry: IssueRetry::default(),
-    };
-    let clock = Arc::new(ShiftedClock::default());
-    let app = App::build_with_clock(&settings, clock.clone())
-        .await
-        .map_err(|e| anyhow!("building the app: {e}"))?;
-    let catalog = app.broker.catalog.clone();
-    let accounts: Vec<Account> = catalog.accounts().to_vec();
-    let persona = catalog
-        .personas()
-        .find(|p| p.name.as_str() == GROUP_TYPE)
-        .ok_or_else(|| anyhow!("the catalog has no persona {GROUP_TYPE}"))?;
-    let ttl = accounts
-        .iter()
-        .map(|a| persona.grant(a.environment).ttl)
-        .max()
-        .unwrap_or_default();
-    let seeder = Seeder::connect(&args.moto_url).await;
-    for account in &accounts {
-        let existing = stint_roles(&seeder, account.id.as_str()).await?;
-        if !existing.is_empty() {
-            bail!(
-                "account {} already holds {} roles under /stint/",
-                account.id,
-                existing.len()
-            );
-        }
+/// How many roles under /stint/ each account holds in moto.
+async fn role_counts(seeder: &Seeder, accounts: &[Account]) -> anyhow::Result<Vec<usize>> {
+    let mut counts = Vec::new();
+    for account in accounts {
+        counts.push(seeder.stint_roles(account.id.as_str()).await?.len());
     }
+    Ok(counts)
+}
 
-    // Setup: provision the grants, several at a time.
+/// Provisions `grants_per_account` grants in every account, `concurrency` at a time; returns
+/// the errors.
+async fn provision_all(
+    app: &App,
+    accounts: &[Account],
+    grants_per_account: usize,
+    concurrency: usize,
+) -> anyhow::Result<Vec<String>> {
     let jobs: Arc<Vec<Account>> = Arc::new(
         accounts
             .iter()
-            .flat_map(|a| std::iter::repeat_n(a.clone(), args.grants_per_account))
+            .flat_map(|a| std::iter::repeat_n(a.clone(), grants_per_account))
             .collect(),
     );
     let next = Arc::new(AtomicUsize::new(0));
     let mut workers = tokio::task::JoinSet::new();
-    let setup_started = Instant::now();
-    for _ in 0..args.setup_concurrency.max(1) {
+    for _ in 0..concurrency.max(1) {
         let (app, jobs, next) = (app.clone(), jobs.clone(), next.clone());
         workers.spawn(async move {
             let caller = Caller::operator("bench");
@@ -156,8 +110,8 @@ pub async fn run(args: &ReapArgs) -> anyhow::Result<()> {
                     target_aws_account_id: Some(account.id.to_string()),
                     group_type: Some(GROUP_TYPE.to_owned()),
                 };
-                if let Err(error) = app.broker.provision(&input, &caller).await {
-                    failures.push(stint_server::api::error_chain(&error));
+                if let Err(error) = app.ops.provision(&input, &caller).await {
+                    failures.push(stint_server::ops::error_chain(&error));
                 }
             }
         });
@@ -166,50 +120,83 @@ pub async fn run(args: &ReapArgs) -> anyhow::Result<()> {
     while let Some(joined) = workers.join_next().await {
         failures.extend(joined.context("a setup worker died")?);
     }
-    let setup = setup_started.elapsed();
-    let provisioned = app
-        .broker
-        .ledger
-        .count(State::Provisioned)
+    Ok(failures)
+}
+
+pub async fn run(args: &ReapArgs) -> anyhow::Result<()> {
+    let setup = &args.setup;
+    let settings = Settings {
+        catalog_path: setup.catalog.clone(),
+        ledger_path: setup.dir.join("reap-ledger.db"),
+        aws: AwsSettings {
+            region: "us-east-1".into(),
+            endpoint_url: Some(setup.moto_url.clone()),
+        },
+        issue_retry: IssueRetry::default(),
+    };
+    let clock = Arc::new(ShiftedClock::default());
+    let app = App::build_with_clock(&settings, clock.clone())
         .await
-        .map_err(|e| anyhow!("counting grants: {e}"))?;
-    let mut roles_before = Vec::new();
-    for account in &accounts {
-        roles_before.push(stint_roles(&seeder, account.id.as_str()).await?.len());
+        .map_err(|e| anyhow!("building the app: {e}"))?;
+    let catalog = app.ops.cases.catalog.clone();
+    let accounts: Vec<Account> = catalog.accounts().to_vec();
+    let persona = catalog::persona(&catalog, GROUP_TYPE)?;
+    let ttl = accounts
+        .iter()
+        .map(|a| persona.grant(a.environment).ttl)
+        .max()
+        .unwrap_or_default();
+    let seeder = Seeder::connect(&setup.moto_url).await;
+    for (account, n) in accounts.iter().zip(role_counts(&seeder, &accounts).await?) {
+        if n > 0 {
+            bail!(
+                "account {} already holds {n} roles under /stint/",
+                account.id
+            );
+        }
     }
+
+    // Setup: provision the grants, several at a time.
+    let setup_started = Instant::now();
+    let failures = provision_all(
+        &app,
+        &accounts,
+        args.grants_per_account,
+        args.setup_concurrency,
+    )
+    .await?;
+    let setup_time = setup_started.elapsed();
+    let count_provisioned = async || {
+        app.ops
+            .cases
+            .journal
+            .ledger
+            .count(State::Provisioned.into())
+            .await
+            .map_err(|e| anyhow!("counting grants: {e}"))
+    };
+    let provisioned = count_provisioned().await?;
+    let roles_before = role_counts(&seeder, &accounts).await?;
 
     // The figure: one pass, the clock an hour past every grant's expiry.
     clock.advance(ttl + Duration::from_secs(3600));
     let before = app.aws_calls.snapshot();
-    let me = std::process::id();
-    let cpu_me = cpu_time(me, args.clk_tck)?;
-    let cpu_moto = args
-        .moto_pid
-        .map(|pid| cpu_time(pid, args.clk_tck))
-        .transpose()?;
+    let cpu_me = args.ticks.start(std::process::id())?;
+    let cpu_moto = args.moto_pid.map(|pid| args.ticks.start(pid)).transpose()?;
     let started = Instant::now();
     let report = app
-        .broker
+        .ops
+        .cases
+        .reaper
         .reap(&ReapSettings::default())
         .await
-        .map_err(|e| anyhow!("the reaper pass: {}", stint_server::api::error_chain(&e)))?;
+        .map_err(|e| anyhow!("the reaper pass: {}", stint_server::ops::error_chain(&e)))?;
     let wall = started.elapsed();
-    let cpu_me = cpu_time(me, args.clk_tck)? - cpu_me;
-    let cpu_moto = match (args.moto_pid, cpu_moto) {
-        (Some(pid), Some(before)) => Some(cpu_time(pid, args.clk_tck)? - before),
-        _ => None,
-    };
+    let cpu_me = cpu_me.elapsed()?;
+    let cpu_moto = cpu_moto.map(|watch| watch.elapsed()).transpose()?;
     let calls = calls_since(&app.aws_calls.snapshot(), &before);
-    let mut roles_after = Vec::new();
-    for account in &accounts {
-        roles_after.push(stint_roles(&seeder, account.id.as_str()).await?.len());
-    }
-    let still_provisioned = app
-        .broker
-        .ledger
-        .count(State::Provisioned)
-        .await
-        .map_err(|e| anyhow!("counting grants: {e}"))?;
+    let roles_after = role_counts(&seeder, &accounts).await?;
+    let still_provisioned = count_provisioned().await?;
 
     let expected = (accounts.len() * args.grants_per_account) as u64;
     let reaped = report.expired;
@@ -226,7 +213,7 @@ pub async fn run(args: &ReapArgs) -> anyhow::Result<()> {
         .collect();
     println!(
         "  setup (not the figure): {provisioned} grants provisioned in {:.1} s with {} in flight, {} failed; roles under /stint/ before the pass: {}",
-        setup.as_secs_f64(),
+        setup_time.as_secs_f64(),
         args.setup_concurrency,
         failures.len(),
         account_list.join(", ")

@@ -1,12 +1,12 @@
 //! Puts the world stint expects into the AWS emulator, through the SDK: Identity Center users
-//! and `Company_Org_AccountId_Persona` groups, and the provisioner role in member accounts.
-//! Shared by the integration tests and the demo (`examples/demo.rs`).
-
-#![allow(dead_code)]
+//! and `Company_Org_AccountId_Persona` groups, and the provisioner role in member accounts; and
+//! reads back what stint left there (its roles).
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
-use aws_sdk_identitystore::types::{Email, Name};
+use aws_sdk_identitystore::types::{Email, MemberId, Name};
+
+use crate::Error;
 
 /// The broker's own account in the emulator: requests with plain credentials land here.
 pub const BROKER_ACCOUNT: &str = "123456789012";
@@ -18,8 +18,6 @@ pub struct Seeder {
     pub identity_store: aws_sdk_identitystore::Client,
     pub sts: aws_sdk_sts::Client,
 }
-
-pub type SeedResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 /// SDK config for the emulator with the given credentials.
 pub async fn emulator_config(endpoint: &str, credentials: Credentials) -> SdkConfig {
@@ -45,7 +43,8 @@ impl Seeder {
         }
     }
 
-    pub async fn user(&self, store: &str, user_name: &str, email: &str) -> SeedResult<String> {
+    /// Creates a user; returns its user id.
+    pub async fn user(&self, store: &str, user_name: &str, email: &str) -> Result<String, Error> {
         let out = self
             .identity_store
             .create_user()
@@ -66,44 +65,58 @@ impl Seeder {
                     .build(),
             )
             .send()
-            .await?;
+            .await
+            .map_err(Error::emulator(format!("creating the user {user_name}")))?;
         Ok(out.user_id().to_owned())
     }
 
-    pub async fn group(&self, store: &str, name: &str) -> SeedResult<String> {
+    /// Creates a group; returns its group id.
+    pub async fn group(&self, store: &str, name: &str) -> Result<String, Error> {
         let out = self
             .identity_store
             .create_group()
             .identity_store_id(store)
             .display_name(name)
             .send()
-            .await?;
+            .await
+            .map_err(Error::emulator(format!("creating the group {name}")))?;
         Ok(out.group_id().to_owned())
     }
 
-    pub async fn add_member(&self, store: &str, group_id: &str, user_id: &str) -> SeedResult<()> {
+    pub async fn add_member(
+        &self,
+        store: &str,
+        group_id: &str,
+        user_id: &str,
+    ) -> Result<(), Error> {
         self.identity_store
             .create_group_membership()
             .identity_store_id(store)
             .group_id(group_id)
-            .member_id(aws_sdk_identitystore::types::MemberId::UserId(
-                user_id.to_owned(),
-            ))
+            .member_id(MemberId::UserId(user_id.to_owned()))
             .send()
-            .await?;
+            .await
+            .map_err(Error::emulator(format!(
+                "adding {user_id} to the group {group_id}"
+            )))?;
         Ok(())
     }
 
     /// An IAM client acting in `account` (the emulator routes by the assumed role's account).
-    pub async fn iam(&self, account: &str) -> SeedResult<aws_sdk_iam::Client> {
+    pub async fn iam(&self, account: &str) -> Result<aws_sdk_iam::Client, Error> {
+        let what = || format!("assuming the provisioner role in {account}");
         let out = self
             .sts
             .assume_role()
             .role_arn(format!("arn:aws:iam::{account}:role/{PROVISIONER_ROLE}"))
             .role_session_name("seed")
             .send()
-            .await?;
-        let creds = out.credentials().ok_or("no credentials")?;
+            .await
+            .map_err(Error::emulator(what()))?;
+        let creds = out.credentials().ok_or_else(|| Error::Emulator {
+            what: what(),
+            source: "the answer has no credentials".into(),
+        })?;
         let config = aws_sdk_iam::config::Builder::from(&self.sdk)
             .credentials_provider(Credentials::new(
                 creds.access_key_id(),
@@ -117,7 +130,7 @@ impl Seeder {
     }
 
     /// The provisioner role in a member account, trusting only the broker's role.
-    pub async fn provisioner_role(&self, account: &str) -> SeedResult<()> {
+    pub async fn provisioner_role(&self, account: &str) -> Result<(), Error> {
         let trust = serde_json::json!({
             "Version": "2012-10-17",
             "Statement": [{
@@ -132,7 +145,32 @@ impl Seeder {
             .role_name(PROVISIONER_ROLE)
             .assume_role_policy_document(trust.to_string())
             .send()
-            .await?;
+            .await
+            .map_err(Error::emulator(format!(
+                "creating the provisioner role in {account}"
+            )))?;
         Ok(())
+    }
+
+    /// Names of the roles under stint's path (`/stint/`) in an account, as the emulator holds
+    /// them (every page).
+    pub async fn stint_roles(&self, account: &str) -> Result<Vec<String>, Error> {
+        let iam = self.iam(account).await?;
+        let mut names = Vec::new();
+        let mut marker = None;
+        loop {
+            let page = iam
+                .list_roles()
+                .path_prefix(stint_core::grant::ROLE_PATH)
+                .set_marker(marker)
+                .send()
+                .await
+                .map_err(Error::emulator(format!("listing the roles in {account}")))?;
+            names.extend(page.roles().iter().map(|r| r.role_name().to_owned()));
+            match page.marker().filter(|_| page.is_truncated()) {
+                Some(next) => marker = Some(next.to_owned()),
+                None => return Ok(names),
+            }
+        }
     }
 }

@@ -1,0 +1,21 @@
+//! One module per section of `scripts/bench`, numbered as the script numbers its figures:
+//!
+//! - `load`: 1-4, latency one at a time and concurrently, AWS calls per provisioning, peak
+//!   RSS, against a running `stint serve`; with `moto_probe`, moto's own latency per operation.
+//! - `startup`: 5, spawn of `stint serve` to its first `/healthz` answer.
+//! - `verify`: 6, token verifications per second on one core.
+//! - `auth`: 7, the provision latency token authentication adds.
+//! - `reap`: 8, one reaper pass over many expired grants.
+//! - `faults`: 9, provision+deprovision at an injected AWS fault rate, then leaks.
+//! - `lambda`: 10, `stint-lambda` cold start.
+//! - `dynamo`: 11-12, DynamoDB calls per provisioning, and its latency against SQLite's.
+
+pub mod auth;
+pub mod dynamo;
+pub mod faults;
+pub mod lambda;
+pub mod load;
+pub mod moto_probe;
+pub mod reap;
+pub mod startup;
+pub mod verify;
