@@ -18,5 +18,4 @@ mod pipelines;
 mod provision;
 mod rejections;
 mod replicas;
-mod retries;
 mod runner;
