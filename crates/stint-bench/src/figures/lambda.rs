@@ -395,7 +395,7 @@ pub async fn run(args: &LambdaArgs) -> anyhow::Result<()> {
         "  the ledger table held {items} items at the end (moto copies the whole table on every TransactWriteItems: small here)"
     );
     println!(
-        "  For comparison (the articles): Python + boto3 spend about 330 ms only importing boto3 and building clients, before any AWS call."
+        "  For comparison, a broker written as Python Lambda functions with boto3 (the original JIT pipeline design): spend about 330 ms only importing boto3 and building clients, before any AWS call."
     );
     println!(
         "  (Not included: what Lambda itself adds before the process starts, i.e. fetching the package and creating the sandbox.)"

@@ -1,4 +1,4 @@
-//! The Lambda handlers, called directly against the emulator: the articles' JSON in and out,
+//! The Lambda handlers, called directly against the emulator: the pipeline contract's JSON in and out,
 //! the HTTP API's codes for refusals, a retried invocation getting the first answer back (and
 //! no second role), deprovisioning twice, and the scheduled reaper.
 

@@ -35,7 +35,7 @@ impl TestApp {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
-    /// The articles' request, without an email: the token says who asks.
+    /// The pipeline contract's provisioning request, without an email: the token says who asks.
     pub fn pipeline_request(&self, account: &str) -> Value {
         let (name, id) = if account == "prod" {
             ("workload-prod", &self.prod)
@@ -253,7 +253,7 @@ async fn runs_the_allow_lists_do_not_admit_are_refused() {
             "{what}: {body}"
         );
     }
-    // The articles' typed email is still accepted, but must be the token's user.
+    // The contract's typed `email` is still accepted, but must be the token's user.
     let mut typed = app.pipeline_request("nonprod");
     typed["email"] = json!(USERS.bob);
     let token = issuer.mint(&issuer.claims());

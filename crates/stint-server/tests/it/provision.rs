@@ -13,7 +13,7 @@ async fn a_member_gets_a_temporary_role_with_expiry_enforced_by_aws() {
     let app = spawn_app().await;
     let body = app.provision_alice().await;
 
-    // The articles' outputs, exactly.
+    // The pipeline contract's outputs, exactly.
     assert_eq!(body["status"], "provisioned");
     assert_eq!(body["role_ttl_hours"], json!(24));
     let id = body["transaction_id"].as_str().unwrap();
