@@ -8,8 +8,9 @@
 //! | event       | `T#<id>`    | `E#<v:010>`  | `at`, `actor`, `action`, `es` state, `reason`, `data`, `prev`, `hash` |
 //! | used token  | `J#<jti>`   | `J`          | `ttl` (DynamoDB TTL removes it after expiry)        |
 //!
-//! Every append is one `TransactWriteItems`: the transaction item, conditional on the version
-//! (and chain head) this writer saw, and the event item, conditional on not existing. The
+//! Every write is one `TransactWriteItems`: for each record in it (a saga step may move a grant
+//! and create its linked record at once), the record item, conditional on the version (and
+//! chain head) this writer saw, and its event items, conditional on not existing. The
 //! reaper's queries use two sparse indexes: `by_expiry` (`st`, `exp`) and `by_update` (`st`, `upd`).
 //!
 //! Tamper evidence with many writers: each transaction is its own hash chain (event N carries
@@ -28,14 +29,15 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::query::QueryOutput;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
+use aws_sdk_dynamodb::types::builders::PutBuilder;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, GlobalSecondaryIndex, KeySchemaElement, KeyType,
     Projection, ProjectionType, Put, ScalarAttributeType, Select, TransactWriteItem,
 };
 use stint_core::audit::{self, ChainFault, ChainReport, ChainVerifier};
 use stint_core::ids::TransactionId;
-use stint_core::ports::{Idempotency, Ledger, LedgerError, PortError};
-use stint_core::record::{Event, NewEvent, State, Status, StoredRecord, kind_name};
+use stint_core::ports::{Idempotency, Ledger, LedgerError, PortError, RecordWrite};
+use stint_core::record::{Event, State, Status, StoredRecord, kind_name};
 use stint_core::time_fmt::{parse_rfc3339, rfc3339};
 use time::OffsetDateTime;
 
@@ -150,23 +152,110 @@ impl DynamoLedger {
             .map_err(|e| port_error(format!("creating table {}", self.table), e))
     }
 
-    /// The chain head `txn` must follow: version `txn.version - 1`'s hash.
-    async fn head_before(&self, txn: &StoredRecord) -> Result<String, LedgerError> {
-        if txn.version == 1 {
+    /// The chain head `write` must follow: the hash of the stored record's expected version.
+    async fn head_before(&self, write: &RecordWrite) -> Result<String, LedgerError> {
+        let expected = write.expected_version();
+        if expected == 0 {
             return Ok(audit::GENESIS.to_owned());
         }
-        let cached = self.heads.lock().ok().and_then(|h| h.get(&txn.id).cloned());
+        let id = &write.record.id;
+        let cached = self.heads.lock().ok().and_then(|h| h.get(id).cloned());
         if let Some((version, hash)) = cached
-            && version == txn.version - 1
+            && version == expected
         {
             return Ok(hash);
         }
-        let item = self.get_item(&txn.id).await?;
+        let item = self.get_item(id).await?;
         Ok(item
             .as_ref()
             .and_then(|i| get_s(i, "head"))
             .unwrap_or(audit::GENESIS)
             .to_owned())
+    }
+
+    /// The record item of `write`, conditional on the version and chain head it follows.
+    fn record_put(&self, write: &RecordWrite, prev: &str, head: &str) -> PutBuilder {
+        let txn = &write.record;
+        let mut item = HashMap::from([
+            ("pk".to_owned(), s(txn_pk(&txn.id))),
+            ("sk".to_owned(), s("T")),
+            ("v".to_owned(), n(txn.version)),
+            ("st".to_owned(), s(txn.status.as_str())),
+            ("kind".to_owned(), s(txn.kind)),
+            ("upd".to_owned(), n(txn.updated_at.unix_timestamp())),
+            ("head".to_owned(), s(head)),
+            ("body".to_owned(), s(&txn.body)),
+        ]);
+        if let Some(expires_at) = txn.expires_at {
+            item.insert("exp".to_owned(), n(expires_at.unix_timestamp()));
+        }
+        let put = Put::builder().table_name(&self.table).set_item(Some(item));
+        match write.expected_version() {
+            0 => put.condition_expression("attribute_not_exists(pk)"),
+            expected => put
+                .condition_expression("v = :prev AND head = :head")
+                .expression_attribute_values(":prev", n(expected))
+                .expression_attribute_values(":head", s(prev)),
+        }
+    }
+
+    /// An event item, conditional on its version not being taken.
+    fn event_put(&self, event: &Event) -> PutBuilder {
+        Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(HashMap::from([
+                ("pk".to_owned(), s(txn_pk(&event.transaction_id))),
+                ("sk".to_owned(), s(event_sk(event.version))),
+                ("v".to_owned(), n(event.version)),
+                ("at".to_owned(), s(rfc3339(event.at))),
+                ("actor".to_owned(), s(&event.actor)),
+                ("action".to_owned(), s(event.action.as_str())),
+                ("es".to_owned(), s(event.state.as_str())),
+                ("reason".to_owned(), s(&event.reason)),
+                ("data".to_owned(), s(event.data.to_string())),
+                ("prev".to_owned(), s(&event.prev_hash)),
+                ("hash".to_owned(), s(&event.hash)),
+            ])))
+            .condition_expression("attribute_not_exists(pk)")
+    }
+
+    /// After a cancelled write: a re-sent write whose first attempt landed (a timed-out
+    /// answer) finds its own events at every head, which is this write succeeding; anything
+    /// else is someone else's write, a `Conflict` on the first record that moved.
+    async fn after_cancel(
+        &self,
+        writes: &[RecordWrite],
+        heads: &[String],
+    ) -> Result<(), LedgerError> {
+        let mut conflict = None;
+        for (write, head) in writes.iter().zip(heads) {
+            let txn = &write.record;
+            if let Ok(mut cached) = self.heads.lock() {
+                cached.remove(&txn.id);
+            }
+            let stored = self.get_item(&txn.id).await?;
+            let landed = stored.as_ref().is_some_and(|item| {
+                get_n(item, "v") == Some(txn.version) && get_s(item, "head") == Some(head.as_str())
+            });
+            if !landed && conflict.is_none() {
+                let found =
+                    stored.and_then(|i| Some((get_n(&i, "v")?, Status::parse(get_s(&i, "st")?)?)));
+                conflict = Some(LedgerError::Conflict {
+                    id: txn.id.clone(),
+                    expected: write.expected_version(),
+                    found,
+                });
+            }
+        }
+        match conflict {
+            Some(conflict) => Err(conflict),
+            None => {
+                for (write, head) in writes.iter().zip(heads) {
+                    self.remember(&write.record, head);
+                }
+                Ok(())
+            }
+        }
     }
 
     async fn get_item(
@@ -251,6 +340,26 @@ impl DynamoLedger {
     }
 }
 
+/// Seals `write`'s events into its record's chain after `prev` (per record: seq = version).
+fn seal_chain(write: &RecordWrite, prev: &str) -> Vec<Event> {
+    let mut prev = prev.to_owned();
+    let id = &write.record.id;
+    write
+        .versioned_events()
+        .map(|(version, state, event)| {
+            let sealed = audit::seal(version, &prev, id, version, *state, event.clone());
+            prev.clone_from(&sealed.hash);
+            sealed
+        })
+        .collect()
+}
+
+fn first_id(writes: &[RecordWrite]) -> String {
+    writes
+        .first()
+        .map_or_else(String::new, |w| w.record.id.to_string())
+}
+
 fn build_error(e: aws_sdk_dynamodb::error::BuildError) -> PortError {
     PortError::new("building a DynamoDB request", e.to_string())
 }
@@ -305,49 +414,23 @@ fn event_of(id: &TransactionId, item: &HashMap<String, AttributeValue>) -> Optio
 
 #[async_trait]
 impl Ledger for DynamoLedger {
-    async fn append(&self, txn: &StoredRecord, event: NewEvent) -> Result<Event, LedgerError> {
-        let prev = self.head_before(txn).await?;
-        let sealed = audit::seal(txn.version, &prev, &txn.id, txn.version, txn.status, event);
-        let pk = txn_pk(&txn.id);
-        let mut item = HashMap::from([
-            ("pk".to_owned(), s(&pk)),
-            ("sk".to_owned(), s("T")),
-            ("v".to_owned(), n(txn.version)),
-            ("st".to_owned(), s(txn.status.as_str())),
-            ("kind".to_owned(), s(txn.kind)),
-            ("upd".to_owned(), n(txn.updated_at.unix_timestamp())),
-            ("head".to_owned(), s(&sealed.hash)),
-            ("body".to_owned(), s(&txn.body)),
-        ]);
-        if let Some(expires_at) = txn.expires_at {
-            item.insert("exp".to_owned(), n(expires_at.unix_timestamp()));
+    async fn write(&self, writes: &[RecordWrite]) -> Result<Vec<Event>, LedgerError> {
+        let mut items = Vec::new();
+        let mut sealed = Vec::new();
+        let mut heads = Vec::new();
+        for write in writes {
+            let prev = self.head_before(write).await?;
+            let events = seal_chain(write, &prev);
+            let Some(head) = events.last().map(|e| e.hash.clone()) else {
+                let message = format!("a write for {} carries no event", write.record.id);
+                return Err(storage(PortError::new("writing the ledger", message)));
+            };
+            items.push(self.record_put(write, &prev, &head));
+            items.extend(events.iter().map(|event| self.event_put(event)));
+            heads.push(head);
+            sealed.extend(events);
         }
-        let mut put_txn = Put::builder().table_name(&self.table).set_item(Some(item));
-        put_txn = if txn.version == 1 {
-            put_txn.condition_expression("attribute_not_exists(pk)")
-        } else {
-            put_txn
-                .condition_expression("v = :prev AND head = :head")
-                .expression_attribute_values(":prev", n(txn.version - 1))
-                .expression_attribute_values(":head", s(&prev))
-        };
-        let put_event = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(HashMap::from([
-                ("pk".to_owned(), s(&pk)),
-                ("sk".to_owned(), s(event_sk(txn.version))),
-                ("v".to_owned(), n(txn.version)),
-                ("at".to_owned(), s(rfc3339(sealed.at))),
-                ("actor".to_owned(), s(&sealed.actor)),
-                ("action".to_owned(), s(sealed.action.as_str())),
-                ("es".to_owned(), s(sealed.state.as_str())),
-                ("reason".to_owned(), s(&sealed.reason)),
-                ("data".to_owned(), s(sealed.data.to_string())),
-                ("prev".to_owned(), s(&sealed.prev_hash)),
-                ("hash".to_owned(), s(&sealed.hash)),
-            ])))
-            .condition_expression("attribute_not_exists(pk)");
-        let items = [put_txn, put_event]
+        let items = items
             .into_iter()
             .map(|put| {
                 put.build()
@@ -363,40 +446,32 @@ impl Ledger for DynamoLedger {
             .await;
         match result {
             Ok(_) => {
-                self.remember(txn, &sealed.hash);
+                for (write, head) in writes.iter().zip(&heads) {
+                    self.remember(&write.record, head);
+                }
                 Ok(sealed)
             }
             Err(SdkError::ServiceError(e)) if e.err().is_transaction_canceled_exception() => {
-                if let Ok(mut heads) = self.heads.lock() {
-                    heads.remove(&txn.id);
-                }
-                let stored = self.get_item(&txn.id).await?;
-                // A re-sent write whose first attempt landed (a timed-out answer) finds its own
-                // event at the head: that is this write succeeding, not someone else's.
-                if let Some(item) = &stored
-                    && get_n(item, "v") == Some(txn.version)
-                    && get_s(item, "head") == Some(sealed.hash.as_str())
-                {
-                    self.remember(txn, &sealed.hash);
-                    return Ok(sealed);
-                }
-                let found =
-                    stored.and_then(|i| Some((get_n(&i, "v")?, Status::parse(get_s(&i, "st")?)?)));
-                Err(LedgerError::Conflict {
-                    id: txn.id.clone(),
-                    expected: txn.version - 1,
-                    found,
-                })
+                self.after_cancel(writes, &heads).await?;
+                Ok(sealed)
             }
             Err(e) => Err(storage(port_error(
-                format!("appending to transaction {}", txn.id),
+                format!("appending to transaction {}", first_id(writes)),
                 e,
             ))),
         }
     }
 
     async fn get(&self, id: &TransactionId) -> Result<Option<StoredRecord>, LedgerError> {
-        self.get_item(id).await?.as_ref().map(record_of).transpose()
+        let Some(item) = self.get_item(id).await? else {
+            return Ok(None);
+        };
+        let record = record_of(&item)?;
+        // The next write over this record then needs no second read for its chain head.
+        if let Some(head) = get_s(&item, "head") {
+            self.remember(&record, head);
+        }
+        Ok(Some(record))
     }
 
     async fn events(&self, id: &TransactionId) -> Result<Vec<Event>, LedgerError> {

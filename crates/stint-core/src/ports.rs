@@ -179,14 +179,48 @@ pub enum Idempotency {
     Done(String),
 }
 
+/// One record's part in a ledger write: the record as the write leaves it, and the events
+/// that took it there, oldest first, each with the status it left the record in (the last
+/// one's is `record.status`). The events take the versions up to `record.version`, one each.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordWrite {
+    pub record: StoredRecord,
+    pub events: Vec<(Status, NewEvent)>,
+}
+
+impl RecordWrite {
+    /// The version the stored record must be at for this write to land (0: absent).
+    pub fn expected_version(&self) -> u64 {
+        self.record.version.saturating_sub(self.events.len() as u64)
+    }
+
+    /// The versions the events take, with the events.
+    pub fn versioned_events(&self) -> impl Iterator<Item = (u64, &Status, &NewEvent)> {
+        let first = self.expected_version() + 1;
+        (first..).zip(&self.events).map(|(v, (s, e))| (v, s, e))
+    }
+}
+
 /// The append-only ledger of records (grants, access requests) and their events. Shaped for
 /// a key-value store with conditional writes (DynamoDB): one item per record, one per event,
 /// no joins. It stores `StoredRecord`s and never reads their bodies.
 #[async_trait]
 pub trait Ledger: Send + Sync {
-    /// Stores `record` and appends `event` for it, atomically, if the stored record is at
-    /// `record.version - 1` (or absent, when `record.version` is 1). Otherwise `Conflict`.
-    async fn append(&self, record: &StoredRecord, event: NewEvent) -> Result<Event, LedgerError>;
+    /// Stores every record in `writes` with its events, all or nothing, if each stored record
+    /// is at its write's `expected_version` (absent for 0). Otherwise nothing is written and
+    /// the answer is `Conflict`. A saga step and its neighbours ride in one write this way.
+    async fn write(&self, writes: &[RecordWrite]) -> Result<Vec<Event>, LedgerError>;
+    /// Stores `record` and appends `event` for it: a `write` of one record and one event.
+    async fn append(&self, record: &StoredRecord, event: NewEvent) -> Result<Event, LedgerError> {
+        let write = RecordWrite {
+            record: record.clone(),
+            events: vec![(record.status, event)],
+        };
+        let mut events = self.write(std::slice::from_ref(&write)).await?;
+        events.pop().ok_or_else(|| {
+            LedgerError::Storage(format!("the write for {} stored no event", record.id).into())
+        })
+    }
     async fn get(&self, id: &TransactionId) -> Result<Option<StoredRecord>, LedgerError>;
     /// How many records are in `status` (for metrics).
     async fn count(&self, status: Status) -> Result<u64, LedgerError>;

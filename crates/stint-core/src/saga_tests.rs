@@ -77,7 +77,8 @@ async fn provisioning_fails_or_crashes_at_every_step_and_leaves_nothing() {
     let clean = World::new();
     clean.provision(&request(), &operator()).await.unwrap();
     let steps = clean.plan.steps_taken();
-    assert!(steps >= 9, "only {steps} steps");
+    // Every port call is a step: two ledger writes, two directory reads, create, grant, issue.
+    assert_eq!(steps, 7, "{steps} steps");
     for step in 0..steps {
         for fault in FAULTS {
             let world = World::new();
@@ -217,4 +218,48 @@ async fn an_early_revoke_denies_sessions_before_deleting_the_role() {
         .position(|l| *l == format!("put stint-revoke on {role}"));
     let delete = journal.iter().position(|l| *l == format!("delete {role}"));
     assert!(revoke.is_some() && revoke < delete, "{journal:?}");
+}
+
+#[tokio::test]
+async fn a_grant_costs_two_ledger_writes_to_provision_and_two_to_end() {
+    let world = World::new();
+    let granted = world.provision(&request(), &operator()).await.unwrap();
+    assert_eq!(world.ledger_writes(), 2, "provisioning");
+    world
+        .deprovision(&deprovision_input(&granted), &operator())
+        .await
+        .unwrap();
+    assert_eq!(world.ledger_writes(), 4, "deprovisioning");
+    let revoked = world.provision(&request(), &operator()).await.unwrap();
+    world
+        .revoke(&revoked.transaction_id, &operator())
+        .await
+        .unwrap();
+    assert_eq!(
+        world.ledger_writes(),
+        8,
+        "revoking, sessions cut off on the way"
+    );
+    let events = world
+        .cases
+        .journal
+        .events(&granted.transaction_id)
+        .await
+        .unwrap();
+    let actions: Vec<_> = events
+        .iter()
+        .map(|e| (e.version, e.action.as_str()))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            (1, "requested"),
+            (2, "authorized"),
+            (3, "role_created"),
+            (4, "provisioned"),
+            (5, "deprovision_started"),
+            (6, "deprovisioned"),
+        ]
+    );
+    assert_eq!(world.verify_audit().await.unwrap().fault, None);
 }

@@ -20,7 +20,7 @@ use crate::grant::{Caller, Deprovisioned, Grant, ReapReport, ReapSettings, store
 use crate::ids::{AccountId, Email, RoleName, TransactionId};
 use crate::pipeline::{DeprovisionAsk, ProvisionAsk, Provisioned};
 use crate::ports::*;
-use crate::record::{Event, NewEvent, State, Status, StoredRecord};
+use crate::record::{Event, State, Status, StoredRecord};
 use crate::wiring::{Ports, UseCases};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,6 +131,8 @@ struct LedgerState {
     events: Vec<Event>,
     tokens: HashMap<String, OffsetDateTime>,
     idempotent: HashMap<String, Option<String>>,
+    /// Writes that landed, for the cost tests.
+    writes: usize,
 }
 
 pub struct MemoryLedger {
@@ -144,35 +146,56 @@ fn poisoned() -> LedgerError {
 
 #[async_trait]
 impl Ledger for MemoryLedger {
-    async fn append(&self, txn: &StoredRecord, event: NewEvent) -> Result<Event, LedgerError> {
+    async fn write(&self, writes: &[RecordWrite]) -> Result<Vec<Event>, LedgerError> {
         let result = self
             .plan
-            .step("appending to the ledger", || {
+            .step("writing the ledger", || {
                 let mut state = self
                     .state
                     .lock()
                     .map_err(|_| PortError::new("ledger", "poisoned"))?;
-                let found = state
-                    .transactions
-                    .get(&txn.id)
-                    .map(|t| (t.version, t.status));
-                if found.map(|f| f.0) != txn.version.checked_sub(1).filter(|v| *v > 0) {
-                    return Ok(Err(LedgerError::Conflict {
-                        id: txn.id.clone(),
-                        expected: txn.version - 1,
-                        found,
-                    }));
+                for write in writes {
+                    let txn = &write.record;
+                    let found = state
+                        .transactions
+                        .get(&txn.id)
+                        .map(|t| (t.version, t.status));
+                    if found.map_or(0, |f| f.0) != write.expected_version()
+                        || write.events.is_empty()
+                    {
+                        return Ok(Err(LedgerError::Conflict {
+                            id: txn.id.clone(),
+                            expected: write.expected_version(),
+                            found,
+                        }));
+                    }
                 }
-                let (seq, prev) = state
-                    .events
-                    .last()
-                    .map_or((1, audit::GENESIS.to_owned()), |e| {
-                        (e.seq + 1, e.hash.clone())
-                    });
-                let sealed = audit::seal(seq, &prev, &txn.id, txn.version, txn.status, event);
-                state.events.push(sealed.clone());
-                state.transactions.insert(txn.id.clone(), txn.clone());
-                Ok(Ok(sealed))
+                let mut sealed_events = Vec::new();
+                for write in writes {
+                    for (version, status, event) in write.versioned_events() {
+                        let (seq, prev) = state
+                            .events
+                            .last()
+                            .map_or((1, audit::GENESIS.to_owned()), |e| {
+                                (e.seq + 1, e.hash.clone())
+                            });
+                        let sealed = audit::seal(
+                            seq,
+                            &prev,
+                            &write.record.id,
+                            version,
+                            *status,
+                            event.clone(),
+                        );
+                        state.events.push(sealed.clone());
+                        sealed_events.push(sealed);
+                    }
+                    state
+                        .transactions
+                        .insert(write.record.id.clone(), write.record.clone());
+                }
+                state.writes += 1;
+                Ok(Ok(sealed_events))
             })
             .await;
         result.map_err(|e| LedgerError::Storage(Box::new(e)))?
@@ -557,6 +580,11 @@ impl World {
     }
 
     /// Drops a transaction from the ledger, as a lost or restored ledger would.
+    /// How many ledger writes have landed.
+    pub fn ledger_writes(&self) -> usize {
+        self.ledger.state.lock().map_or(0, |s| s.writes)
+    }
+
     pub fn ledger_forget(&self, id: &TransactionId) {
         if let Ok(mut state) = self.ledger.state.lock() {
             state.transactions.remove(id);

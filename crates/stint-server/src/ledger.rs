@@ -11,8 +11,8 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use stint_core::audit::{self, ChainFault, ChainHead, ChainReport, ChainVerifier};
 use stint_core::ids::TransactionId;
-use stint_core::ports::{Idempotency, Ledger, LedgerError};
-use stint_core::record::{Event, NewEvent, Status, StoredRecord, kind_name};
+use stint_core::ports::{Idempotency, Ledger, LedgerError, RecordWrite};
+use stint_core::record::{Event, Status, StoredRecord, kind_name};
 use stint_core::time_fmt::{parse_rfc3339, rfc3339};
 use time::OffsetDateTime;
 
@@ -108,50 +108,92 @@ impl SqliteLedger {
     }
 }
 
-fn append(
-    conn: &mut Connection,
-    txn: &StoredRecord,
-    event: NewEvent,
-) -> Result<Event, LedgerError> {
-    let body = &txn.body;
+/// Writes every record and its events in one SQLite transaction: the first record not at its
+/// expected version rolls the whole write back as a `Conflict`.
+fn write(conn: &mut Connection, writes: &[RecordWrite]) -> Result<Vec<Event>, LedgerError> {
+    if let Some(empty) = writes.iter().find(|w| w.events.is_empty()) {
+        let message = format!("a write for {} carries no event", empty.record.id);
+        return Err(storage(SqliteError::Corrupt(message)));
+    }
     let db = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(storage)?;
+    let mut head = read_head(&db).map_err(storage)?;
+    let mut sealed_events = Vec::new();
+    for write in writes {
+        store_record(&db, write)?;
+        for (version, state, event) in write.versioned_events() {
+            let (seq, prev_hash) = head.as_ref().map_or((1, audit::GENESIS.to_owned()), |h| {
+                (h.seq + 1, h.hash.clone())
+            });
+            let sealed = audit::seal(
+                seq,
+                &prev_hash,
+                &write.record.id,
+                version,
+                *state,
+                event.clone(),
+            );
+            insert_event(&db, &sealed)?;
+            head = Some(ChainHead {
+                seq: sealed.seq,
+                hash: sealed.hash.clone(),
+            });
+            sealed_events.push(sealed);
+        }
+    }
+    if let Some(head) = &head {
+        db.execute(
+            "INSERT INTO chain_head (id, seq, hash) VALUES (1, ?1, ?2) ON CONFLICT (id) DO UPDATE SET seq = ?1, hash = ?2",
+            params![head.seq, head.hash],
+        )
+        .map_err(storage)?;
+    }
+    db.commit().map_err(storage)?;
+    Ok(sealed_events)
+}
+
+/// Inserts or moves one record, if it is at the version the write expects.
+fn store_record(db: &rusqlite::Transaction<'_>, write: &RecordWrite) -> Result<(), LedgerError> {
+    let txn = &write.record;
+    let expected = write.expected_version();
     let expires_at = txn.expires_at.map(OffsetDateTime::unix_timestamp);
     let updated_at = txn.updated_at.unix_timestamp();
-    let written = if txn.version == 1 {
+    let body = &txn.body;
+    let written = if expected == 0 {
         db.execute(
             "INSERT OR IGNORE INTO transactions (id, kind, state, version, expires_at, updated_at, body)
-             VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6)",
-            params![txn.id.as_str(), txn.kind, txn.status.as_str(), expires_at, updated_at, body],
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![txn.id.as_str(), txn.kind, txn.status.as_str(), txn.version, expires_at, updated_at, body],
         )
     } else {
         db.execute(
             "UPDATE transactions SET state = ?2, version = ?3, expires_at = ?4, updated_at = ?5, body = ?6
              WHERE id = ?1 AND version = ?7",
-            params![txn.id.as_str(), txn.status.as_str(), txn.version, expires_at, updated_at, body, txn.version - 1],
+            params![txn.id.as_str(), txn.status.as_str(), txn.version, expires_at, updated_at, body, expected],
         )
     }
     .map_err(storage)?;
-    if written == 0 {
-        let found = db
-            .query_row(
-                "SELECT version, state FROM transactions WHERE id = ?1",
-                [txn.id.as_str()],
-                |row| Ok((row.get::<_, u64>(0)?, row.get::<_, String>(1)?)),
-            )
-            .optional()
-            .map_err(storage)?
-            .and_then(|(version, state)| Some((version, Status::parse(&state)?)));
-        return Err(LedgerError::Conflict {
-            id: txn.id.clone(),
-            expected: txn.version - 1,
-            found,
-        });
+    if written == 1 {
+        return Ok(());
     }
-    let head = read_head(&db).map_err(storage)?;
-    let (seq, prev_hash) = head.map_or((1, audit::GENESIS.to_owned()), |h| (h.seq + 1, h.hash));
-    let sealed = audit::seal(seq, &prev_hash, &txn.id, txn.version, txn.status, event);
+    let found = db
+        .query_row(
+            "SELECT version, state FROM transactions WHERE id = ?1",
+            [txn.id.as_str()],
+            |row| Ok((row.get::<_, u64>(0)?, row.get::<_, String>(1)?)),
+        )
+        .optional()
+        .map_err(storage)?
+        .and_then(|(version, state)| Some((version, Status::parse(&state)?)));
+    Err(LedgerError::Conflict {
+        id: txn.id.clone(),
+        expected,
+        found,
+    })
+}
+
+fn insert_event(db: &rusqlite::Transaction<'_>, sealed: &Event) -> Result<(), LedgerError> {
     db.execute(
         "INSERT INTO events (seq, transaction_id, version, at, actor, action, state, reason, data, prev_hash, hash)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
@@ -170,13 +212,7 @@ fn append(
         ],
     )
     .map_err(storage)?;
-    db.execute(
-        "INSERT INTO chain_head (id, seq, hash) VALUES (1, ?1, ?2) ON CONFLICT (id) DO UPDATE SET seq = ?1, hash = ?2",
-        params![sealed.seq, sealed.hash],
-    )
-    .map_err(storage)?;
-    db.commit().map_err(storage)?;
-    Ok(sealed)
+    Ok(())
 }
 
 fn limit_of(limit: usize) -> i64 {
@@ -309,9 +345,9 @@ fn verify(conn: &Connection) -> Result<ChainReport, SqliteError> {
 
 #[async_trait]
 impl Ledger for SqliteLedger {
-    async fn append(&self, txn: &StoredRecord, event: NewEvent) -> Result<Event, LedgerError> {
-        let txn = txn.clone();
-        self.with_conn(move |conn| append(conn, &txn, event)).await
+    async fn write(&self, writes: &[RecordWrite]) -> Result<Vec<Event>, LedgerError> {
+        let writes = writes.to_vec();
+        self.with_conn(move |conn| write(conn, &writes)).await
     }
 
     async fn get(&self, id: &TransactionId) -> Result<Option<StoredRecord>, LedgerError> {

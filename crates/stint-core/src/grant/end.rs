@@ -1,7 +1,7 @@
-//! Ending a grant, whoever asks (a pipeline, an operator's revoke, the reaper): claim it
-//! with a conditional write (so two enders cannot both end it), write a linked
-//! deprovisioning record, optionally cut off the sessions already issued, remove the access
-//! through its mechanism, and mark both ended. A failed removal hands the grant back.
+//! Ending a grant, whoever asks (a pipeline, an operator's revoke, the reaper): claim it and
+//! write a linked deprovisioning record in one conditional write (so two enders cannot both
+//! end it), optionally cut off the sessions already issued, remove the access through its
+//! mechanism, and mark both ended in a second write. A failed removal hands the grant back.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +15,7 @@ use crate::record::{Action, State};
 use crate::subject::Actor;
 use crate::time_fmt::iam_time;
 
-use super::journal::{Journal, Step, aws_error};
+use super::journal::{Batch, Journal, Step, aws_error};
 use super::model::{Failure, Grant};
 
 /// Why and how a grant ends.
@@ -97,28 +97,21 @@ impl GrantEnder {
         }
     }
 
-    /// Ends a provisioned grant: claim it, write the linked record, optionally cut off its
-    /// sessions, delete the role, and mark both ended.
+    /// Ends a provisioned grant in two ledger writes: claim it and create the linked record
+    /// (one write), optionally cut off its sessions, delete the role, and mark both ended
+    /// (the second).
     pub async fn end(
         &self,
         grant: Grant,
         actor: &Actor,
         ending: Ending<'_>,
     ) -> Result<Deprovisioned, BrokerError> {
-        let now = self.journal.now();
         let record_id = self.journal.new_id();
-        let (grant, claimed) = self.claim(grant, actor, &ending, &record_id).await?;
-        let record = grant.deprovisioning_record(record_id.clone(), now);
-        let reason = format!(
-            "deprovisioning {} for {}",
-            grant.id, grant.terms.subject.requester
-        );
-        let step = Step::new(actor, Action::Requested, reason)
-            .data(json!({ "original_transaction_id": grant.id }));
-        self.journal.record(&record, step).await?;
+        let (grant, claimed, record) = self.claim(grant, actor, &ending, &record_id).await?;
 
+        let mut outcome = Batch::default();
         let claimed = if ending.revoke_sessions {
-            self.revoke_sessions(claimed, actor).await?
+            self.revoke_sessions(&mut outcome, claimed, actor).await?
         } else {
             claimed
         };
@@ -133,10 +126,15 @@ impl GrantEnder {
                 let data = json!({ "role_arn": grant.role_arn(), "already_gone": gone });
                 for ended in [&record, &claimed] {
                     let step = Step::new(actor, Action::Deprovisioned, reason).data(data.clone());
-                    self.journal
-                        .transition(ended, State::Deprovisioned, step)
-                        .await?;
+                    self.journal.stage_transition(
+                        &mut outcome,
+                        ended,
+                        State::Deprovisioned,
+                        step,
+                        |_| {},
+                    )?;
                 }
+                self.journal.commit(outcome).await?;
                 Ok(Deprovisioned {
                     deprovisioning_transaction_id: record_id,
                     original_transaction_id: grant.id,
@@ -145,38 +143,53 @@ impl GrantEnder {
             }
             Removal::StillThere(error) => {
                 let error = aws_error(error).in_transaction(&record_id);
-                self.hand_back(&record, claimed, actor, &error).await?;
+                self.hand_back(outcome, &record, claimed, actor, &error)
+                    .await?;
                 Err(error)
             }
             // Unknown whether the role is gone: leave the grant `deprovisioning`; the reaper
             // finishes it.
-            Removal::Unknown(error) => Err(aws_error(error).in_transaction(&record_id)),
+            Removal::Unknown(error) => {
+                self.journal.commit(outcome).await?;
+                Err(aws_error(error).in_transaction(&record_id))
+            }
         }
     }
 
-    /// Claims a provisioned grant (`provisioned → deprovisioning`): if another caller got
-    /// there, the conditional write conflicts and nothing else happens. When two claims
-    /// collide and neither lands (a store that cancels both), it tries again from what is
-    /// stored.
+    /// Claims a provisioned grant (`provisioned → deprovisioning`) and creates its linked
+    /// deprovisioning record, in one conditional write: if another caller got there, the
+    /// write conflicts and nothing else happens. When two claims collide and neither lands
+    /// (a store that cancels both), it tries again from what is stored. Answers the grant
+    /// as claimed from, the claimed grant and the record.
     async fn claim(
         &self,
         mut grant: Grant,
         actor: &Actor,
         ending: &Ending<'_>,
         record_id: &TransactionId,
-    ) -> Result<(Grant, Grant), BrokerError> {
+    ) -> Result<(Grant, Grant, Grant), BrokerError> {
         let mut attempts = 0;
         loop {
+            let mut batch = Batch::default();
             let step = Step::new(actor, ending.action, ending.why)
                 .data(json!({ "deprovisioning_transaction_id": record_id }));
-            let claimed = self
-                .journal
-                .transition_with(&grant, State::Deprovisioning, step, |next| {
-                    next.links.deprovisioning = Some(record_id.clone());
-                })
-                .await;
-            let error = match claimed {
-                Ok(claimed) => return Ok((grant, claimed)),
+            let claimed = self.journal.stage_transition(
+                &mut batch,
+                &grant,
+                State::Deprovisioning,
+                step,
+                |next| next.links.deprovisioning = Some(record_id.clone()),
+            )?;
+            let record = grant.deprovisioning_record(record_id.clone(), self.journal.now());
+            let reason = format!(
+                "deprovisioning {} for {}",
+                grant.id, grant.terms.subject.requester
+            );
+            let step = Step::new(actor, Action::Requested, reason)
+                .data(json!({ "original_transaction_id": grant.id }));
+            self.journal.stage(&mut batch, &record, step);
+            let error = match self.journal.commit(batch).await {
+                Ok(()) => return Ok((grant, claimed, record)),
                 Err(error) => error,
             };
             match self.journal.find(&grant.id).await {
@@ -209,10 +222,11 @@ impl GrantEnder {
         }
     }
 
-    /// Records a failed removal: the record ends `failed` and the grant goes back to
-    /// `provisioned`, so it can be ended again.
+    /// Records a failed removal, with whatever `outcome` already staged: the record ends
+    /// `failed` and the grant goes back to `provisioned`, so it can be ended again.
     async fn hand_back(
         &self,
+        mut outcome: Batch,
         record: &Grant,
         claimed: Grant,
         actor: &Actor,
@@ -224,24 +238,32 @@ impl GrantEnder {
         };
         let step = Step::new(actor, Action::Failed, error.message.clone());
         self.journal
-            .transition_with(record, State::Failed, step, |next| {
+            .stage_transition(&mut outcome, record, State::Failed, step, |next| {
                 next.failure = Some(failure)
-            })
-            .await?;
+            })?;
         let step = Step::new(actor, Action::DeprovisionFailed, error.message.clone())
             .data(json!({ "deprovisioning_transaction_id": record.id }));
-        self.journal
-            .transition_with(&claimed, State::Provisioned, step, |next| {
+        self.journal.stage_transition(
+            &mut outcome,
+            &claimed,
+            State::Provisioned,
+            step,
+            |next| {
                 next.links.deprovisioning = None;
-            })
-            .await?;
-        Ok(())
+            },
+        )?;
+        self.journal.commit(outcome).await
     }
 
-    /// Puts the session-revoking deny on a claimed grant's role and records it. If AWS
+    /// Puts the session-revoking deny on a claimed grant's role and stages the event. If AWS
     /// refuses, the record says so and deprovisioning goes on: deleting the role ends the
     /// sessions too.
-    async fn revoke_sessions(&self, claimed: Grant, actor: &Actor) -> Result<Grant, BrokerError> {
+    async fn revoke_sessions(
+        &self,
+        outcome: &mut Batch,
+        claimed: Grant,
+        actor: &Actor,
+    ) -> Result<Grant, BrokerError> {
         // Whole seconds in the policy: a session issued within this second is cut off too.
         let cutoff = self.journal.now() + Duration::from_secs(1);
         let result = self
@@ -260,8 +282,7 @@ impl GrantEnder {
         };
         let step = Step::new(actor, Action::SessionsRevoked, reason).data(data);
         self.journal
-            .transition(&claimed, State::Deprovisioning, step)
-            .await
+            .stage_transition(outcome, &claimed, State::Deprovisioning, step, |_| {})
     }
 }
 

@@ -1,7 +1,8 @@
 //! Writing grants to the ledger: the one place a grant is created, moved and loaded. Every
-//! change goes through `transition`, which checks the state machine, stamps the time,
-//! appends the event (a compare-and-set on the version) and logs one line naming the
-//! transaction; `load` answers `unknown_transaction` for an id the ledger does not hold.
+//! change goes through `transition` (or is staged with `stage_transition` and written with
+//! others by `commit`), which checks the state machine, stamps the time, appends the event (a
+//! compare-and-set on the version) and logs one line naming the transaction; `load` answers
+//! `unknown_transaction` for an id the ledger does not hold.
 
 use std::sync::Arc;
 
@@ -9,7 +10,7 @@ use serde_json::Value;
 
 use crate::error::{BrokerError, ErrorCode};
 use crate::ids::TransactionId;
-use crate::ports::{Clock, Ledger, LedgerError, PortError};
+use crate::ports::{Clock, Ledger, LedgerError, PortError, RecordWrite};
 use crate::record::{Action, Event, NewEvent, State, StoredRecord};
 use crate::subject::Actor;
 
@@ -41,6 +42,20 @@ impl Step {
     }
 }
 
+/// Steps staged for one or more records, written together by `Journal::commit`: one
+/// conditional ledger write however many steps a saga took between two writes, and one for
+/// a grant and its linked record.
+#[derive(Debug, Default)]
+pub struct Batch {
+    writes: Vec<RecordWrite>,
+}
+
+impl Batch {
+    pub fn is_empty(&self) -> bool {
+        self.writes.is_empty()
+    }
+}
+
 /// The ledger and the clock, as the grant use cases write through them.
 #[derive(Clone)]
 pub struct Journal {
@@ -66,32 +81,17 @@ impl Journal {
 
     /// Appends `step` for `grant` as it now stands (version 1 creates it). The conditional
     /// write is the concurrency guard: a lost race is a `write_conflict`.
-    pub async fn record(&self, grant: &Grant, step: Step) -> Result<Event, BrokerError> {
-        self.append(stored::encode(grant), step).await
+    pub async fn record(&self, grant: &Grant, step: Step) -> Result<(), BrokerError> {
+        let mut batch = Batch::default();
+        self.stage(&mut batch, grant, step);
+        self.commit(batch).await
     }
 
     /// Appends `step` for any stored record (a grant, an access request).
-    pub async fn append(&self, record: StoredRecord, step: Step) -> Result<Event, BrokerError> {
-        // One log line per ledger event, each naming its transaction.
-        tracing::info!(
-            transaction_id = %record.id,
-            action = step.action.as_str(),
-            state = %record.status,
-            actor = %step.actor,
-            "{}",
-            step.reason
-        );
-        let event = NewEvent {
-            at: self.clock.now(),
-            actor: step.actor,
-            action: step.action,
-            reason: step.reason,
-            data: step.data,
-        };
-        self.ledger
-            .append(&record, event)
-            .await
-            .map_err(|e| ledger_error(e).in_transaction(&record.id))
+    pub async fn append(&self, record: StoredRecord, step: Step) -> Result<(), BrokerError> {
+        let mut batch = Batch::default();
+        self.stage_record(&mut batch, record, step);
+        self.commit(batch).await
     }
 
     /// Moves `grant` to `to`, records `step`, and returns the new version.
@@ -112,10 +112,78 @@ impl Journal {
         step: Step,
         change: impl FnOnce(&mut Grant),
     ) -> Result<Grant, BrokerError> {
+        let mut batch = Batch::default();
+        let next = self.stage_transition(&mut batch, grant, to, step, change)?;
+        self.commit(batch).await?;
+        Ok(next)
+    }
+
+    /// Stages `step` for `grant` as it now stands, to be written by `commit`. The event is
+    /// stamped now, when the step happened, not when it is written.
+    pub fn stage(&self, batch: &mut Batch, grant: &Grant, step: Step) {
+        self.stage_record(batch, stored::encode(grant), step);
+    }
+
+    /// Stages the move of `grant` to `to` (the state machine decides now) and returns the
+    /// grant as the move leaves it.
+    pub fn stage_transition(
+        &self,
+        batch: &mut Batch,
+        grant: &Grant,
+        to: State,
+        step: Step,
+        change: impl FnOnce(&mut Grant),
+    ) -> Result<Grant, BrokerError> {
         let mut next = grant.advance(to, self.clock.now()).map_err(illegal)?;
         change(&mut next);
-        self.record(&next, step).await?;
+        self.stage(batch, &next, step);
         Ok(next)
+    }
+
+    fn stage_record(&self, batch: &mut Batch, record: StoredRecord, step: Step) {
+        let event = NewEvent {
+            at: self.clock.now(),
+            actor: step.actor,
+            action: step.action,
+            reason: step.reason,
+            data: step.data,
+        };
+        let event = (record.status, event);
+        match batch.writes.iter_mut().find(|w| w.record.id == record.id) {
+            Some(write) => {
+                write.record = record;
+                write.events.push(event);
+            }
+            None => batch.writes.push(RecordWrite {
+                record,
+                events: vec![event],
+            }),
+        }
+    }
+
+    /// Writes everything staged in `batch` in one conditional ledger write.
+    pub async fn commit(&self, batch: Batch) -> Result<(), BrokerError> {
+        let Some(first) = batch.writes.first().map(|w| w.record.id.clone()) else {
+            return Ok(());
+        };
+        for write in &batch.writes {
+            for (status, event) in &write.events {
+                // One log line per ledger event, each naming its transaction.
+                tracing::info!(
+                    transaction_id = %write.record.id,
+                    action = event.action.as_str(),
+                    state = %status,
+                    actor = %event.actor,
+                    "{}",
+                    event.reason
+                );
+            }
+        }
+        self.ledger
+            .write(&batch.writes)
+            .await
+            .map(|_| ())
+            .map_err(|e| ledger_error(e).in_transaction(&first))
     }
 
     /// The grant `id`, or `unknown_transaction`.

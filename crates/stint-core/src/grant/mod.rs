@@ -13,7 +13,7 @@ pub mod stored;
 pub use caller::Caller;
 pub use end::{Deprovisioned, Ending, GrantEnder};
 pub use journal::{
-    Journal, Step, aws_error, illegal, ledger_error, unknown_transaction, unreadable,
+    Batch, Journal, Step, aws_error, illegal, ledger_error, unknown_transaction, unreadable,
 };
 pub use model::{Failure, Grant, IllegalTransition, Kind, Links, Mechanism, Target, Terms};
 pub use reap::{REAPER, ReapReport, ReapSettings, Reaper};

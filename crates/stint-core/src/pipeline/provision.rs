@@ -1,11 +1,13 @@
-//! Provisioning a temporary role for a pipeline (or an operator): validate; record
-//! `processing` before any AWS write; authorize against Identity Center; create the role
-//! with its expiry written into the trust and inline policies; issue credentials; record
-//! `provisioned`. Any failure after the first record removes what was created and records why.
+//! Provisioning a temporary role for a pipeline (or an operator): validate; record the intent
+//! (`processing`) while Identity Center authorizes, and before any AWS write; create the role
+//! with its expiry written into the trust and inline policies; issue credentials; record the
+//! outcome (`provisioned`, with the steps between) in a second write. Any failure after the
+//! intent removes what was created and records why.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::join;
 use serde_json::json;
 use time::OffsetDateTime;
 use tracing::Instrument as _;
@@ -14,7 +16,8 @@ use crate::catalog::{Catalog, Delivery};
 use crate::credentials::Credentials;
 use crate::error::{BrokerError, ErrorCode};
 use crate::grant::{
-    Caller, Failure, Grant, Journal, Kind, Mechanism, ROLE_PATH, Step, Target, Terms, aws_error,
+    Batch, Caller, Failure, Grant, Journal, Kind, Mechanism, ROLE_PATH, Step, Target, Terms,
+    aws_error,
 };
 use crate::ids::{RoleName, TransactionId};
 use crate::policy::{PolicyDocument, grant_inline_policy, trust_policy, web_identity_trust_policy};
@@ -76,7 +79,9 @@ impl Provision {
         self.saga(grant, request, caller).instrument(span).await
     }
 
-    /// The saga, once the request is valid and has its transaction id.
+    /// The saga, once the request is valid and has its transaction id. Two ledger writes: the
+    /// intent (`requested`), made while Identity Center is asked (a read) and landed before
+    /// the first AWS write, and the outcome, which carries every step between.
     async fn saga(
         &self,
         grant: Grant,
@@ -94,17 +99,38 @@ impl Provision {
             "caller": request.claims,
         });
         let step = Step::new(actor, Action::Requested, reason).data(data);
-        self.journal.record(&grant, step).await?;
+        let intent = self.journal.record(&grant, step);
+        let (intent, authorized) = join(intent, self.authorize(&request, actor)).await;
+        // No intent, no AWS write: nothing was created, and the ledger's own error is the answer.
+        intent?;
 
-        let grant = match self.authorize(&grant, &request, actor).await {
+        let mut outcome = Batch::default();
+        let grant = match authorized.and_then(|step| {
+            self.journal
+                .stage_transition(&mut outcome, &grant, State::Processing, step, |_| {})
+        }) {
             Ok(authorized) => authorized,
-            Err(error) => return Err(self.end(&grant, State::Rejected, error, actor).await),
-        };
-        match self.create_role(&grant, &request, actor).await {
-            Ok(provisioned) => Ok(provisioned),
             Err(error) => {
+                return Err(self
+                    .end(outcome, &grant, State::Rejected, error, actor)
+                    .await);
+            }
+        };
+        match self
+            .create_role(&mut outcome, &grant, &request, actor)
+            .await
+        {
+            Ok((provisioned, created)) => {
+                self.finish(outcome, &created, &provisioned, &request, actor)
+                    .await?;
+                Ok(provisioned)
+            }
+            Err((error, created)) => {
                 let error = self.remove_partial_role(&grant, error).await;
-                Err(self.end(&grant, State::Failed, error, actor).await)
+                let current = created.as_ref().unwrap_or(&grant);
+                Err(self
+                    .end(outcome, current, State::Failed, error, actor)
+                    .await)
             }
         }
     }
@@ -143,13 +169,13 @@ impl Provision {
         ))
     }
 
-    /// Looks the user up and checks membership of the group for this account and persona.
+    /// Looks the user up and checks membership of the group for this account and persona:
+    /// reads only. Answers the `authorized` step to record.
     async fn authorize(
         &self,
-        grant: &Grant,
         request: &ProvisionRequest,
         actor: &Actor,
-    ) -> Result<Grant, BrokerError> {
+    ) -> Result<Step, BrokerError> {
         let user = self
             .directory
             .user_by_email(&request.email)
@@ -181,52 +207,76 @@ impl Provision {
             Membership::NoSuchGroup => return Err(not_member(" (the group does not exist)")),
         }
         let data = json!({ "user_id": user.user_id, "group": group });
-        let step = Step::new(actor, Action::Authorized, format!("member of {group}")).data(data);
-        self.journal
-            .transition(grant, State::Processing, step)
-            .await
+        Ok(Step::new(actor, Action::Authorized, format!("member of {group}")).data(data))
     }
 
+    /// Creates the role, grants it its permissions and issues credentials, staging
+    /// `role_created` in `outcome`. On failure, answers the error and the grant as staged
+    /// so far (with the role's ARN once the role exists).
     async fn create_role(
         &self,
+        outcome: &mut Batch,
         grant: &Grant,
         request: &ProvisionRequest,
         actor: &Actor,
-    ) -> Result<Provisioned, BrokerError> {
+    ) -> Result<(Provisioned, Grant), (BrokerError, Option<Grant>)> {
         let expires_at = whole_seconds(self.journal.now() + request.grant.ttl);
         let account = &request.account.id;
+        let spec = self
+            .role_spec(grant, request, expires_at)
+            .map_err(|e| (e, None))?;
         let role_arn = self
             .roles
-            .create_role(&self.role_spec(grant, request, expires_at)?)
+            .create_role(&spec)
             .await
-            .map_err(aws_error)?;
+            .map_err(|e| (aws_error(e), None))?;
         let step = Step::new(actor, Action::RoleCreated, "temporary role created")
             .data(json!({ "role_arn": role_arn }));
         let created = self
             .journal
-            .transition_with(grant, State::Processing, step, |next| {
+            .stage_transition(outcome, grant, State::Processing, step, |next| {
                 next.set_role_arn(role_arn.clone());
                 next.expires_at = Some(expires_at);
             })
-            .await?;
+            .map_err(|e| (e, None))?;
+        let failed = |error: BrokerError| (error, Some(created.clone()));
 
-        let permissions = RolePermissions {
-            managed_policies: request.grant.managed_policies(account),
-            inline_policy_name: INLINE_POLICY_NAME.to_owned(),
-            inline_policy: grant_inline_policy(&request.grant.statements, expires_at),
-        };
+        let permissions = self.permissions(request, expires_at);
         self.roles
             .grant(account, grant.role_name(), &permissions)
             .await
-            .map_err(aws_error)?;
-        let credentials = self.issue(grant, request, &role_arn, expires_at).await?;
+            .map_err(|e| failed(aws_error(e)))?;
+        let credentials = self
+            .issue(grant, request, &role_arn, expires_at)
+            .await
+            .map_err(failed)?;
+        let provisioned = Provisioned {
+            transaction_id: grant.id.clone(),
+            role_arn,
+            role_name: grant.role_name().clone(),
+            ttl: request.grant.ttl,
+            expires_at,
+            delivery: request.account.delivery,
+            credentials,
+        };
+        Ok((provisioned, created))
+    }
 
+    /// The outcome write of a provisioning that worked: everything staged, and `provisioned`.
+    async fn finish(
+        &self,
+        mut outcome: Batch,
+        created: &Grant,
+        provisioned: &Provisioned,
+        request: &ProvisionRequest,
+        actor: &Actor,
+    ) -> Result<(), BrokerError> {
         let data = json!({
-            "role_arn": role_arn,
-            "expires_at": iam_time(expires_at),
-            "managed_policies": permissions.managed_policies,
+            "role_arn": provisioned.role_arn,
+            "expires_at": iam_time(provisioned.expires_at),
+            "managed_policies": request.grant.managed_policies(&request.account.id),
             "delivery": request.account.delivery,
-            "access_key_id": credentials.as_ref().map(|c| c.access_key_id.clone()),
+            "access_key_id": provisioned.credentials.as_ref().map(|c| c.access_key_id.clone()),
         });
         let step = Step::new(
             actor,
@@ -235,17 +285,20 @@ impl Provision {
         )
         .data(data);
         self.journal
-            .transition(&created, State::Provisioned, step)
-            .await?;
-        Ok(Provisioned {
-            transaction_id: grant.id.clone(),
-            role_arn,
-            role_name: grant.role_name().clone(),
-            ttl: request.grant.ttl,
-            expires_at,
-            delivery: request.account.delivery,
-            credentials,
-        })
+            .stage_transition(&mut outcome, created, State::Provisioned, step, |_| {})?;
+        self.journal.commit(outcome).await
+    }
+
+    fn permissions(
+        &self,
+        request: &ProvisionRequest,
+        expires_at: OffsetDateTime,
+    ) -> RolePermissions {
+        RolePermissions {
+            managed_policies: request.grant.managed_policies(&request.account.id),
+            inline_policy_name: INLINE_POLICY_NAME.to_owned(),
+            inline_policy: grant_inline_policy(&request.grant.statements, expires_at),
+        }
     }
 
     /// The temporary role: its trust policy, tags, boundary and session ceiling.
@@ -364,41 +417,37 @@ impl Provision {
         }
     }
 
-    /// Records the terminal state for `error` and returns it, tagged with the transaction.
+    /// Records the terminal state for `error`, with whatever `outcome` staged, and returns
+    /// the error tagged with the transaction.
     async fn end(
         &self,
+        mut outcome: Batch,
         grant: &Grant,
         state: State,
         error: BrokerError,
         actor: &Actor,
     ) -> BrokerError {
         let error = error.in_transaction(&grant.id);
-        // Re-read: the grant may have advanced past `grant` before the failure.
-        let current = match self.journal.find(&grant.id).await {
-            Ok(Some(current)) => current,
-            _ => grant.clone(),
-        };
-        // The reaper may have ended it already: then there is nothing to record.
-        if !current.state.allows(state) {
-            return error;
-        }
-        let action = if state == State::Rejected {
-            Action::Rejected
-        } else {
-            Action::Failed
-        };
-        let failure = Failure {
-            code: error.code.as_str().to_owned(),
-            message: error.message.clone(),
-        };
-        let step = Step::new(actor, action, error.message.clone())
-            .data(json!({ "code": error.code.as_str() }));
-        let ended = self
+        let step = self.failure_step(&error, state, actor);
+        let failure = self.failure(&error);
+        let staged = self
             .journal
-            .transition_with(&current, state, step, |next| next.failure = Some(failure))
-            .await;
+            .stage_transition(&mut outcome, grant, state, step, |next| {
+                next.failure = Some(failure)
+            });
+        let ended = match staged {
+            Ok(_) => self.journal.commit(outcome).await,
+            Err(illegal) => Err(illegal),
+        };
+        let ended = match ended {
+            // The reaper may have moved the grant meanwhile: end it from what is stored.
+            Err(conflict) if conflict.code == ErrorCode::WriteConflict => {
+                self.end_from_stored(grant, state, &error, actor).await
+            }
+            other => other,
+        };
         match ended {
-            Ok(_) => error,
+            Ok(()) => error,
             // The caller still gets the original error; the stuck `processing` record is
             // what a later sweep finds.
             Err(ledger) => BrokerError {
@@ -408,6 +457,44 @@ impl Provision {
                 ),
                 ..error
             },
+        }
+    }
+
+    /// Ends the grant as the ledger now holds it, unless it has ended already.
+    async fn end_from_stored(
+        &self,
+        grant: &Grant,
+        state: State,
+        error: &BrokerError,
+        actor: &Actor,
+    ) -> Result<(), BrokerError> {
+        let Some(current) = self.journal.find(&grant.id).await? else {
+            return Ok(());
+        };
+        if !current.state.allows(state) {
+            return Ok(());
+        }
+        let step = self.failure_step(error, state, actor);
+        let failure = self.failure(error);
+        self.journal
+            .transition_with(&current, state, step, |next| next.failure = Some(failure))
+            .await
+            .map(|_| ())
+    }
+
+    fn failure_step(&self, error: &BrokerError, state: State, actor: &Actor) -> Step {
+        let action = if state == State::Rejected {
+            Action::Rejected
+        } else {
+            Action::Failed
+        };
+        Step::new(actor, action, error.message.clone()).data(json!({ "code": error.code.as_str() }))
+    }
+
+    fn failure(&self, error: &BrokerError) -> Failure {
+        Failure {
+            code: error.code.as_str().to_owned(),
+            message: error.message.clone(),
         }
     }
 }
