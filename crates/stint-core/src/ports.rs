@@ -87,6 +87,24 @@ pub struct RolePermissions {
     pub inline_policy: PolicyDocument,
 }
 
+/// What stint put on a temporary role: deleting it removes these without listing first, and
+/// lists only when IAM says something else is still on it (`DeleteConflict`). Empty: list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoleContents {
+    pub managed_policies: Vec<String>,
+    pub inline_policies: Vec<String>,
+    /// The session-revoking deny `revoke_sessions` puts on the role is there too.
+    pub sessions_revoked: bool,
+}
+
+impl RoleContents {
+    pub fn is_empty(&self) -> bool {
+        self.managed_policies.is_empty()
+            && self.inline_policies.is_empty()
+            && !self.sessions_revoked
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RoleDeletion {
     Deleted,
@@ -105,12 +123,14 @@ pub trait RoleProvisioner: Send + Sync {
         role: &RoleName,
         permissions: &RolePermissions,
     ) -> Result<(), PortError>;
-    /// Detaches every managed policy, deletes every inline policy, then deletes the role.
-    /// A role that is already gone is success.
+    /// Removes `contents`, then deletes the role; if IAM says the role still holds something
+    /// (someone attached a policy by hand), detaches and deletes whatever a listing finds and
+    /// deletes it again. A role that is already gone is success.
     async fn delete_role(
         &self,
         account: &AccountId,
         role: &RoleName,
+        contents: &RoleContents,
     ) -> Result<RoleDeletion, PortError>;
     /// Whether the role exists (after a failed delete, whose effect may have landed anyway).
     async fn role_exists(&self, account: &AccountId, role: &RoleName) -> Result<bool, PortError>;

@@ -418,6 +418,7 @@ impl RoleProvisioner for MemoryIam {
         &self,
         account: &AccountId,
         role: &RoleName,
+        _contents: &RoleContents,
     ) -> Result<RoleDeletion, PortError> {
         self.plan
             .step("deleting the role", || {

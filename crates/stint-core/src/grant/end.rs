@@ -115,7 +115,7 @@ impl GrantEnder {
         } else {
             claimed
         };
-        match self.remove(&grant).await {
+        match self.remove(&grant, ending.revoke_sessions).await {
             Removal::Removed(deletion) => {
                 let gone = deletion == RoleDeletion::AlreadyGone;
                 let reason = if gone {
@@ -210,9 +210,14 @@ impl GrantEnder {
 
     /// Deletes the grant's role. A failed delete may have landed anyway (a timeout, a lost
     /// answer): IAM is asked before the failure is believed.
-    async fn remove(&self, grant: &Grant) -> Removal {
+    async fn remove(&self, grant: &Grant, sessions_revoked: bool) -> Removal {
         let account = grant.account_id();
-        match self.roles.delete_role(account, grant.role_name()).await {
+        let contents = grant.role_contents(sessions_revoked);
+        match self
+            .roles
+            .delete_role(account, grant.role_name(), &contents)
+            .await
+        {
             Ok(deletion) => Removal::Removed(deletion),
             Err(error) => match self.roles.role_exists(account, grant.role_name()).await {
                 Ok(false) => Removal::Removed(RoleDeletion::Deleted),

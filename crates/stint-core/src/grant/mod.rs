@@ -21,3 +21,5 @@ pub use revoke::{load_for, read, revoke};
 
 /// Temporary roles live under this path, so they can be listed and swept.
 pub const ROLE_PATH: &str = "/stint/";
+/// The inline policy stint puts on every temporary role.
+pub const INLINE_POLICY_NAME: &str = "stint-grant";

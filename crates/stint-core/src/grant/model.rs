@@ -7,9 +7,12 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::ids::{AccountId, AccountName, Branch, GroupType, RoleName, TransactionId};
+use crate::ports::RoleContents;
 use crate::record::{State, Versioned, advanced};
 use crate::subject::Subject;
 use crate::time_fmt::serde_rfc3339;
+
+use super::INLINE_POLICY_NAME;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -52,6 +55,10 @@ pub enum Mechanism {
         name: RoleName,
         #[serde(default)]
         arn: Option<String>,
+        /// The managed policies stint attaches, so that ending the grant detaches them
+        /// without listing (empty on grants recorded before stint kept them: then it lists).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        managed_policies: Vec<String>,
     },
 }
 
@@ -180,6 +187,19 @@ impl Grant {
     pub fn role_arn(&self) -> Option<&str> {
         match &self.terms.mechanism {
             Mechanism::Role { arn, .. } => arn.as_deref(),
+        }
+    }
+
+    /// What stint put on the role, for deleting it without listing first.
+    pub fn role_contents(&self, sessions_revoked: bool) -> RoleContents {
+        match &self.terms.mechanism {
+            Mechanism::Role {
+                managed_policies, ..
+            } => RoleContents {
+                managed_policies: managed_policies.clone(),
+                inline_policies: vec![INLINE_POLICY_NAME.to_owned()],
+                sessions_revoked,
+            },
         }
     }
 

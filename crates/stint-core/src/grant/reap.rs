@@ -13,7 +13,7 @@ use serde_json::json;
 use crate::catalog::{Account, Catalog};
 use crate::error::{BrokerError, ErrorCode};
 use crate::ids::{AccountName, Email, GroupType, RoleName, TransactionId};
-use crate::ports::ListedRole;
+use crate::ports::{ListedRole, RoleContents};
 use crate::record::{Action, State, Status, StoredRecord};
 use crate::subject::{Actor, Origin, Subject};
 use crate::time_fmt::rfc3339;
@@ -147,9 +147,15 @@ impl Reaper {
         let claimed = journal
             .transition(&grant, State::Deprovisioning, step)
             .await?;
+        // Whether the interrupted ending cut off sessions is not known here: say it did, so
+        // that deny is removed too (a policy already gone costs nothing but the call).
         self.ender
             .roles
-            .delete_role(grant.account_id(), grant.role_name())
+            .delete_role(
+                grant.account_id(),
+                grant.role_name(),
+                &grant.role_contents(true),
+            )
             .await
             .map_err(aws_error)?;
         let step = Step::new(actor, Action::Deprovisioned, "role deleted by the reaper")
@@ -199,7 +205,11 @@ impl Reaper {
         if grant.kind != Kind::Deprovision {
             self.ender
                 .roles
-                .delete_role(grant.account_id(), grant.role_name())
+                .delete_role(
+                    grant.account_id(),
+                    grant.role_name(),
+                    &grant.role_contents(false),
+                )
                 .await
                 .map_err(aws_error)?;
         }
@@ -282,7 +292,7 @@ impl Reaper {
         // nothing; deleting a role twice is success, and the record below is conditional.
         self.ender
             .roles
-            .delete_role(&account.id, &name)
+            .delete_role(&account.id, &name, &RoleContents::default())
             .await
             .map_err(aws_error)?;
         let data = json!({ "role_arn": role.arn, "created_at": rfc3339(role.created_at) });
@@ -327,6 +337,7 @@ impl Reaper {
             mechanism: Mechanism::Role {
                 name,
                 arn: Some(role.arn.clone()),
+                managed_policies: Vec::new(),
             },
             branch: None,
             ttl_seconds: 0,

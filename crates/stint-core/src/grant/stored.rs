@@ -126,6 +126,7 @@ impl From<GrantV1> for Grant {
                 mechanism: Mechanism::Role {
                     name: v1.role_name,
                     arn: v1.role_arn,
+                    managed_policies: Vec::new(),
                 },
                 branch: v1.branch,
                 ttl_seconds: v1.ttl_seconds,

@@ -10,7 +10,7 @@ mod request;
 pub use authorize::authorize_pipeline;
 pub use deprovision::deprovision;
 pub use provision::{
-    AWS_STS_AUDIENCE, CHAINED_SESSION_MAX, INLINE_POLICY_NAME, Provision, Provisioned, SESSION_MIN,
+    AWS_STS_AUDIENCE, CHAINED_SESSION_MAX, Provision, Provisioned, SESSION_MIN,
     WEB_IDENTITY_SESSION_MAX,
 };
 pub use request::{DeprovisionAsk, DeprovisionRequest, ProvisionAsk, ProvisionRequest};

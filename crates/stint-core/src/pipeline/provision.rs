@@ -16,8 +16,8 @@ use crate::catalog::{Catalog, Delivery};
 use crate::credentials::Credentials;
 use crate::error::{BrokerError, ErrorCode};
 use crate::grant::{
-    Batch, Caller, Failure, Grant, Journal, Kind, Mechanism, ROLE_PATH, Step, Target, Terms,
-    aws_error,
+    Batch, Caller, Failure, Grant, INLINE_POLICY_NAME, Journal, Kind, Mechanism, ROLE_PATH, Step,
+    Target, Terms, aws_error,
 };
 use crate::ids::{RoleName, TransactionId};
 use crate::policy::{PolicyDocument, grant_inline_policy, trust_policy, web_identity_trust_policy};
@@ -31,8 +31,6 @@ use crate::time_fmt::{iam_time, whole_seconds};
 
 use super::request::{ProvisionAsk, ProvisionRequest};
 
-/// The inline policy stint puts on every temporary role.
-pub const INLINE_POLICY_NAME: &str = "stint-grant";
 /// AssumeRole made with role credentials is capped at one hour (role chaining).
 pub const CHAINED_SESSION_MAX: Duration = Duration::from_secs(3600);
 /// The audience of the token a workflow presents to AWS STS, as GitHub's own AWS guide has it.
@@ -156,6 +154,7 @@ impl Provision {
             mechanism: Mechanism::Role {
                 name: RoleName::for_transaction(&self.catalog.role_name_prefix, &id)?,
                 arn: None,
+                managed_policies: request.grant.managed_policies(&request.account.id),
             },
             branch: Some(request.branch.clone()),
             ttl_seconds: request.grant.ttl.as_secs(),
@@ -403,7 +402,11 @@ impl Provision {
     async fn remove_partial_role(&self, grant: &Grant, error: BrokerError) -> BrokerError {
         match self
             .roles
-            .delete_role(grant.account_id(), grant.role_name())
+            .delete_role(
+                grant.account_id(),
+                grant.role_name(),
+                &grant.role_contents(false),
+            )
             .await
         {
             Ok(_) => error,

@@ -213,3 +213,71 @@ async fn a_rejected_transaction_has_nothing_to_deprovision() {
         "{body}"
     );
 }
+
+/// The IAM calls the broker has made, summed over operations, from its own `/metrics`.
+async fn iam_calls(app: &TestApp) -> u64 {
+    let text = app
+        .http
+        .get(format!("{}/metrics", app.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|l| l.starts_with("stint_aws_calls_total{service=\"IAM\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+#[tokio::test]
+async fn deprovisioning_a_one_policy_persona_takes_three_iam_calls() {
+    let app = spawn_app().await;
+    let provisioned = app.provision_alice().await;
+    let role_name = provisioned["role_name"].as_str().unwrap();
+    let before = iam_calls(&app).await;
+    let (status, body) = app
+        .post(
+            "/v1/deprovision",
+            &deprovision_request(&provisioned, "workload-nonprod"),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // Detach the persona's policy, delete stint's inline policy, delete the role.
+    assert_eq!(iam_calls(&app).await - before, 3);
+    assert!(!role_exists(&app, role_name).await, "role left behind");
+}
+
+#[tokio::test]
+async fn policies_attached_by_hand_do_not_keep_the_role_alive() {
+    let app = spawn_app().await;
+    let provisioned = app.provision_alice().await;
+    let role_name = provisioned["role_name"].as_str().unwrap();
+    let iam = app.seed.iam(&app.nonprod).await.unwrap();
+    iam.attach_role_policy()
+        .role_name(role_name)
+        .policy_arn("arn:aws:iam::aws:policy/ReadOnlyAccess")
+        .send()
+        .await
+        .unwrap();
+    iam.put_role_policy()
+        .role_name(role_name)
+        .policy_name("added-by-hand")
+        .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#)
+        .send()
+        .await
+        .unwrap();
+
+    let (status, body) = app
+        .post(
+            "/v1/deprovision",
+            &deprovision_request(&provisioned, "workload-nonprod"),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "deprovisioned");
+    assert!(!role_exists(&app, role_name).await, "role left behind");
+    let gone = iam.get_role().role_name(role_name).send().await;
+    assert!(gone.is_err(), "IAM still holds {role_name}");
+}

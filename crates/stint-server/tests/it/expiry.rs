@@ -10,7 +10,7 @@ use serde_json::json;
 use stint_core::grant::ReapSettings;
 use stint_core::ids::{AccountId, RoleName};
 use stint_core::ports::{
-    ListedRole, PortError, RoleDeletion, RolePermissions, RoleProvisioner, RoleSpec,
+    ListedRole, PortError, RoleContents, RoleDeletion, RolePermissions, RoleProvisioner, RoleSpec,
 };
 use stint_testkit::seed::Seeder;
 use time::OffsetDateTime;
@@ -84,6 +84,7 @@ impl RoleProvisioner for DeletionWitness {
         &self,
         account: &AccountId,
         role: &RoleName,
+        contents: &RoleContents,
     ) -> Result<RoleDeletion, PortError> {
         let iam = self.seed.iam(account.as_str()).await.unwrap();
         let names = iam
@@ -106,7 +107,7 @@ impl RoleProvisioner for DeletionWitness {
                 .unwrap();
             *self.revoke_policy.lock().unwrap() = Some(decode_policy(doc.policy_document()));
         }
-        self.inner.delete_role(account, role).await
+        self.inner.delete_role(account, role, contents).await
     }
     async fn role_exists(&self, account: &AccountId, role: &RoleName) -> Result<bool, PortError> {
         self.inner.role_exists(account, role).await

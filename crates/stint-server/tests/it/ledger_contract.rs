@@ -41,6 +41,7 @@ fn txn(
         mechanism: Mechanism::Role {
             name: RoleName::for_transaction("stint", &id).unwrap(),
             arn: None,
+            managed_policies: vec![],
         },
         branch: None,
         ttl_seconds: 3600,
