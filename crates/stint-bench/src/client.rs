@@ -1,10 +1,12 @@
 //! The driver as a client of `stint serve`: its HTTP client, the provisioning and
-//! deprovisioning requests every section sends, and what a request got back.
+//! deprovisioning requests every section sends (stint-api's inputs, through its typed client),
+//! and what a raw request got back (the fault run classifies answers the client would not read).
 
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use serde_json::{Value, json};
+use serde_json::Value;
+use stint_api::{Client, DeprovisionInput, ProvisionInput, Secret};
 use stint_core::catalog::Account;
 
 /// Who asks, by email, when a request is not authenticated by a token.
@@ -51,28 +53,23 @@ impl Target {
     }
 
     /// A `POST /v1/provision` body; `email: None` when a token says who asks.
-    pub fn provision_body(&self, email: Option<&str>) -> Value {
-        let mut body = json!({
-            "branch": BRANCH,
-            "target_aws_account": self.account_name,
-            "target_aws_account_id": self.account_id,
-        });
-        if let Some(email) = email {
-            body["email"] = json!(email);
+    pub fn provision_body(&self, email: Option<&str>) -> ProvisionInput {
+        ProvisionInput {
+            email: email.map(str::to_owned),
+            branch: Some(BRANCH.to_owned()),
+            target_aws_account: Some(self.account_name.clone()),
+            target_aws_account_id: Some(self.account_id.clone()),
+            group_type: self.group_type.map(str::to_owned),
         }
-        if let Some(group_type) = self.group_type {
-            body["group_type"] = json!(group_type);
-        }
-        body
     }
 
     /// A `POST /v1/deprovision` body for a grant `provision_body` got.
-    pub fn deprovision_body(&self, transaction_id: &str, role_arn: &str) -> Value {
-        json!({
-            "transaction_id": transaction_id,
-            "target_aws_account": self.account_name,
-            "role_arn": role_arn,
-        })
+    pub fn deprovision_body(&self, transaction_id: &str, role_arn: &str) -> DeprovisionInput {
+        DeprovisionInput {
+            transaction_id: Some(transaction_id.to_owned()),
+            target_aws_account: Some(self.account_name.clone()),
+            role_arn: Some(role_arn.to_owned()),
+        }
     }
 }
 
@@ -140,7 +137,7 @@ impl Answer {
 pub async fn post(
     client: &reqwest::Client,
     url: &str,
-    body: &Value,
+    body: &impl serde::Serialize,
     token: Option<&str>,
 ) -> Answer {
     let mut request = client.post(url).json(body);
@@ -161,39 +158,38 @@ pub async fn post(
     }
 }
 
-/// Provisions; returns the transaction id and the role ARN. Anything but `200 provisioned` is
-/// an error that says what came back.
+/// Provisions through the typed client; returns the transaction id and the role ARN. Anything
+/// but `200 provisioned` is an error that says what came back.
 pub async fn provision(
     client: &reqwest::Client,
     base: &str,
-    body: &Value,
+    body: &ProvisionInput,
     token: Option<&str>,
 ) -> anyhow::Result<(String, String)> {
-    let url = format!("{base}/v1/provision");
-    let answer = post(client, &url, body, token).await;
-    match answer.provisioned() {
-        Some(grant) => Ok(grant),
-        None => bail!("POST {url}: {}", answer.describe()),
-    }
+    let token = token.map(Secret::new);
+    let granted = Client::with_http(base, client.clone())
+        .provision(body, token.as_ref())
+        .await
+        .with_context(|| format!("POST {base}/v1/provision"))?;
+    Ok((granted.transaction_id, granted.iam_role_arn))
 }
 
-/// Deprovisions; anything but `200 deprovisioned` of a role that was still there is an error.
+/// Deprovisions through the typed client; anything but `200 deprovisioned` of a role that was
+/// still there is an error.
 pub async fn deprovision(
     client: &reqwest::Client,
     base: &str,
-    body: &Value,
+    body: &DeprovisionInput,
     token: Option<&str>,
 ) -> anyhow::Result<()> {
     let url = format!("{base}/v1/deprovision");
-    let answer = post(client, &url, body, token).await;
-    if !answer.deprovisioned() {
-        bail!("POST {url}: {}", answer.describe());
-    }
-    if answer.already_deprovisioned() {
-        bail!(
-            "POST {url}: the role was already gone: {}",
-            answer.describe()
-        );
+    let token = token.map(Secret::new);
+    let done = Client::with_http(base, client.clone())
+        .deprovision(body, token.as_ref())
+        .await
+        .with_context(|| format!("POST {url}"))?;
+    if done.already_deprovisioned {
+        bail!("POST {url}: the role was already gone: {done:?}");
     }
     Ok(())
 }

@@ -9,7 +9,6 @@ pub mod lambda;
 pub mod ledger;
 pub mod metrics;
 pub mod ops;
-pub mod pipeline;
 pub mod tokens;
 pub mod wire;
 

@@ -12,7 +12,6 @@ use stint_aws::{AwsSettings, IssueRetry};
 use stint_core::catalog::parse_duration;
 use stint_core::grant::{Caller, ReapSettings};
 use stint_server::app::{App, Settings};
-use stint_server::pipeline;
 use stint_server::wire::{self, DeprovisionInput, ProvisionInput};
 use tracing_subscriber::EnvFilter;
 
@@ -107,51 +106,12 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
-    /// Inside a GitHub Actions job: get and end access with the job's OIDC token.
+    /// Inside a GitHub Actions job: get and end access with the job's OIDC token (the same
+    /// client as `stint-pipeline`, which the composite action installs).
     Pipeline {
         #[command(subcommand)]
-        command: PipelineCommand,
+        command: stint_runner::PipelineCommand,
     },
-}
-
-#[derive(Subcommand)]
-enum PipelineCommand {
-    /// Ask the broker for access; write credentials to $GITHUB_ENV, the grant to $GITHUB_OUTPUT.
-    Provision {
-        #[command(flatten)]
-        broker: BrokerArgs,
-        #[arg(long, env = "STINT_TARGET_AWS_ACCOUNT")]
-        target_aws_account: String,
-        #[arg(long, env = "STINT_TARGET_AWS_ACCOUNT_ID")]
-        target_aws_account_id: String,
-        #[arg(long, env = "STINT_GROUP_TYPE")]
-        group_type: Option<String>,
-        /// Defaults to the branch or tag the job runs on.
-        #[arg(long, env = "GITHUB_REF_NAME")]
-        branch: String,
-    },
-    /// End the access the provision step got (reads what it left in $GITHUB_ENV). Does nothing
-    /// if there is nothing to end, so it can run `if: always()`.
-    Deprovision {
-        #[command(flatten)]
-        broker: BrokerArgs,
-        #[arg(long, env = "STINT_TRANSACTION_ID")]
-        transaction_id: Option<String>,
-        #[arg(long, env = "STINT_TARGET_AWS_ACCOUNT")]
-        target_aws_account: Option<String>,
-        #[arg(long, env = "STINT_ROLE_ARN")]
-        role_arn: Option<String>,
-    },
-}
-
-#[derive(Args)]
-struct BrokerArgs {
-    /// The broker's base URL.
-    #[arg(long, env = "STINT_URL")]
-    broker_url: String,
-    /// The audience the broker's catalog expects in tokens.
-    #[arg(long, env = "STINT_AUDIENCE", default_value = "stint")]
-    audience: String,
 }
 
 #[derive(Args)]
@@ -342,57 +302,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn run_pipeline(command: PipelineCommand, global: &Global) -> anyhow::Result<ExitCode> {
-    let runner = pipeline::Runner::from_env()?;
-    let mut log = std::io::stdout();
-    let result = match command {
-        PipelineCommand::Provision {
-            broker,
-            target_aws_account,
-            target_aws_account_id,
-            group_type,
-            branch,
-        } => {
-            let request = pipeline::Request {
-                broker_url: broker.broker_url,
-                audience: broker.audience,
-                target_aws_account,
-                target_aws_account_id,
-                group_type,
-                branch,
-                aws: settings(global).aws,
-            };
-            pipeline::provision(&request, &runner, &mut log).await
-        }
-        PipelineCommand::Deprovision {
-            broker,
-            transaction_id,
-            target_aws_account,
-            role_arn,
-        } => {
-            let (Some(transaction_id), Some(target_aws_account), Some(role_arn)) =
-                (transaction_id, target_aws_account, role_arn)
-            else {
-                println!("stint: no grant to deprovision");
-                return Ok(ExitCode::SUCCESS);
-            };
-            let grant = pipeline::Grant {
-                broker_url: broker.broker_url,
-                audience: broker.audience,
-                transaction_id,
-                target_aws_account,
-                role_arn,
-            };
-            pipeline::deprovision(&grant, &runner, &mut log).await
-        }
-    };
-    match result {
-        Ok(()) => Ok(ExitCode::SUCCESS),
-        Err(error) => {
-            println!("::error::stint: {error}");
-            Ok(ExitCode::from(1))
-        }
-    }
+/// Delegates to stint-runner, the client `stint-pipeline` is; `--aws-endpoint-url` and
+/// `--region` say where its AssumeRoleWithWebIdentity goes.
+async fn run_pipeline(
+    command: stint_runner::PipelineCommand,
+    global: &Global,
+) -> anyhow::Result<ExitCode> {
+    Ok(stint_runner::run(command, settings(global).aws).await?)
 }
 
 fn json(value: &impl serde::Serialize) -> String {

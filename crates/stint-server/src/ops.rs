@@ -15,8 +15,8 @@ use stint_core::wiring::UseCases;
 
 use crate::metrics::BrokerMetrics;
 use crate::wire::{
-    DeprovisionInput, DeprovisionResponse, ProvisionInput, ProvisionResponse, TransactionResponse,
-    TransactionView,
+    self, DeprovisionInput, DeprovisionResponse, ProvisionInput, ProvisionResponse,
+    TransactionResponse,
 };
 
 #[derive(Clone)]
@@ -31,7 +31,11 @@ impl Operations {
         input: &ProvisionInput,
         caller: &Caller,
     ) -> Result<ProvisionResponse, BrokerError> {
-        let result = self.cases.provision.run(&input.ask(), caller).await;
+        let result = self
+            .cases
+            .provision
+            .run(&wire::provision_ask(input), caller)
+            .await;
         self.metrics.outcome("provision", &result);
         let provisioned = result?;
         tracing::info!(
@@ -42,7 +46,7 @@ impl Operations {
             credentials = provisioned.credentials.as_ref().map(|_| "[redacted]"),
             "provisioned"
         );
-        Ok(ProvisionResponse::from(&provisioned))
+        Ok(wire::provision_response(&provisioned))
     }
 
     pub async fn deprovision(
@@ -50,7 +54,8 @@ impl Operations {
         input: &DeprovisionInput,
         caller: &Caller,
     ) -> Result<DeprovisionResponse, BrokerError> {
-        let result = pipeline::deprovision(&self.cases.ender, &input.ask(), caller).await;
+        let result =
+            pipeline::deprovision(&self.cases.ender, &wire::deprovision_ask(input), caller).await;
         self.metrics.outcome("deprovision", &result);
         let done = result?;
         tracing::info!(
@@ -59,7 +64,7 @@ impl Operations {
             already = done.already_deprovisioned,
             "deprovisioned"
         );
-        Ok(DeprovisionResponse::from(&done))
+        Ok(wire::deprovision_response(&done))
     }
 
     /// Ends grant `id` now, cutting off its sessions: the owning pipeline, or an operator.
@@ -73,7 +78,7 @@ impl Operations {
         self.metrics.outcome("revoke", &result);
         let done = result?;
         tracing::info!(transaction_id = %id, "revoked");
-        Ok(DeprovisionResponse::from(&done))
+        Ok(wire::deprovision_response(&done))
     }
 
     /// A transaction and its events, for whoever may see it.
@@ -84,10 +89,7 @@ impl Operations {
     ) -> Result<TransactionResponse, BrokerError> {
         let id = TransactionId::parse(id)?;
         let (grant, events) = grant::read(&self.cases.journal, &id, caller).await?;
-        Ok(TransactionResponse {
-            transaction: TransactionView::from(&grant),
-            events,
-        })
+        Ok(wire::transaction_response(&grant, &events))
     }
 
     /// One reaper pass, counted and logged.

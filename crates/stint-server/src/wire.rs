@@ -1,101 +1,63 @@
-//! The JSON stint speaks, over HTTP, in Lambda events and on the CLI: the pipeline
-//! contract's field names exactly, plus `expires_at` and `credentials`. The public shapes are
-//! kept apart from the ledger's stored ones; this is the one place secrets are revealed, on
+//! The JSON stint speaks, over HTTP, in Lambda events and on the CLI, built from the domain.
+//! The shapes themselves are `stint-api`'s (the pipeline contract's field names exactly, plus
+//! `expires_at`, `delivery` and `credentials`), shared with every client; this module turns
+//! core's outcomes into them and reads their inputs as the use cases' asks. The public shapes
+//! are kept apart from the ledger's stored ones; this is the one place secrets are revealed, on
 //! purpose.
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use stint_core::BrokerError;
-use stint_core::catalog::Delivery;
-use stint_core::grant::{Deprovisioned, Failure, Grant, Kind};
+use stint_core::catalog::Delivery as CoreDelivery;
+use stint_core::grant::{Deprovisioned, Grant};
 use stint_core::pipeline::{DeprovisionAsk, ProvisionAsk, Provisioned};
-use stint_core::record::{Event, State};
+use stint_core::record::Event;
 use stint_core::subject::PipelineClaims;
 use stint_core::time_fmt::rfc3339;
 
-/// The provisioning input, field names exactly as the pipeline contract has them.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProvisionInput {
-    pub email: Option<String>,
-    pub branch: Option<String>,
-    pub target_aws_account: Option<String>,
-    pub target_aws_account_id: Option<String>,
-    /// Defaults to the catalog's `default_group_type` (`Product-Deployers`).
-    pub group_type: Option<String>,
-}
+pub use stint_api::{
+    CallerView, CredentialsBody, Delivery, DeprovisionInput, DeprovisionResponse, ErrorBody,
+    ErrorDetail, EventView, FailureView, Health, ProvisionInput, ProvisionResponse, Secret,
+    TransactionResponse, TransactionView,
+};
 
-impl ProvisionInput {
-    pub fn ask(&self) -> ProvisionAsk<'_> {
-        ProvisionAsk {
-            email: self.email.as_deref(),
-            branch: self.branch.as_deref(),
-            target_aws_account: self.target_aws_account.as_deref(),
-            target_aws_account_id: self.target_aws_account_id.as_deref(),
-            group_type: self.group_type.as_deref(),
-        }
+/// The provisioning input as the use case reads it.
+pub fn provision_ask(input: &ProvisionInput) -> ProvisionAsk<'_> {
+    ProvisionAsk {
+        email: input.email.as_deref(),
+        branch: input.branch.as_deref(),
+        target_aws_account: input.target_aws_account.as_deref(),
+        target_aws_account_id: input.target_aws_account_id.as_deref(),
+        group_type: input.group_type.as_deref(),
     }
 }
 
-/// The deprovisioning input, field names exactly as the pipeline contract has them.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct DeprovisionInput {
-    pub transaction_id: Option<String>,
-    pub target_aws_account: Option<String>,
-    pub role_arn: Option<String>,
-}
-
-impl DeprovisionInput {
-    pub fn ask(&self) -> DeprovisionAsk<'_> {
-        DeprovisionAsk {
-            transaction_id: self.transaction_id.as_deref(),
-            target_aws_account: self.target_aws_account.as_deref(),
-            role_arn: self.role_arn.as_deref(),
-        }
+/// The deprovisioning input as the use case reads it.
+pub fn deprovision_ask(input: &DeprovisionInput) -> DeprovisionAsk<'_> {
+    DeprovisionAsk {
+        transaction_id: input.transaction_id.as_deref(),
+        target_aws_account: input.target_aws_account.as_deref(),
+        role_arn: input.role_arn.as_deref(),
     }
 }
 
-#[derive(Serialize)]
-pub struct ProvisionResponse {
-    pub transaction_id: String,
-    pub iam_role_arn: String,
-    pub role_name: String,
-    pub role_ttl_hours: serde_json::Number,
-    pub status: &'static str,
-    pub expires_at: String,
-    /// `broker`: credentials are here; `oidc`: the workflow assumes `iam_role_arn` itself.
-    pub delivery: Delivery,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub credentials: Option<CredentialsBody>,
-}
-
-/// Credentials in the shape of `aws sts assume-role` output, field names in snake_case.
-#[derive(Serialize)]
-pub struct CredentialsBody {
-    pub access_key_id: String,
-    pub secret_access_key: String,
-    pub session_token: String,
-    pub expiration: String,
-}
-
-impl From<&Provisioned> for ProvisionResponse {
-    fn from(p: &Provisioned) -> Self {
-        Self {
-            transaction_id: p.transaction_id.to_string(),
-            iam_role_arn: p.role_arn.clone(),
-            role_name: p.role_name.to_string(),
-            role_ttl_hours: ttl_hours(p.ttl.as_secs()),
-            status: "provisioned",
-            expires_at: rfc3339(p.expires_at),
-            delivery: p.delivery,
-            credentials: p.credentials.as_ref().map(|c| CredentialsBody {
-                access_key_id: c.access_key_id.clone(),
-                secret_access_key: c.secret_access_key.expose().to_owned(),
-                session_token: c.session_token.expose().to_owned(),
-                expiration: rfc3339(c.expiration),
-            }),
-        }
+pub fn provision_response(p: &Provisioned) -> ProvisionResponse {
+    ProvisionResponse {
+        transaction_id: p.transaction_id.to_string(),
+        iam_role_arn: p.role_arn.clone(),
+        role_name: p.role_name.to_string(),
+        role_ttl_hours: ttl_hours(p.ttl.as_secs()),
+        status: "provisioned".to_owned(),
+        expires_at: rfc3339(p.expires_at),
+        delivery: match p.delivery {
+            CoreDelivery::Broker => Delivery::Broker,
+            CoreDelivery::Oidc => Delivery::Oidc,
+        },
+        credentials: p.credentials.as_ref().map(|c| CredentialsBody {
+            access_key_id: Secret::new(c.access_key_id.clone()),
+            secret_access_key: Secret::new(c.secret_access_key.expose()),
+            session_token: Secret::new(c.session_token.expose()),
+            expiration: rfc3339(c.expiration),
+        }),
     }
 }
 
@@ -109,93 +71,106 @@ fn ttl_hours(seconds: u64) -> serde_json::Number {
     }
 }
 
-#[derive(Serialize)]
-pub struct DeprovisionResponse {
-    pub deprovisioning_transaction_id: String,
-    pub status: &'static str,
-    pub original_transaction_id: String,
-    pub already_deprovisioned: bool,
-}
-
-impl From<&Deprovisioned> for DeprovisionResponse {
-    fn from(d: &Deprovisioned) -> Self {
-        Self {
-            deprovisioning_transaction_id: d.deprovisioning_transaction_id.to_string(),
-            status: "deprovisioned",
-            original_transaction_id: d.original_transaction_id.to_string(),
-            already_deprovisioned: d.already_deprovisioned,
-        }
+pub fn deprovision_response(d: &Deprovisioned) -> DeprovisionResponse {
+    DeprovisionResponse {
+        deprovisioning_transaction_id: d.deprovisioning_transaction_id.to_string(),
+        status: "deprovisioned".to_owned(),
+        original_transaction_id: d.original_transaction_id.to_string(),
+        already_deprovisioned: d.already_deprovisioned,
     }
 }
 
 /// A transaction as `GET /v1/transactions/{id}` shows it: one flat object, as it always was,
 /// whatever shape the ledger stores.
-#[derive(Serialize)]
-pub struct TransactionView {
-    pub id: String,
-    pub kind: Kind,
-    pub state: State,
-    pub version: u64,
-    pub account_id: String,
-    pub account_name: String,
-    pub group_type: String,
-    pub requester: String,
-    pub branch: Option<String>,
-    pub role_name: String,
-    pub role_arn: Option<String>,
-    pub ttl_seconds: u64,
-    pub created_at: String,
-    pub updated_at: String,
-    pub expires_at: Option<String>,
-    pub original_transaction_id: Option<String>,
-    pub deprovisioning_transaction_id: Option<String>,
-    pub failure: Option<Failure>,
-    pub caller: Option<PipelineClaims>,
-}
-
-impl From<&Grant> for TransactionView {
-    fn from(g: &Grant) -> Self {
-        let terms = &g.terms;
-        Self {
-            id: g.id.to_string(),
-            kind: g.kind,
-            state: g.state,
-            version: g.version,
-            account_id: terms.target.account_id.to_string(),
-            account_name: terms.target.account_name.to_string(),
-            group_type: terms.target.persona.to_string(),
-            requester: terms.subject.requester.to_string(),
-            branch: terms.branch.as_ref().map(ToString::to_string),
-            role_name: g.role_name().to_string(),
-            role_arn: g.role_arn().map(str::to_owned),
-            ttl_seconds: terms.ttl_seconds,
-            created_at: rfc3339(g.created_at),
-            updated_at: rfc3339(g.updated_at),
-            expires_at: g.expires_at.map(rfc3339),
-            original_transaction_id: g.links.original.as_ref().map(ToString::to_string),
-            deprovisioning_transaction_id: g.links.deprovisioning.as_ref().map(ToString::to_string),
-            failure: g.failure.clone(),
-            caller: terms.subject.pipeline().cloned(),
-        }
+pub fn transaction_view(g: &Grant) -> TransactionView {
+    let terms = &g.terms;
+    TransactionView {
+        id: g.id.to_string(),
+        kind: g.kind.as_str().to_owned(),
+        state: g.state.as_str().to_owned(),
+        version: g.version,
+        account_id: terms.target.account_id.to_string(),
+        account_name: terms.target.account_name.to_string(),
+        group_type: terms.target.persona.to_string(),
+        requester: terms.subject.requester.to_string(),
+        branch: terms.branch.as_ref().map(ToString::to_string),
+        role_name: g.role_name().to_string(),
+        role_arn: g.role_arn().map(str::to_owned),
+        ttl_seconds: terms.ttl_seconds,
+        created_at: rfc3339(g.created_at),
+        updated_at: rfc3339(g.updated_at),
+        expires_at: g.expires_at.map(rfc3339),
+        original_transaction_id: g.links.original.as_ref().map(ToString::to_string),
+        deprovisioning_transaction_id: g.links.deprovisioning.as_ref().map(ToString::to_string),
+        failure: g.failure.as_ref().map(|f| FailureView {
+            code: f.code.clone(),
+            message: f.message.clone(),
+        }),
+        caller: terms.subject.pipeline().map(caller_view),
     }
 }
 
-#[derive(Serialize)]
-pub struct TransactionResponse {
-    pub transaction: TransactionView,
-    pub events: Vec<Event>,
+fn caller_view(c: &PipelineClaims) -> CallerView {
+    CallerView {
+        sub: c.sub.clone(),
+        actor: c.actor.clone(),
+        actor_id: c.actor_id.clone(),
+        repository: c.repository.clone(),
+        repository_id: c.repository_id.clone(),
+        repository_owner: c.repository_owner.clone(),
+        repository_owner_id: c.repository_owner_id.clone(),
+        git_ref: c.git_ref.clone(),
+        ref_protected: c.ref_protected.clone(),
+        sha: c.sha.clone(),
+        event_name: c.event_name.clone(),
+        environment: c.environment.clone(),
+        workflow: c.workflow.clone(),
+        job_workflow_ref: c.job_workflow_ref.clone(),
+        run_id: c.run_id.clone(),
+        run_attempt: c.run_attempt.clone(),
+    }
 }
 
-/// `{"status": "rejected"|"failed", "error": {"code", "message"}, "transaction_id"?}`.
+pub fn event_view(e: &Event) -> EventView {
+    EventView {
+        seq: e.seq,
+        transaction_id: e.transaction_id.to_string(),
+        version: e.version,
+        at: rfc3339(e.at),
+        actor: e.actor.clone(),
+        action: e.action.as_str().to_owned(),
+        state: e.state.as_str().to_owned(),
+        reason: e.reason.clone(),
+        data: e.data.clone(),
+        prev_hash: e.prev_hash.clone(),
+        hash: e.hash.clone(),
+    }
+}
+
+pub fn transaction_response(grant: &Grant, events: &[Event]) -> TransactionResponse {
+    TransactionResponse {
+        transaction: transaction_view(grant),
+        events: events.iter().map(event_view).collect(),
+    }
+}
+
+/// `{"status": "rejected"|"failed", "error": {"code", "message"}, "transaction_id"?}`, as a
+/// JSON value (the Lambda door stores it for retries; keys in order, as they always were).
 pub fn error_body(error: &BrokerError) -> Value {
-    let mut body = serde_json::json!({
-        "status": if error.class().is_rejection() { "rejected" } else { "failed" },
-        "error": { "code": error.code.as_str(), "message": error.message },
-    });
-    if let (Some(id), Some(map)) = (&error.transaction_id, body.as_object_mut()) {
-        map.insert("transaction_id".to_owned(), Value::String(id.clone()));
-    }
-    body
+    let body = ErrorBody {
+        status: if error.class().is_rejection() {
+            "rejected"
+        } else {
+            "failed"
+        }
+        .to_owned(),
+        error: ErrorDetail {
+            code: error.code.as_str().to_owned(),
+            message: error.message.clone(),
+        },
+        transaction_id: error.transaction_id.clone(),
+    };
+    serde_json::to_value(body).unwrap_or_default()
 }
 
 #[cfg(test)]

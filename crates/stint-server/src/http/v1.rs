@@ -9,7 +9,8 @@ use axum::response::IntoResponse;
 use super::{ApiError, Authenticated, JsonBody};
 use crate::app::App;
 use crate::wire::{
-    DeprovisionInput, DeprovisionResponse, ProvisionInput, ProvisionResponse, TransactionResponse,
+    DeprovisionInput, DeprovisionResponse, Health, ProvisionInput, ProvisionResponse,
+    TransactionResponse,
 };
 
 pub async fn provision(
@@ -45,8 +46,10 @@ pub async fn revoke(
     Ok(Json(app.ops.revoke(&id, &caller).await?))
 }
 
-pub async fn healthz() -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "status": "ok" }))
+pub async fn healthz() -> Json<Health> {
+    Json(Health {
+        status: "ok".to_owned(),
+    })
 }
 
 pub async fn metrics(State(app): State<App>) -> impl IntoResponse {

@@ -334,10 +334,22 @@ impl TestApp {
         })
     }
 
+    /// Provisions for alice in the nonprod account through the typed client; the answer as
+    /// JSON.
     pub async fn provision_alice(&self) -> Value {
-        let (status, body) = self.post("/v1/provision", &self.request(USERS.alice)).await;
-        assert_eq!(status, 200, "{body}");
-        body
+        let input = stint_api::ProvisionInput {
+            email: Some(USERS.alice.to_owned()),
+            branch: Some("feature/jit-42".to_owned()),
+            target_aws_account: Some("workload-nonprod".to_owned()),
+            target_aws_account_id: Some(self.nonprod.clone()),
+            group_type: None,
+        };
+        let answer = self
+            .client()
+            .provision(&input, None)
+            .await
+            .unwrap_or_else(|e| panic!("POST /v1/provision: {e:?}"));
+        serde_json::to_value(answer).expect("json")
     }
 
     /// Names of the roles under /stint/ in an account, as the emulator holds them.
@@ -360,10 +372,20 @@ impl TestApp {
             .collect()
     }
 
+    /// The typed client every client of the broker uses, pointed at this one.
+    pub fn client(&self) -> stint_api::Client {
+        stint_api::Client::with_http(&self.url, self.http.clone())
+    }
+
+    /// A transaction and its events, read through the typed client (so every test that looks
+    /// at the ledger also checks that the client reads the API's answer), as JSON.
     pub async fn transaction(&self, id: &str) -> Value {
-        let (status, body) = self.get(&format!("/v1/transactions/{id}")).await;
-        assert_eq!(status, 200, "{body}");
-        body
+        let answer = self
+            .client()
+            .transaction(id, None)
+            .await
+            .unwrap_or_else(|e| panic!("GET /v1/transactions/{id}: {e:?}"));
+        serde_json::to_value(answer).expect("json")
     }
 }
 

@@ -17,7 +17,7 @@ use stint_core::record::{Action, State};
 use stint_core::subject::Actor;
 use stint_server::clock::SystemClock;
 use stint_server::ledger::SqliteLedger;
-use stint_server::wire::TransactionView;
+use stint_server::wire::transaction_view;
 
 use crate::harness::moto_url;
 
@@ -35,7 +35,7 @@ async fn reads_and_moves(ledger: Arc<dyn Ledger>, bodies: HashMap<String, Value>
         let grant = journal.load(&id).await.unwrap();
         kinds.push((grant.kind, grant.state));
         // The public view is the JSON the API answered before the stored shape changed.
-        let view = serde_json::to_value(TransactionView::from(&grant)).unwrap();
+        let view = serde_json::to_value(transaction_view(&grant)).unwrap();
         assert_eq!(&view, body, "{id}");
     }
     kinds.sort_by_key(|k| format!("{k:?}"));

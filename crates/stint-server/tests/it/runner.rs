@@ -1,9 +1,10 @@
-//! `stint pipeline provision|deprovision` as a GitHub Actions job runs them: the job's token
-//! comes from a loopback stand-in for ACTIONS_ID_TOKEN_REQUEST_URL, and the step's outputs land
-//! in GITHUB_ENV and GITHUB_OUTPUT files.
+//! `stint-pipeline provision|deprovision` (and the same client as `stint pipeline …`) as a
+//! GitHub Actions job runs them: the job's token comes from a loopback stand-in for
+//! ACTIONS_ID_TOKEN_REQUEST_URL, and the step's outputs land in GITHUB_ENV and GITHUB_OUTPUT
+//! files.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use stint_testkit::issuer::{RUNNER_REQUEST_TOKEN, TestIssuer};
 
@@ -14,7 +15,47 @@ struct Step {
     log: String,
 }
 
+/// Which binary a job runs: what the composite action installs, or the broker's own CLI.
+#[derive(Clone, Copy)]
+enum Client {
+    StintPipeline,
+    Stint,
+}
+
+impl Client {
+    fn command(self) -> tokio::process::Command {
+        match self {
+            Self::StintPipeline => tokio::process::Command::new(stint_pipeline_exe()),
+            Self::Stint => {
+                let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_stint"));
+                command.arg("pipeline");
+                command
+            }
+        }
+    }
+}
+
+/// `stint-pipeline`, another package's binary: cargo gives tests the paths of their own
+/// package's binaries only, so it is found in the target directory this test runs from
+/// (`target/<profile>/deps/it-…` → `target/<profile>/stint-pipeline`). scripts/test builds it
+/// before the tests.
+fn stint_pipeline_exe() -> PathBuf {
+    let test = std::env::current_exe().expect("test executable");
+    let profile_dir = test
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps");
+    let exe = profile_dir.join(format!("stint-pipeline{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        exe.is_file(),
+        "{} is missing: run `cargo build -p stint-runner --bin stint-pipeline` first (scripts/test does)",
+        exe.display()
+    );
+    exe
+}
+
 async fn run_step(
+    client: Client,
     app: &TestApp,
     issuer: &TestIssuer,
     dir: &Path,
@@ -22,8 +63,8 @@ async fn run_step(
     env: &HashMap<String, String>,
 ) -> Step {
     // Async: the broker and the issuer run on this test's runtime and must keep serving.
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_stint"))
-        .args(["pipeline"])
+    let out = client
+        .command()
         .args(args)
         .envs(env)
         .env(
@@ -60,6 +101,7 @@ fn read_pairs(path: &Path) -> HashMap<String, String> {
 }
 
 async fn provision_and_deprovision(
+    client: Client,
     account: &str,
     account_id_of: fn(&TestApp) -> &str,
     delivery: &str,
@@ -73,7 +115,7 @@ async fn provision_and_deprovision(
         "--target-aws-account-id",
         account_id_of(&app),
     ];
-    let step = run_step(&app, &issuer, dir.path(), &args, &HashMap::new()).await;
+    let step = run_step(client, &app, &issuer, dir.path(), &args, &HashMap::new()).await;
     assert_eq!(step.code, 0, "{}", step.log);
 
     let env = read_pairs(&dir.path().join("env"));
@@ -124,7 +166,7 @@ async fn provision_and_deprovision(
     );
 
     // The `if: always()` step: the next step sees what the first wrote to GITHUB_ENV.
-    let step = run_step(&app, &issuer, dir.path(), &["deprovision"], &env).await;
+    let step = run_step(client, &app, &issuer, dir.path(), &["deprovision"], &env).await;
     assert_eq!(step.code, 0, "{}", step.log);
     assert!(
         app.stint_roles(account_id_of(&app)).await.is_empty(),
@@ -134,16 +176,29 @@ async fn provision_and_deprovision(
 
 #[tokio::test]
 async fn a_job_gets_broker_delivered_credentials_and_cleans_up() {
-    provision_and_deprovision("workload-nonprod", |app| &app.nonprod, "broker").await;
+    provision_and_deprovision(
+        Client::Stint,
+        "workload-nonprod",
+        |app| &app.nonprod,
+        "broker",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn a_job_assumes_an_oidc_delivered_role_itself_and_cleans_up() {
-    provision_and_deprovision("workload-prod", |app| &app.prod, "oidc").await;
+    provision_and_deprovision(
+        Client::StintPipeline,
+        "workload-prod",
+        |app| &app.prod,
+        "oidc",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn a_refused_job_fails_with_the_code_and_cleanup_has_nothing_to_do() {
+    let client = Client::StintPipeline;
     let (app, issuer) = spawn_pipeline_app().await;
     let dir = tempfile::tempdir().unwrap();
     let args = [
@@ -155,7 +210,7 @@ async fn a_refused_job_fails_with_the_code_and_cleanup_has_nothing_to_do() {
         "--group-type",
         "Network",
     ];
-    let step = run_step(&app, &issuer, dir.path(), &args, &HashMap::new()).await;
+    let step = run_step(client, &app, &issuer, dir.path(), &args, &HashMap::new()).await;
     assert_eq!(step.code, 1, "{}", step.log);
     assert!(
         step.log
@@ -163,7 +218,15 @@ async fn a_refused_job_fails_with_the_code_and_cleanup_has_nothing_to_do() {
         "{}",
         step.log
     );
-    let step = run_step(&app, &issuer, dir.path(), &["deprovision"], &HashMap::new()).await;
+    let step = run_step(
+        client,
+        &app,
+        &issuer,
+        dir.path(),
+        &["deprovision"],
+        &HashMap::new(),
+    )
+    .await;
     assert_eq!(step.code, 0, "{}", step.log);
     assert!(step.log.contains("no grant to deprovision"), "{}", step.log);
 }

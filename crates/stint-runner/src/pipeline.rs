@@ -1,22 +1,23 @@
-//! The GitHub side of stint, run inside a GitHub Actions job: `stint pipeline provision` and
-//! `stint pipeline deprovision`. They fetch the job's OIDC token, call the broker with it, mask
-//! every secret in the job log (`::add-mask::`), and write credentials to `$GITHUB_ENV` and the
-//! transaction to `$GITHUB_OUTPUT`. With `oidc` delivery the job assumes the role itself with a
-//! second token (audience `sts.amazonaws.com`), so the broker never sees its credentials.
+//! The two steps of a job: provision (fetch the job's OIDC token, ask the broker with it, hand
+//! the credentials to the following steps) and deprovision (give the grant back). Every secret
+//! is masked in the job log (`::add-mask::`) before anything could print it; credentials go to
+//! `$GITHUB_ENV` and the grant to `$GITHUB_OUTPUT`. With `oidc` delivery the job assumes the
+//! role itself with a second token (audience `sts.amazonaws.com`), so the broker never sees
+//! its credentials.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
-use serde_json::json;
+use stint_api::{
+    Client, ClientError, Delivery, DeprovisionInput, ProvisionInput, ProvisionResponse, Secret,
+};
 use stint_aws::AwsSettings;
-use stint_core::credentials::{Credentials, Secret};
+use stint_core::credentials::{Credentials, Secret as CoreSecret};
 use stint_core::pipeline::AWS_STS_AUDIENCE;
-use stint_core::ports::Clock;
 use stint_core::time_fmt::{parse_rfc3339, rfc3339};
-
-use crate::clock::SystemClock;
+use time::OffsetDateTime;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
@@ -24,10 +25,9 @@ pub enum PipelineError {
     Setup(String),
     #[error("fetching the job's OIDC token: {0}")]
     Token(String),
-    #[error("calling the broker at {url}: {message}")]
-    Broker { url: String, message: String },
-    #[error("the broker refused ({code}): {message}")]
-    Refused { code: String, message: String },
+    /// The broker refused, failed, or could not be reached.
+    #[error(transparent)]
+    Broker(#[from] ClientError),
     #[error("writing {path}: {source}")]
     Write {
         path: PathBuf,
@@ -84,42 +84,6 @@ pub struct Grant {
     pub role_arn: String,
 }
 
-#[derive(Deserialize)]
-struct Provisioned {
-    transaction_id: String,
-    iam_role_arn: String,
-    role_name: String,
-    expires_at: String,
-    delivery: String,
-    credentials: Option<CredentialsReply>,
-}
-
-#[derive(Deserialize)]
-struct CredentialsReply {
-    access_key_id: String,
-    secret_access_key: String,
-    session_token: String,
-    expiration: String,
-}
-
-#[derive(Deserialize)]
-struct Refusal {
-    error: RefusalBody,
-}
-
-#[derive(Deserialize)]
-struct RefusalBody {
-    code: String,
-    message: String,
-}
-
-fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap_or_default()
-}
-
 /// The job's OIDC token for `audience`, masked in the log.
 async fn job_token(
     runner: &Runner,
@@ -139,7 +103,11 @@ async fn job_token(
         percent_encoding::utf8_percent_encode(audience, percent_encoding::NON_ALPHANUMERIC)
             .collect();
     let url = format!("{}{separator}audience={audience}", runner.token_url);
-    let reply: TokenReply = http()
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap_or_default();
+    let reply: TokenReply = http
         .get(url)
         .header(
             "Authorization",
@@ -159,44 +127,6 @@ async fn job_token(
 /// Hides `value` from the rest of the job's log.
 fn mask(log: &mut impl Write, value: &str) {
     let _ = writeln!(log, "::add-mask::{value}");
-}
-
-async fn call_broker<T: for<'de> Deserialize<'de>>(
-    base: &str,
-    path: &str,
-    token: &Secret,
-    body: &serde_json::Value,
-) -> Result<T, PipelineError> {
-    let url = format!("{}{path}", base.trim_end_matches('/'));
-    let failed = |e: reqwest::Error| PipelineError::Broker {
-        url: url.clone(),
-        message: e.without_url().to_string(),
-    };
-    let response = http()
-        .post(&url)
-        .bearer_auth(token.expose())
-        .json(body)
-        .send()
-        .await
-        .map_err(failed)?;
-    let status = response.status();
-    let text = response.text().await.map_err(failed)?;
-    if !status.is_success() {
-        return Err(match serde_json::from_str::<Refusal>(&text) {
-            Ok(refusal) => PipelineError::Refused {
-                code: refusal.error.code,
-                message: refusal.error.message,
-            },
-            Err(_) => PipelineError::Broker {
-                url,
-                message: format!("HTTP {status}"),
-            },
-        });
-    }
-    serde_json::from_str(&text).map_err(|e| PipelineError::Broker {
-        url,
-        message: format!("unexpected reply: {e}"),
-    })
 }
 
 /// Appends `NAME=value` lines, refusing values that could smuggle in another line.
@@ -230,14 +160,16 @@ pub async fn provision(
     log: &mut impl Write,
 ) -> Result<(), PipelineError> {
     let token = job_token(runner, &request.audience, log).await?;
-    let body = json!({
-        "branch": request.branch,
-        "target_aws_account": request.target_aws_account,
-        "target_aws_account_id": request.target_aws_account_id,
-        "group_type": request.group_type,
-    });
-    let granted: Provisioned =
-        call_broker(&request.broker_url, "/v1/provision", &token, &body).await?;
+    let input = ProvisionInput {
+        email: None,
+        branch: Some(request.branch.clone()),
+        target_aws_account: Some(request.target_aws_account.clone()),
+        target_aws_account_id: Some(request.target_aws_account_id.clone()),
+        group_type: request.group_type.clone(),
+    };
+    let granted = Client::new(&request.broker_url)
+        .provision(&input, Some(&token))
+        .await?;
     let grant = Grant {
         broker_url: request.broker_url.clone(),
         audience: request.audience.clone(),
@@ -269,19 +201,19 @@ pub async fn provision(
 async fn hand_over(
     request: &Request,
     runner: &Runner,
-    granted: &Provisioned,
+    granted: &ProvisionResponse,
     log: &mut impl Write,
 ) -> Result<(), PipelineError> {
-    let credentials = match (&granted.credentials, granted.delivery.as_str()) {
+    let credentials = match (&granted.credentials, &granted.delivery) {
         (Some(c), _) => Credentials {
-            access_key_id: c.access_key_id.clone(),
-            secret_access_key: Secret::new(c.secret_access_key.clone()),
-            session_token: Secret::new(c.session_token.clone()),
+            access_key_id: c.access_key_id.expose().to_owned(),
+            secret_access_key: CoreSecret::new(c.secret_access_key.expose()),
+            session_token: CoreSecret::new(c.session_token.expose()),
             expiration: parse_rfc3339(&c.expiration).ok_or_else(|| {
                 PipelineError::Setup("the broker sent an unreadable expiration".into())
             })?,
         },
-        (None, "oidc") => assume_with_own_token(request, runner, granted, log).await?,
+        (None, Delivery::Oidc) => assume_with_own_token(request, runner, granted, log).await?,
         (None, other) => {
             return Err(PipelineError::Setup(format!(
                 "the broker sent no credentials for {other} delivery"
@@ -313,7 +245,7 @@ async fn hand_over(
             ("role_name", &granted.role_name),
             ("expires_at", &granted.expires_at),
             ("credentials_expire_at", &rfc3339(credentials.expiration)),
-            ("delivery", &granted.delivery),
+            ("delivery", granted.delivery.as_str()),
         ],
     )
 }
@@ -322,13 +254,13 @@ async fn hand_over(
 async fn assume_with_own_token(
     request: &Request,
     runner: &Runner,
-    granted: &Provisioned,
+    granted: &ProvisionResponse,
     log: &mut impl Write,
 ) -> Result<Credentials, PipelineError> {
     let token = job_token(runner, AWS_STS_AUDIENCE, log).await?;
     let expires_at = parse_rfc3339(&granted.expires_at)
         .ok_or_else(|| PipelineError::Setup("the broker sent an unreadable expires_at".into()))?;
-    let left = Duration::try_from(expires_at - SystemClock.now()).unwrap_or(Duration::ZERO);
+    let left = Duration::try_from(expires_at - now()).unwrap_or(Duration::ZERO);
     let duration = left.clamp(Duration::from_secs(900), Duration::from_secs(43_200));
     let sdk = stint_aws::load_sdk_config(&request.aws).await;
     Ok(stint_aws::assume_role_with_web_identity(
@@ -341,6 +273,13 @@ async fn assume_with_own_token(
     .await?)
 }
 
+/// The runner's wall clock. The job only reads it to size its own session to what is left of
+/// the grant; the broker, which decides expiry, reads time through its `Clock` port.
+#[allow(clippy::disallowed_methods)]
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
 /// Ends the grant. Safe to run when there is nothing to end, and safe to run twice.
 pub async fn deprovision(
     grant: &Grant,
@@ -348,17 +287,52 @@ pub async fn deprovision(
     log: &mut impl Write,
 ) -> Result<(), PipelineError> {
     let token = job_token(runner, &grant.audience, log).await?;
-    let body = json!({
-        "transaction_id": grant.transaction_id,
-        "target_aws_account": grant.target_aws_account,
-        "role_arn": grant.role_arn,
-    });
-    let done: serde_json::Value =
-        call_broker(&grant.broker_url, "/v1/deprovision", &token, &body).await?;
+    let input = DeprovisionInput {
+        transaction_id: Some(grant.transaction_id.clone()),
+        target_aws_account: Some(grant.target_aws_account.clone()),
+        role_arn: Some(grant.role_arn.clone()),
+    };
+    let done = Client::new(&grant.broker_url)
+        .deprovision(&input, Some(&token))
+        .await?;
     let _ = writeln!(
         log,
-        "stint: {} deprovisioned (record {})",
-        grant.transaction_id, done["deprovisioning_transaction_id"]
+        "stint: {} deprovisioned (record {:?})",
+        grant.transaction_id, done.deprovisioning_transaction_id
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn appended_values_cannot_smuggle_in_another_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("env");
+        append(&path, &[("A", "1"), ("B", "two words")]).unwrap();
+        append(&path, &[("C", "3")]).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "A=1\nB=two words\nC=3\n"
+        );
+        let error = append(&path, &[("D", "4\nAWS_SECRET_ACCESS_KEY=x")]).unwrap_err();
+        assert!(
+            error.to_string().contains("D holds a line break"),
+            "{error}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "A=1\nB=two words\nC=3\n",
+            "nothing of a refused batch is written"
+        );
+    }
+
+    #[test]
+    fn a_mask_is_one_workflow_command() {
+        let mut log = Vec::new();
+        mask(&mut log, "s3cr3t");
+        assert_eq!(String::from_utf8(log).unwrap(), "::add-mask::s3cr3t\n");
+    }
 }
