@@ -20,7 +20,8 @@ use crate::figures::{floor, moto_probe};
 use crate::metrics::CallCounts;
 use crate::procfs::{ClockTicks, memory_kb, mib};
 use crate::report::{
-    pass, print_calls_header, print_calls_row, print_latency_header, print_latency_row,
+    counted_cell, pass, print_calls_header, print_calls_row, print_latency_header,
+    print_latency_row,
 };
 use crate::runs::{Outcome, Run, counted_run, run_once};
 use crate::stats::{ms, percentile};
@@ -273,6 +274,11 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
     println!(
         "Target: at most {TARGET_WARM_CALLS} AWS calls per warm provisioning (one managed policy): {warm_calls}  {verdict}"
     );
+    println!(
+        "Ledger writes (SQLite ledger, stint_ledger_writes_total deltas): per warm provisioning {}, per warm deprovisioning {}",
+        counted_cell(warm_prov.ledger_writes),
+        counted_cell(warm_deprov.ledger_writes)
+    );
     println!();
 
     println!("== Memory of stint serve (pid {}) ==", args.pid);
@@ -336,6 +342,10 @@ fn print_calls(cold: &(CallCounts, CallCounts), warm: &(CallCounts, CallCounts))
     print_calls_row(
         "total attempts (calls + retries)",
         columns.map(CallCounts::total_attempts),
+    );
+    print_calls_row(
+        "ledger writes (stint_ledger_writes_total)",
+        columns.map(|c| counted_cell(c.ledger_writes)),
     );
     by_attempts
 }
