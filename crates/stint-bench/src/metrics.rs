@@ -1,6 +1,7 @@
-//! stint's AWS call counters read from `GET /metrics`: `stint_aws_calls_total`,
+//! stint's counters read from `GET /metrics`: `stint_aws_calls_total`,
 //! `stint_aws_retries_total`, `stint_aws_errors_total` and
-//! `stint_aws_call_duration_seconds_sum`, by (service, operation), and their deltas.
+//! `stint_aws_call_duration_seconds_sum`, by (service, operation), `stint_ledger_writes_total`,
+//! and their deltas.
 
 use std::collections::BTreeMap;
 
@@ -19,6 +20,8 @@ pub struct CallCounts {
     pub attempts: Counts,
     pub retries: Counts,
     pub errors: Counts,
+    /// `stint_ledger_writes_total`; `None` from a server that does not count them.
+    pub ledger_writes: Option<u64>,
 }
 
 impl CallCounts {
@@ -38,6 +41,10 @@ impl CallCounts {
             attempts: diff(&self.attempts, &before.attempts),
             retries: diff(&self.retries, &before.retries),
             errors: diff(&self.errors, &before.errors),
+            ledger_writes: self
+                .ledger_writes
+                .zip(before.ledger_writes)
+                .map(|(after, before)| after.saturating_sub(before)),
         }
     }
 
@@ -109,6 +116,14 @@ pub async fn scrape(client: &reqwest::Client, base: &str) -> anyhow::Result<(Cal
 pub fn parse_aws_calls(text: &str) -> anyhow::Result<CallCounts> {
     let mut counts = CallCounts::default();
     for line in text.lines() {
+        if let Some(value) = line.strip_prefix("stint_ledger_writes_total ") {
+            let value = value
+                .trim()
+                .parse()
+                .with_context(|| format!("unexpected /metrics value: {line}"))?;
+            counts.ledger_writes = Some(value);
+            continue;
+        }
         let (map, sample) = if let Some(sample) = sample(line, "stint_aws_calls_total") {
             (&mut counts.calls, sample)
         } else if let Some(sample) = sample(line, "stint_aws_retries_total") {
@@ -191,6 +206,7 @@ stint_aws_errors_total{service="IAM",operation="CreateRole"} 1
 stint_aws_call_duration_seconds_bucket{service="IAM",operation="CreateRole",le="0.01"} 1
 stint_aws_call_duration_seconds_sum{service="IAM",operation="CreateRole"} 0.25
 stint_aws_call_duration_seconds_count{service="IAM",operation="CreateRole"} 3
+stint_ledger_writes_total 7
 "#;
 
     fn key(service: &str, operation: &str) -> (String, String) {
@@ -204,6 +220,7 @@ stint_aws_call_duration_seconds_count{service="IAM",operation="CreateRole"} 3
         assert_eq!(counts.attempts[&key("IAM", "CreateRole")], 5);
         assert_eq!(counts.attempts[&key("STS", "AssumeRole")], 1);
         assert_eq!((counts.total_retries(), counts.total_errors()), (2, 1));
+        assert_eq!(counts.ledger_writes, Some(7));
         let sums = latency_sums(TEXT).unwrap();
         assert_eq!(sums.len(), 1);
         assert_eq!(sums[&key("IAM", "CreateRole")], 0.25);
@@ -216,6 +233,10 @@ stint_aws_call_duration_seconds_count{service="IAM",operation="CreateRole"} 3
         let delta = after.since(&before);
         assert_eq!(delta.calls.len(), 1);
         assert_eq!(delta.calls[&key("STS", "AssumeRole")], 3);
+        let after = parse_aws_calls(&TEXT.replace("_total 7", "_total 9")).unwrap();
+        assert_eq!(after.since(&before).ledger_writes, Some(2));
+        let older_server = parse_aws_calls("").unwrap();
+        assert_eq!(after.since(&older_server).ledger_writes, None);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The report's shared shapes: PASS/MISS verdicts, the latency table (runs, errors, p50, p99,
-//! mean, max) and the AWS calls table (cold and warm provisioning and deprovisioning).
+//! mean, max) and the AWS calls table (cold and warm provisioning and deprovisioning, with the
+//! ledger writes of each).
 
 use std::time::Duration;
 
@@ -54,4 +55,9 @@ pub fn print_calls_header() {
 pub fn print_calls_row(label: &str, cells: [impl std::fmt::Display; 4]) {
     let [a, b, c, d] = cells;
     println!("  {label:<40} {a:>11} {b:>11} {c:>11} {d:>11}");
+}
+
+/// A counter's cell in the AWS calls table: `-` when the server does not count it.
+pub fn counted_cell(value: Option<u64>) -> String {
+    value.map_or_else(|| "-".to_owned(), |n| n.to_string())
 }

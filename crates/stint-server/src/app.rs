@@ -82,6 +82,7 @@ impl App {
         let catalog = load_catalog(&settings.catalog_path)?;
         let sdk = stint_aws::load_sdk_config(&settings.aws).await;
         let aws_calls = AwsCallCounter::default();
+        let metrics = Arc::new(BrokerMetrics::default());
         let ledger: Arc<dyn Ledger> = match dynamodb_table(&settings.ledger_path) {
             Some(table) => Arc::new(DynamoLedger::new(&sdk, aws_calls.clone(), table)),
             None => Arc::new(SqliteLedger::open(&settings.ledger_path).map_err(|source| {
@@ -91,6 +92,7 @@ impl App {
                 }
             })?),
         };
+        let ledger = metrics.count_writes(ledger);
         let catalog = Arc::new(catalog);
         let verifier = catalog.oidc().map(|oidc| {
             Arc::new(TokenVerifier::new(
@@ -121,10 +123,7 @@ impl App {
             catalog,
         });
         Ok(Self {
-            ops: Operations {
-                cases,
-                metrics: Arc::new(BrokerMetrics::default()),
-            },
+            ops: Operations { cases, metrics },
             aws_calls,
             verifier,
         })

@@ -1,15 +1,21 @@
 //! `GET /metrics` in Prometheus text format: grants live now, provisioning outcomes, reaper
-//! actions, and every AWS call's count, retries, errors and latency by service and operation.
+//! actions, ledger writes, and every AWS call's count, retries, errors and latency by service
+//! and operation.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
+use async_trait::async_trait;
 use stint_aws::{AwsCallCounter, LATENCY_BUCKETS};
 use stint_core::BrokerError;
+use stint_core::audit::ChainReport;
 use stint_core::grant::ReapReport;
-use stint_core::ports::Ledger;
-use stint_core::record::{State, Status};
+use stint_core::ids::TransactionId;
+use stint_core::ports::{Idempotency, Ledger, LedgerError, RecordWrite};
+use stint_core::record::{Event, NewEvent, State, Status, StoredRecord};
+use time::OffsetDateTime;
 
 /// The broker's own counters; AWS calls are counted by `AwsCallCounter`.
 #[derive(Debug, Default)]
@@ -18,6 +24,9 @@ pub struct BrokerMetrics {
     outcomes: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     /// Everything the reaper has done since start.
     reaped: Mutex<ReapReport>,
+    /// Record writes the ledger was asked for (`Ledger::write` and `append`), shared with the
+    /// `CountingLedger` that counts them.
+    ledger_writes: Arc<AtomicU64>,
 }
 
 impl BrokerMetrics {
@@ -39,6 +48,14 @@ impl BrokerMetrics {
             total.orphans += report.orphans;
             total.errors += report.errors;
         }
+    }
+
+    /// `ledger`, with its record writes counted in `stint_ledger_writes_total`.
+    pub fn count_writes(&self, ledger: Arc<dyn Ledger>) -> Arc<dyn Ledger> {
+        Arc::new(CountingLedger {
+            inner: ledger,
+            writes: self.ledger_writes.clone(),
+        })
     }
 
     pub async fn render(&self, ledger: &dyn Ledger, aws: &AwsCallCounter) -> String {
@@ -83,8 +100,88 @@ impl BrokerMetrics {
             reaped.orphans
         );
 
+        let _ = writeln!(
+            out,
+            "# HELP stint_ledger_writes_total Ledger writes of records and their events, each all or nothing (a SQLite transaction, a DynamoDB TransactWriteItems), failed ones included.\n# TYPE stint_ledger_writes_total counter\nstint_ledger_writes_total {}",
+            self.ledger_writes.load(Ordering::Relaxed)
+        );
+
         render_aws(&mut out, aws);
         out
+    }
+}
+
+/// A ledger that counts its record writes and otherwise is `inner`.
+struct CountingLedger {
+    inner: Arc<dyn Ledger>,
+    writes: Arc<AtomicU64>,
+}
+
+#[async_trait]
+impl Ledger for CountingLedger {
+    async fn write(&self, writes: &[RecordWrite]) -> Result<Vec<Event>, LedgerError> {
+        self.writes.fetch_add(1, Ordering::Relaxed);
+        self.inner.write(writes).await
+    }
+
+    // Sent on as `append`, not as `write`: the inner ledger may store one event its own way.
+    async fn append(&self, record: &StoredRecord, event: NewEvent) -> Result<Event, LedgerError> {
+        self.writes.fetch_add(1, Ordering::Relaxed);
+        self.inner.append(record, event).await
+    }
+
+    async fn get(&self, id: &TransactionId) -> Result<Option<StoredRecord>, LedgerError> {
+        self.inner.get(id).await
+    }
+
+    async fn count(&self, status: Status) -> Result<u64, LedgerError> {
+        self.inner.count(status).await
+    }
+
+    async fn expired(
+        &self,
+        now: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<StoredRecord>, LedgerError> {
+        self.inner.expired(now, limit).await
+    }
+
+    async fn stale(
+        &self,
+        status: Status,
+        before: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<StoredRecord>, LedgerError> {
+        self.inner.stale(status, before, limit).await
+    }
+
+    async fn events(&self, id: &TransactionId) -> Result<Vec<Event>, LedgerError> {
+        self.inner.events(id).await
+    }
+
+    async fn use_token(
+        &self,
+        jti: &str,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, LedgerError> {
+        self.inner.use_token(jti, expires_at, now).await
+    }
+
+    async fn begin_idempotent(
+        &self,
+        key: &str,
+        expires_at: OffsetDateTime,
+    ) -> Result<Idempotency, LedgerError> {
+        self.inner.begin_idempotent(key, expires_at).await
+    }
+
+    async fn finish_idempotent(&self, key: &str, result: &str) -> Result<(), LedgerError> {
+        self.inner.finish_idempotent(key, result).await
+    }
+
+    async fn verify(&self) -> Result<ChainReport, LedgerError> {
+        self.inner.verify().await
     }
 }
 

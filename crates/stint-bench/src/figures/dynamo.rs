@@ -16,7 +16,9 @@ use crate::aws::stint_config;
 use crate::client::{Target, http_client};
 use crate::dynamodb::Table;
 use crate::metrics::{CallCounts, scrape};
-use crate::report::{print_calls_header, print_calls_row, print_latency_header, print_latency_row};
+use crate::report::{
+    counted_cell, print_calls_header, print_calls_row, print_latency_header, print_latency_row,
+};
 use crate::runs::{Outcome, Part, Run, counted_run, run_once};
 use crate::spawn::Server;
 use crate::stats::{ms, percentile, sorted};
@@ -29,6 +31,31 @@ const TREND_RUNS: usize = 50;
 const FULL_TABLE_ITEMS: usize = 2000;
 
 const DYNAMODB: &str = "DynamoDB";
+
+const TRANSACT_WRITE: &str = "TransactWriteItems";
+
+/// Calls of one DynamoDB operation.
+fn operation_calls(counts: &CallCounts, operation: &str) -> u64 {
+    counts
+        .calls
+        .get(&(DYNAMODB.to_owned(), operation.to_owned()))
+        .copied()
+        .unwrap_or(0)
+}
+
+/// `GetItem 1, TransactWriteItems 2 (3 in all)`: the DynamoDB calls by operation.
+fn by_operation(counts: &CallCounts) -> String {
+    let parts: Vec<String> = counts
+        .calls
+        .iter()
+        .filter(|((service, _), _)| service == DYNAMODB)
+        .map(|((_, operation), n)| format!("{operation} {n}"))
+        .collect();
+    if parts.is_empty() {
+        return "none".to_owned();
+    }
+    format!("{} ({} in all)", parts.join(", "), dynamo_calls(counts))
+}
 
 fn dynamo_calls(counts: &CallCounts) -> u64 {
     counts
@@ -141,6 +168,10 @@ pub async fn run(args: &TwoServers) -> anyhow::Result<()> {
     print_calls_row("DynamoDB calls", columns.map(dynamo_calls));
     print_calls_row("all AWS calls", columns.map(CallCounts::total_calls));
     print_calls_row("retries (SDK)", columns.map(CallCounts::total_retries));
+    print_calls_row(
+        "ledger writes (stint_ledger_writes_total)",
+        columns.map(|c| counted_cell(c.ledger_writes)),
+    );
     let scrape_calls: Vec<String> = scrape_cost
         .calls
         .iter()
@@ -160,6 +191,21 @@ pub async fn run(args: &TwoServers) -> anyhow::Result<()> {
         sqlite_deprov.total_calls(),
         dynamo_calls(&sqlite_prov),
         dynamo_calls(&sqlite_deprov)
+    );
+    let [_, _, warm_prov, warm_deprov] = columns;
+    println!(
+        "Ledger writes per warm provisioning / deprovisioning: SQLite {} / {} (stint_ledger_writes_total); DynamoDB {} / {} (stint_ledger_writes_total), {} / {} TransactWriteItems",
+        counted_cell(sqlite_prov.ledger_writes),
+        counted_cell(sqlite_deprov.ledger_writes),
+        counted_cell(warm_prov.ledger_writes),
+        counted_cell(warm_deprov.ledger_writes),
+        operation_calls(warm_prov, TRANSACT_WRITE),
+        operation_calls(warm_deprov, TRANSACT_WRITE),
+    );
+    println!(
+        "DynamoDB calls per warm provisioning: {}; per warm deprovisioning: {}",
+        by_operation(warm_prov),
+        by_operation(warm_deprov)
     );
     println!();
 
@@ -191,6 +237,14 @@ pub async fn run(args: &TwoServers) -> anyhow::Result<()> {
             outcome.errors,
         );
     }
+    let at = |outcome: &Outcome, p: f64| percentile(&outcome.sorted(Run::total), p);
+    println!(
+        "  provision+deprovision p50 / p99: SQLite {:.2} / {:.2} ms; DynamoDB {:.2} / {:.2} ms",
+        at(&on_sqlite, 50.0),
+        at(&on_sqlite, 99.0),
+        at(&on_dynamo, 50.0),
+        at(&on_dynamo, 99.0),
+    );
     let diff = |pick: Part, p: f64| {
         percentile(&on_dynamo.sorted(pick), p) - percentile(&on_sqlite.sorted(pick), p)
     };

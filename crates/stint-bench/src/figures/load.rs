@@ -1,8 +1,10 @@
 //! Figures 1-4, against a running `stint serve`: after a cold run and a warm-up,
 //! provision+deprovision latency one at a time and with many in flight (with the CPU time each
 //! process spends per run), the AWS calls one provisioning and one deprovisioning make
-//! (counted from `GET /metrics`), and the server's peak RSS. With `--moto-url`, also moto's own
-//! answer to each AWS operation stint uses (`moto_probe`), to tell stint's time from moto's.
+//! (counted from `GET /metrics`), and the server's peak RSS. With `--moto-url`, also the floor
+//! (`floor`: the bare SDK's same calls one after another, timed just before the runs one at a
+//! time) and moto's own answer to each AWS operation stint uses (`moto_probe`), to tell
+//! stint's time from moto's.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -14,11 +16,12 @@ use anyhow::{Context as _, bail};
 
 use crate::args::Runs;
 use crate::client::{Target, http_client};
-use crate::figures::moto_probe;
+use crate::figures::{floor, moto_probe};
 use crate::metrics::CallCounts;
 use crate::procfs::{ClockTicks, memory_kb, mib};
 use crate::report::{
-    pass, print_calls_header, print_calls_row, print_latency_header, print_latency_row,
+    counted_cell, pass, print_calls_header, print_calls_row, print_latency_header,
+    print_latency_row,
 };
 use crate::runs::{Outcome, Run, counted_run, run_once};
 use crate::stats::{ms, percentile};
@@ -212,6 +215,15 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
         .await
         .context("the counted warm provision+deprovision")?;
 
+    // The floor, on the same moto right before the runs one at a time it is compared with;
+    // if it cannot be measured, that is reported and the load figures still are.
+    let floor = match &args.moto_url {
+        Some(moto_url) => {
+            Some(floor::measure(moto_url, &args.catalog, args.runs.warmup, args.runs.runs).await)
+        }
+        None => None,
+    };
+
     let cpu_start = CpuSample::take(&args)?;
     let seq = sequential(&client, &base, &target, args.runs.runs).await;
     let cpu_seq = CpuSample::take(&args)?;
@@ -242,6 +254,14 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
         pass(p50_seq < TARGET_P50_MS && seq.errors == 0)
     );
     println!();
+    match &floor {
+        Some(Ok(floor)) => floor::print(floor, args.runs.warmup, &seq),
+        Some(Err(error)) => {
+            println!("== Floor: could not be measured: {error:#} ==");
+            println!();
+        }
+        None => {}
+    }
 
     let (warm_prov, warm_deprov) = &warm;
     let by_attempts = print_calls(&cold, &warm);
@@ -253,6 +273,11 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
     };
     println!(
         "Target: at most {TARGET_WARM_CALLS} AWS calls per warm provisioning (one managed policy): {warm_calls}  {verdict}"
+    );
+    println!(
+        "Ledger writes (SQLite ledger, stint_ledger_writes_total deltas): per warm provisioning {}, per warm deprovisioning {}",
+        counted_cell(warm_prov.ledger_writes),
+        counted_cell(warm_deprov.ledger_writes)
     );
     println!();
 
@@ -317,6 +342,10 @@ fn print_calls(cold: &(CallCounts, CallCounts), warm: &(CallCounts, CallCounts))
     print_calls_row(
         "total attempts (calls + retries)",
         columns.map(CallCounts::total_attempts),
+    );
+    print_calls_row(
+        "ledger writes (stint_ledger_writes_total)",
+        columns.map(|c| counted_cell(c.ledger_writes)),
     );
     by_attempts
 }

@@ -1,7 +1,9 @@
 //! One module per section of `scripts/bench`, numbered as the script numbers its figures:
 //!
 //! - `load`: 1-4, latency one at a time and concurrently, AWS calls per provisioning, peak
-//!   RSS, against a running `stint serve`; with `moto_probe`, moto's own latency per operation.
+//!   RSS, against a running `stint serve`; with `floor`, the bare SDK's same calls one after
+//!   another and stint's p50 as a ratio to it; with `moto_probe`, moto's own latency per
+//!   operation.
 //! - `startup`: 5, spawn of `stint serve` to its first `/healthz` answer.
 //! - `verify`: 6, token verifications per second on one core.
 //! - `auth`: 7, the provision latency token authentication adds.
@@ -13,6 +15,7 @@
 pub mod auth;
 pub mod dynamo;
 pub mod faults;
+pub mod floor;
 pub mod lambda;
 pub mod load;
 pub mod moto_probe;

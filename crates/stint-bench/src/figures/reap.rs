@@ -266,6 +266,10 @@ pub async fn run(args: &ReapArgs) -> anyhow::Result<()> {
             "  (No AssumeRole: the provisioner sessions from the setup were still cached, by real time, not the moved clock; a reaper in a fresh process adds one per account.)"
         );
     }
+    println!(
+        "Reaper: {:.2} AWS calls per role, {per_second:.1} roles per second",
+        calls.values().map(|c| c.0).sum::<u64>() as f64 / reaped.max(1) as f64
+    );
     let all_gone = roles_after.iter().all(|n| *n == 0);
     let ok = reaped == expected && report.errors == 0 && all_gone;
     println!(
