@@ -27,17 +27,19 @@ pub struct Settings {
     pub issue_retry: IssueRetry,
 }
 
+/// Each variant says its cause in its own sentence and keeps it out of `source`, so that a
+/// printed chain (`{:#}`) says it once.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
-    #[error("reading catalog {path}: {source}")]
+    #[error("reading catalog {path}: {error}")]
     ReadCatalog {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("catalog {path}: {source}")]
-    Catalog { path: PathBuf, source: CatalogError },
-    #[error("opening ledger {path}: {source}")]
-    Ledger { path: PathBuf, source: SqliteError },
+    #[error("catalog {path}: {error}")]
+    Catalog { path: PathBuf, error: CatalogError },
+    #[error("opening ledger {path}: {error}")]
+    Ledger { path: PathBuf, error: SqliteError },
 }
 
 /// The operations over the wired use cases, the AWS call counter their clients share, and
@@ -59,13 +61,13 @@ pub fn dynamodb_table(ledger: &std::path::Path) -> Option<&str> {
 }
 
 pub fn load_catalog(path: &std::path::Path) -> Result<Catalog, StartupError> {
-    let text = std::fs::read_to_string(path).map_err(|source| StartupError::ReadCatalog {
+    let text = std::fs::read_to_string(path).map_err(|error| StartupError::ReadCatalog {
         path: path.to_owned(),
-        source,
+        error,
     })?;
-    Catalog::from_toml(&text).map_err(|source| StartupError::Catalog {
+    Catalog::from_toml(&text).map_err(|error| StartupError::Catalog {
         path: path.to_owned(),
-        source,
+        error,
     })
 }
 
@@ -85,10 +87,10 @@ impl App {
         let metrics = Arc::new(BrokerMetrics::default());
         let ledger: Arc<dyn Ledger> = match dynamodb_table(&settings.ledger_path) {
             Some(table) => Arc::new(DynamoLedger::new(&sdk, aws_calls.clone(), table)),
-            None => Arc::new(SqliteLedger::open(&settings.ledger_path).map_err(|source| {
+            None => Arc::new(SqliteLedger::open(&settings.ledger_path).map_err(|error| {
                 StartupError::Ledger {
                     path: settings.ledger_path.clone(),
-                    source,
+                    error,
                 }
             })?),
         };

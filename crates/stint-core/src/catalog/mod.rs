@@ -8,6 +8,7 @@
 mod accounts;
 mod duration;
 mod limits;
+mod parse_error;
 mod personas;
 mod pipelines;
 mod raw;
@@ -78,15 +79,8 @@ pub struct Catalog {
 
 impl Catalog {
     pub fn from_toml(text: &str) -> Result<Self, CatalogError> {
-        let raw: RawCatalog = toml::from_str(text).map_err(|e| {
-            let message = e.message().to_owned();
-            let key = e
-                .span()
-                .and_then(|span| text.get(..span.start))
-                .map(|before| format!("line {}", before.lines().count().max(1)))
-                .unwrap_or_else(|| "(document)".to_owned());
-            err(key, message)
-        })?;
+        let raw: RawCatalog =
+            toml::from_str(text).map_err(|e| parse_error::from_toml_error(text, &e))?;
         Self::validate(raw)
     }
 

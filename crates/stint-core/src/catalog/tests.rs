@@ -141,8 +141,15 @@ fn unknown_keys_are_refused() {
         "company = \"Acme\"\ncompnay = \"typo\"",
     );
     assert!(error.message.contains("compnay"), "{error}");
+    assert_eq!(
+        error.to_string(),
+        "catalog key `line 8, column 1`: unknown key `compnay`; did you mean `company`?"
+    );
     let error = load_with(r#"ttl = "8h""#, "ttl = \"8h\"\nmanaged_policy = []");
-    assert!(error.message.contains("managed_policy"), "{error}");
+    assert!(
+        error.message.ends_with("did you mean `managed_policies`?"),
+        "{error}"
+    );
 }
 
 #[test]
