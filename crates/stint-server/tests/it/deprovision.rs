@@ -216,16 +216,9 @@ async fn a_rejected_transaction_has_nothing_to_deprovision() {
 
 /// The IAM calls the broker has made, summed over operations, from its own `/metrics`.
 async fn iam_calls(app: &TestApp) -> u64 {
-    let text = app
-        .http
-        .get(format!("{}/metrics", app.url))
-        .send()
+    app.metrics()
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
+        .lines()
         .filter(|l| l.starts_with("stint_aws_calls_total{service=\"IAM\""))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
         .sum()

@@ -379,6 +379,16 @@ impl TestApp {
 
     /// A transaction and its events, read through the typed client (so every test that looks
     /// at the ledger also checks that the client reads the API's answer), as JSON.
+    /// The broker's `/metrics` page.
+    pub async fn metrics(&self) -> String {
+        let response = self.http.get(format!("{}/metrics", self.url)).send().await;
+        response
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text")
+    }
+
     pub async fn transaction(&self, id: &str) -> Value {
         let answer = self
             .client()

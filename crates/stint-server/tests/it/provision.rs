@@ -246,15 +246,7 @@ async fn every_step_logs_its_transaction_and_metrics_count_outcomes_and_aws_call
         assert!(line.is_some(), "no log line for {action} naming {id}");
     }
 
-    let text = app
-        .http
-        .get(format!("{}/metrics", app.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics().await;
     for expected in [
         "stint_active_grants 1",
         "stint_requests_total{operation=\"provision\",outcome=\"ok\"} 1",
