@@ -10,15 +10,23 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::{
-    DeprovisionInput, DeprovisionResponse, ErrorBody, Health, ProvisionInput, ProvisionResponse,
-    Secret, TransactionResponse,
+    DeprovisionInput, DeprovisionResponse, ErrorBody, Health, JobDeprovisionResponse,
+    ProvisionInput, ProvisionResponse, Secret, TransactionResponse,
 };
+
+/// The header naming the GitHub job (`$GITHUB_JOB`) a request comes from: the OIDC token
+/// names the run but not the job, and grants are filed under their job for give-back.
+pub const JOB_HEADER: &str = "Stint-Job";
+/// A caller's own retry key for a provisioning: sent again, it gets the same grant back.
+pub const IDEMPOTENCY_KEY_HEADER: &str = "Idempotency-Key";
 
 /// A broker's address and the HTTP client that reaches it.
 #[derive(Debug, Clone)]
 pub struct Client {
     base_url: String,
     http: reqwest::Client,
+    /// Sent as `Stint-Job` on every request.
+    job: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,7 +74,14 @@ impl Client {
         Self {
             base_url: base_url.into(),
             http,
+            job: None,
         }
+    }
+
+    /// Names the GitHub job every request comes from (`Stint-Job`).
+    pub fn for_job(mut self, job: impl Into<String>) -> Self {
+        self.job = Some(job.into());
+        self
     }
 
     pub fn base_url(&self) -> &str {
@@ -80,6 +95,32 @@ impl Client {
         token: Option<&Secret>,
     ) -> Result<ProvisionResponse, ClientError> {
         self.post("/v1/provision", Some(input), token).await
+    }
+
+    /// `POST /v1/provision` with an `Idempotency-Key`: sent again with the same key and
+    /// request, it answers the grant the first call made (with a fresh session).
+    pub async fn provision_with_key(
+        &self,
+        input: &ProvisionInput,
+        token: Option<&Secret>,
+        idempotency_key: &str,
+    ) -> Result<ProvisionResponse, ClientError> {
+        let url = self.url("/v1/provision");
+        let request = self
+            .http
+            .post(&url)
+            .json(input)
+            .header(IDEMPOTENCY_KEY_HEADER, idempotency_key);
+        self.send(request, url, token).await
+    }
+
+    /// `POST /v1/job/deprovision`: ends every grant the calling job (its token's run and
+    /// attempt, and `for_job`'s name) holds, without knowing their ids.
+    pub async fn deprovision_job(
+        &self,
+        token: Option<&Secret>,
+    ) -> Result<JobDeprovisionResponse, ClientError> {
+        self.post("/v1/job/deprovision", None::<&()>, token).await
     }
 
     /// `POST /v1/deprovision`. Deprovisioning a grant that has ended already succeeds.
@@ -143,6 +184,9 @@ impl Client {
     ) -> Result<T, ClientError> {
         if let Some(token) = token {
             request = request.bearer_auth(token.expose());
+        }
+        if let Some(job) = &self.job {
+            request = request.header(JOB_HEADER, job);
         }
         let transport = |e: reqwest::Error| ClientError::Transport {
             url: url.clone(),

@@ -16,9 +16,12 @@ mod response;
 mod secret;
 mod transaction;
 
-pub use client::{Client, ClientError};
+pub use client::{Client, ClientError, IDEMPOTENCY_KEY_HEADER, JOB_HEADER};
 pub use error::{ErrorBody, ErrorDetail};
 pub use request::{DeprovisionInput, ProvisionInput};
-pub use response::{CredentialsBody, Delivery, DeprovisionResponse, Health, ProvisionResponse};
+pub use response::{
+    CredentialsBody, Delivery, DeprovisionResponse, Health, JobDeprovisionResponse,
+    ProvisionResponse,
+};
 pub use secret::Secret;
 pub use transaction::{CallerView, EventView, FailureView, TransactionResponse, TransactionView};

@@ -77,6 +77,19 @@ pub struct DeprovisionResponse {
     pub already_deprovisioned: bool,
 }
 
+/// `POST /v1/job/deprovision`: every grant of the calling job, given back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobDeprovisionResponse {
+    /// Always `deprovisioned`.
+    pub status: String,
+    /// The job, as `repository_id/run_id/run_attempt/job`.
+    pub run: String,
+    /// Each grant the job held, now ended (or ended before: `already_deprovisioned`).
+    pub deprovisioned: Vec<DeprovisionResponse>,
+    /// Grants still being provisioned or deprovisioned: the reaper ends them if nobody does.
+    pub in_progress: Vec<String>,
+}
+
 /// `GET /healthz`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Health {

@@ -7,11 +7,15 @@
 //! | record      | `T#<id>`    | `T`          | `v` version, `st` status, `kind`, `exp`/`upd` unix seconds, `head` last event hash, `body` JSON |
 //! | event       | `T#<id>`    | `E#<v:010>`  | `at`, `actor`, `action`, `es` state, `reason`, `data`, `prev`, `hash` |
 //! | used token  | `J#<jti>`   | `J`          | `ttl` (DynamoDB TTL removes it after expiry)        |
+//! | request key | `K#<key>`   | `K`          | `id` the record it files, `fp` fingerprint, `ttl`   |
+//! | run filing  | `R#<run>`   | `T#<id>`     | (none: the key names the record)                    |
 //!
 //! Every write is one `TransactWriteItems`: for each record in it (a saga step may move a grant
 //! and create its linked record at once), the record item, conditional on the version (and
-//! chain head) this writer saw, and its event items, conditional on not existing. The
-//! reaper's queries use two sparse indexes: `by_expiry` (`st`, `exp`) and `by_update` (`st`, `upd`).
+//! chain head) this writer saw, its event items, conditional on not existing, and on a first
+//! write its filing: the request key (conditional on no live key) and the run item. The
+//! reaper's queries use two sparse indexes: `by_expiry` (`st`, `exp`) and `by_update` (`st`, `upd`);
+//! `by_run` queries a run's partition, strongly consistent (no index to lag behind).
 //!
 //! Tamper evidence with many writers: each transaction is its own hash chain (event N carries
 //! the hash of event N-1, and the transaction item the hash of the last). Writers never
@@ -36,7 +40,7 @@ use aws_sdk_dynamodb::types::{
 };
 use stint_core::audit::{self, ChainFault, ChainReport, ChainVerifier};
 use stint_core::ids::TransactionId;
-use stint_core::ports::{Idempotency, Ledger, LedgerError, PortError, RecordWrite};
+use stint_core::ports::{Filing, Ledger, LedgerError, PortError, RecordWrite};
 use stint_core::record::{Event, State, Status, StoredRecord, kind_name};
 use stint_core::time_fmt::{parse_rfc3339, rfc3339};
 use time::OffsetDateTime;
@@ -91,6 +95,10 @@ fn txn_pk(id: &TransactionId) -> String {
 
 fn event_sk(version: u64) -> String {
     format!("E#{version:010}")
+}
+
+fn key_pk(key: &str) -> String {
+    format!("K#{key}")
 }
 
 impl DynamoLedger {
@@ -217,6 +225,68 @@ impl DynamoLedger {
                 ("hash".to_owned(), s(&event.hash)),
             ])))
             .condition_expression("attribute_not_exists(pk)")
+    }
+
+    /// The items that file a record's first version: its request key, if no live key files
+    /// another record (an expired one not yet removed by TTL counts as gone), and its run.
+    fn filing_puts(&self, id: &TransactionId, filing: &Filing, now: i64) -> Vec<PutBuilder> {
+        let mut puts = Vec::new();
+        if let Some(key) = &filing.request_key {
+            let item = HashMap::from([
+                ("pk".to_owned(), s(key_pk(&key.key))),
+                ("sk".to_owned(), s("K")),
+                ("id".to_owned(), s(id.as_str())),
+                ("fp".to_owned(), s(&key.fingerprint)),
+                ("ttl".to_owned(), n(key.expires_at.unix_timestamp())),
+            ]);
+            puts.push(
+                Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(item))
+                    .condition_expression("attribute_not_exists(pk) OR #ttl < :now")
+                    .expression_attribute_names("#ttl", "ttl")
+                    .expression_attribute_values(":now", n(now)),
+            );
+        }
+        if let Some(run) = &filing.run {
+            let item = HashMap::from([
+                ("pk".to_owned(), s(format!("R#{run}"))),
+                ("sk".to_owned(), s(txn_pk(id))),
+            ]);
+            puts.push(Put::builder().table_name(&self.table).set_item(Some(item)));
+        }
+        puts
+    }
+
+    /// After a cancelled write, the request key it filed if another record holds it.
+    async fn key_taken(&self, writes: &[RecordWrite]) -> Result<Option<LedgerError>, LedgerError> {
+        for write in writes {
+            let Some(key) = &write.filing.request_key else {
+                continue;
+            };
+            let out = self
+                .client
+                .get_item()
+                .table_name(&self.table)
+                .key("pk", s(key_pk(&key.key)))
+                .key("sk", s("K"))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(|e| storage(port_error("reading a request key", e)))?;
+            let item = out.item.unwrap_or_default();
+            let holder = get_s(&item, "id").and_then(|id| TransactionId::parse(id).ok());
+            if let Some(holder) = holder
+                && holder != write.record.id
+            {
+                return Ok(Some(LedgerError::KeyTaken {
+                    key: key.key.clone(),
+                    transaction_id: holder,
+                    fingerprint: get_s(&item, "fp").unwrap_or_default().to_owned(),
+                }));
+            }
+        }
+        Ok(None)
     }
 
     /// After a cancelled write: a re-sent write whose first attempt landed (a timed-out
@@ -427,6 +497,8 @@ impl Ledger for DynamoLedger {
             };
             items.push(self.record_put(write, &prev, &head));
             items.extend(events.iter().map(|event| self.event_put(event)));
+            let now = write.record.updated_at.unix_timestamp();
+            items.extend(self.filing_puts(&write.record.id, &write.filing, now));
             heads.push(head);
             sealed.extend(events);
         }
@@ -452,6 +524,9 @@ impl Ledger for DynamoLedger {
                 Ok(sealed)
             }
             Err(SdkError::ServiceError(e)) if e.err().is_transaction_canceled_exception() => {
+                if let Some(taken) = self.key_taken(writes).await? {
+                    return Err(taken);
+                }
                 self.after_cancel(writes, &heads).await?;
                 Ok(sealed)
             }
@@ -558,58 +633,31 @@ impl Ledger for DynamoLedger {
         }
     }
 
-    async fn begin_idempotent(
-        &self,
-        key: &str,
-        expires_at: OffsetDateTime,
-    ) -> Result<Idempotency, LedgerError> {
-        let pk = format!("I#{key}");
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", s(&pk))
-            .item("sk", s("I"))
-            .item("ttl", n(expires_at.unix_timestamp()))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match result {
-            Ok(_) => return Ok(Idempotency::New),
-            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {}
-            Err(e) => return Err(storage(port_error("recording an idempotency key", e))),
+    async fn by_run(&self, run: &str) -> Result<Vec<StoredRecord>, LedgerError> {
+        let pages = self
+            .query_pages(
+                &format!("reading the grants of run {run}"),
+                usize::MAX,
+                |q| {
+                    q.key_condition_expression("pk = :pk")
+                        .expression_attribute_values(":pk", s(format!("R#{run}")))
+                        .consistent_read(true)
+                },
+            )
+            .await?;
+        let ids = pages
+            .iter()
+            .flat_map(|p| p.items())
+            .filter_map(|item| get_s(item, "sk")?.strip_prefix("T#"))
+            .filter_map(|id| TransactionId::parse(id).ok())
+            .collect::<Vec<_>>();
+        let mut records = Vec::with_capacity(ids.len());
+        for id in &ids {
+            if let Some(item) = self.get_item(id).await? {
+                records.push(record_of(&item)?);
+            }
         }
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(&pk))
-            .key("sk", s("I"))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| storage(port_error("reading an idempotency key", e)))?;
-        let stored = out
-            .item
-            .as_ref()
-            .and_then(|i| get_s(i, "result"))
-            .map(str::to_owned);
-        Ok(stored.map_or(Idempotency::InProgress, Idempotency::Done))
-    }
-
-    async fn finish_idempotent(&self, key: &str, result: &str) -> Result<(), LedgerError> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(format!("I#{key}")))
-            .key("sk", s("I"))
-            .update_expression("SET #r = :r")
-            .expression_attribute_names("#r", "result")
-            .expression_attribute_values(":r", s(result))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| storage(port_error("storing an idempotent result", e)))
+        Ok(records)
     }
 
     /// Scans the table and checks every transaction's chain and head.

@@ -16,6 +16,8 @@ pub enum ErrorClass {
     NotFound,
     /// The request conflicts with the transaction's current state (409).
     Conflict,
+    /// The request reuses an idempotency key for a different request (422).
+    Unprocessable,
     /// The request is too large to be a stint request (413).
     TooLarge,
     /// The request's body is not JSON, by its content type (415).
@@ -38,6 +40,7 @@ impl ErrorClass {
                 | Self::Forbidden
                 | Self::NotFound
                 | Self::Conflict
+                | Self::Unprocessable
                 | Self::TooLarge
                 | Self::UnsupportedMedia
                 | Self::MethodNotAllowed
@@ -83,6 +86,10 @@ error_codes! {
     InvalidGroupType => "invalid_group_type", Invalid;
     InvalidTransactionId => "invalid_transaction_id", Invalid;
     InvalidRoleArn => "invalid_role_arn", Invalid;
+    InvalidIdempotencyKey => "invalid_idempotency_key", Invalid;
+    InvalidJob => "invalid_job", Invalid;
+    IdempotencyKeyReused => "idempotency_key_reused", Unprocessable;
+    NotAPipeline => "not_a_pipeline", Invalid;
     UnknownAccount => "unknown_account", Invalid;
     AccountIdMismatch => "account_id_mismatch", Invalid;
     UnknownPersona => "unknown_persona", Invalid;

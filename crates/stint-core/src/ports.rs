@@ -184,19 +184,40 @@ pub enum LedgerError {
         expected: u64,
         found: Option<(u64, Status)>,
     },
+    /// The write's request key already files another record.
+    #[error("request key {key} already files transaction {transaction_id}")]
+    KeyTaken {
+        key: String,
+        transaction_id: TransactionId,
+        fingerprint: String,
+    },
     #[error("ledger storage: {0}")]
     Storage(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
-/// What the ledger knows of a request with an idempotency key.
+/// A retry-safe request's key, filed with the first write of the record it produced. Unique:
+/// a second record under the same key is refused with `KeyTaken`, which names the first.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Idempotency {
-    /// Nobody asked before: the caller owns the request now.
-    New,
-    /// An earlier request with the key has started and not finished.
-    InProgress,
-    /// An earlier request finished with this result.
-    Done(String),
+pub struct RequestKey {
+    pub key: String,
+    /// What was asked under the key, so a key sent again with another request is told apart.
+    pub fingerprint: String,
+    /// The key may be forgotten after this.
+    pub expires_at: OffsetDateTime,
+}
+
+/// What a record's first write files it under, besides its id.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Filing {
+    pub request_key: Option<RequestKey>,
+    /// The pipeline job it was made for (`repository/run/attempt/job`), for `by_run`.
+    pub run: Option<String>,
+}
+
+impl Filing {
+    pub fn is_empty(&self) -> bool {
+        self.request_key.is_none() && self.run.is_none()
+    }
 }
 
 /// One record's part in a ledger write: the record as the write leaves it, and the events
@@ -206,6 +227,8 @@ pub enum Idempotency {
 pub struct RecordWrite {
     pub record: StoredRecord,
     pub events: Vec<(Status, NewEvent)>,
+    /// Filed with the record's first version only (empty on later writes).
+    pub filing: Filing,
 }
 
 impl RecordWrite {
@@ -226,15 +249,17 @@ impl RecordWrite {
 /// no joins. It stores `StoredRecord`s and never reads their bodies.
 #[async_trait]
 pub trait Ledger: Send + Sync {
-    /// Stores every record in `writes` with its events, all or nothing, if each stored record
-    /// is at its write's `expected_version` (absent for 0). Otherwise nothing is written and
-    /// the answer is `Conflict`. A saga step and its neighbours ride in one write this way.
+    /// Stores every record in `writes` with its events and filing, all or nothing, if each
+    /// stored record is at its write's `expected_version` (absent for 0) and no request key is
+    /// taken. Otherwise nothing is written and the answer is `Conflict` (or `KeyTaken`). A
+    /// saga step and its neighbours ride in one write this way.
     async fn write(&self, writes: &[RecordWrite]) -> Result<Vec<Event>, LedgerError>;
     /// Stores `record` and appends `event` for it: a `write` of one record and one event.
     async fn append(&self, record: &StoredRecord, event: NewEvent) -> Result<Event, LedgerError> {
         let write = RecordWrite {
             record: record.clone(),
             events: vec![(record.status, event)],
+            filing: Filing::default(),
         };
         let mut events = self.write(std::slice::from_ref(&write)).await?;
         events.pop().ok_or_else(|| {
@@ -266,15 +291,8 @@ pub trait Ledger: Send + Sync {
         expires_at: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<bool, LedgerError>;
-    /// Starts the request with idempotency `key` unless one has: `New` if this caller now owns
-    /// it, else what the earlier one left. Kept until `expires_at`.
-    async fn begin_idempotent(
-        &self,
-        key: &str,
-        expires_at: OffsetDateTime,
-    ) -> Result<Idempotency, LedgerError>;
-    /// Stores the outcome of the request with `key`; every retry gets it back.
-    async fn finish_idempotent(&self, key: &str, result: &str) -> Result<(), LedgerError>;
+    /// The records filed under pipeline job `run` by their first write, oldest first.
+    async fn by_run(&self, run: &str) -> Result<Vec<StoredRecord>, LedgerError>;
     /// Checks the whole hash chain and reports the first break.
     async fn verify(&self) -> Result<ChainReport, LedgerError>;
 }

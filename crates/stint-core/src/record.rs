@@ -221,6 +221,8 @@ pub enum Action {
     OrphanRemoved,
     /// An early revoke: sessions issued before now were cut off.
     SessionsRevoked,
+    /// A retried provisioning got a new session on the grant it had already made.
+    CredentialsReissued,
     /// An approver said yes to an access request.
     Approved,
     /// An approver said no to an access request.
@@ -245,6 +247,7 @@ impl Action {
             Self::Unstuck => "unstuck",
             Self::OrphanRemoved => "orphan_removed",
             Self::SessionsRevoked => "sessions_revoked",
+            Self::CredentialsReissued => "credentials_reissued",
             Self::Approved => "approved",
             Self::Denied => "denied",
             Self::Withdrawn => "withdrawn",

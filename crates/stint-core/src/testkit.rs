@@ -18,7 +18,7 @@ use crate::credentials::{Credentials, Secret};
 use crate::error::BrokerError;
 use crate::grant::{Caller, Deprovisioned, Grant, ReapReport, ReapSettings, stored};
 use crate::ids::{AccountId, Email, RoleName, TransactionId};
-use crate::pipeline::{DeprovisionAsk, ProvisionAsk, Provisioned};
+use crate::pipeline::{DeprovisionAsk, JobContext, ProvisionAsk, Provisioned};
 use crate::ports::*;
 use crate::record::{Event, State, Status, StoredRecord};
 use crate::wiring::{Ports, UseCases};
@@ -130,7 +130,10 @@ struct LedgerState {
     transactions: HashMap<TransactionId, StoredRecord>,
     events: Vec<Event>,
     tokens: HashMap<String, OffsetDateTime>,
-    idempotent: HashMap<String, Option<String>>,
+    /// Request key -> (transaction id, fingerprint).
+    request_keys: HashMap<String, (TransactionId, String)>,
+    /// Run -> transaction ids, oldest first.
+    runs: HashMap<String, Vec<TransactionId>>,
     /// Writes that landed, for the cost tests.
     writes: usize,
 }
@@ -169,6 +172,15 @@ impl Ledger for MemoryLedger {
                             found,
                         }));
                     }
+                    if let Some(key) = &write.filing.request_key
+                        && let Some((id, fingerprint)) = state.request_keys.get(&key.key)
+                    {
+                        return Ok(Err(LedgerError::KeyTaken {
+                            key: key.key.clone(),
+                            transaction_id: id.clone(),
+                            fingerprint: fingerprint.clone(),
+                        }));
+                    }
                 }
                 let mut sealed_events = Vec::new();
                 for write in writes {
@@ -193,6 +205,14 @@ impl Ledger for MemoryLedger {
                     state
                         .transactions
                         .insert(write.record.id.clone(), write.record.clone());
+                    let id = &write.record.id;
+                    if let Some(key) = &write.filing.request_key {
+                        let filed = (id.clone(), key.fingerprint.clone());
+                        state.request_keys.insert(key.key.clone(), filed);
+                    }
+                    if let Some(run) = &write.filing.run {
+                        state.runs.entry(run.clone()).or_default().push(id.clone());
+                    }
                 }
                 state.writes += 1;
                 Ok(Ok(sealed_events))
@@ -270,28 +290,13 @@ impl Ledger for MemoryLedger {
         Ok(state.tokens.insert(jti.to_owned(), expires_at).is_none())
     }
 
-    async fn begin_idempotent(
-        &self,
-        key: &str,
-        _expires_at: OffsetDateTime,
-    ) -> Result<Idempotency, LedgerError> {
-        let mut state = self.state.lock().map_err(|_| poisoned())?;
-        Ok(match state.idempotent.get(key) {
-            None => {
-                state.idempotent.insert(key.to_owned(), None);
-                Idempotency::New
-            }
-            Some(None) => Idempotency::InProgress,
-            Some(Some(result)) => Idempotency::Done(result.clone()),
-        })
-    }
-
-    async fn finish_idempotent(&self, key: &str, result: &str) -> Result<(), LedgerError> {
-        let mut state = self.state.lock().map_err(|_| poisoned())?;
-        state
-            .idempotent
-            .insert(key.to_owned(), Some(result.to_owned()));
-        Ok(())
+    async fn by_run(&self, run: &str) -> Result<Vec<StoredRecord>, LedgerError> {
+        let state = self.state.lock().map_err(|_| poisoned())?;
+        let ids = state.runs.get(run).map(Vec::as_slice).unwrap_or_default();
+        Ok(ids
+            .iter()
+            .filter_map(|id| state.transactions.get(id).cloned())
+            .collect())
     }
 
     async fn verify(&self) -> Result<ChainReport, LedgerError> {
@@ -610,7 +615,8 @@ impl World {
         ask: &ProvisionAsk<'_>,
         caller: &Caller,
     ) -> Result<Provisioned, BrokerError> {
-        self.cases.provision.run(ask, caller).await
+        let context = JobContext::default();
+        self.cases.provision.run(ask, caller, &context).await
     }
 
     pub async fn deprovision(

@@ -25,8 +25,9 @@ pub enum PipelineCommand {
         #[arg(long, env = "GITHUB_REF_NAME")]
         branch: String,
     },
-    /// End the access the provision step got (reads what it left in $GITHUB_ENV). Does nothing
-    /// if there is nothing to end, so it can run `if: always()`.
+    /// End the access the provision step got (reads what it left in $GITHUB_ENV). Without a
+    /// transaction id (the provision step failed or lost its answer), end every grant the
+    /// broker holds for this job. Safe with nothing to end, so it can run `if: always()`.
     Deprovision {
         #[command(flatten)]
         broker: BrokerArgs,
@@ -83,8 +84,14 @@ pub async fn run(command: PipelineCommand, aws: AwsSettings) -> Result<ExitCode,
             let (Some(transaction_id), Some(target_aws_account), Some(role_arn)) =
                 (transaction_id, target_aws_account, role_arn)
             else {
-                println!("stint: no grant to deprovision");
-                return Ok(ExitCode::SUCCESS);
+                let result = pipeline::deprovision_job(
+                    &broker.broker_url,
+                    &broker.audience,
+                    &runner,
+                    &mut log,
+                )
+                .await;
+                return Ok(exit_code(result));
             };
             let grant = Grant {
                 broker_url: broker.broker_url,
@@ -96,11 +103,15 @@ pub async fn run(command: PipelineCommand, aws: AwsSettings) -> Result<ExitCode,
             pipeline::deprovision(&grant, &runner, &mut log).await
         }
     };
+    Ok(exit_code(result))
+}
+
+fn exit_code(result: Result<(), PipelineError>) -> ExitCode {
     match result {
-        Ok(()) => Ok(ExitCode::SUCCESS),
+        Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             println!("::error::stint: {error}");
-            Ok(ExitCode::from(1))
+            ExitCode::from(1)
         }
     }
 }

@@ -43,6 +43,8 @@ pub struct Runner {
     pub token_request_token: Secret,
     pub github_env: PathBuf,
     pub github_output: PathBuf,
+    /// `$GITHUB_JOB`: the broker files grants under their job, for give-back.
+    pub job: Option<String>,
 }
 
 impl Runner {
@@ -59,7 +61,34 @@ impl Runner {
             token_request_token: Secret::new(var("ACTIONS_ID_TOKEN_REQUEST_TOKEN")?),
             github_env: var("GITHUB_ENV")?.into(),
             github_output: var("GITHUB_OUTPUT")?.into(),
+            job: std::env::var("GITHUB_JOB").ok().filter(|j| !j.is_empty()),
         })
+    }
+
+    /// A client for the broker at `url`, naming this job.
+    fn client(&self, url: &str) -> Client {
+        let client = Client::new(url);
+        match &self.job {
+            Some(job) => client.for_job(job),
+            None => client,
+        }
+    }
+}
+
+/// How often a provisioning is sent when the broker could not answer.
+const PROVISION_ATTEMPTS: u32 = 3;
+
+/// Whether a failed call may be sent again: the broker did not answer, a gateway failed, or
+/// the first attempt is still being handled. The broker files the grant under the job, so a
+/// resend gets the grant a lost answer carried, never a second one.
+fn worth_retrying(error: &ClientError) -> bool {
+    match error {
+        ClientError::Transport { .. } => true,
+        ClientError::Status { status, .. } => *status >= 500,
+        ClientError::Refused { code, .. } => {
+            code == "transaction_in_progress" || code == "write_conflict"
+        }
+        ClientError::Decode { .. } => false,
     }
 }
 
@@ -159,7 +188,6 @@ pub async fn provision(
     runner: &Runner,
     log: &mut impl Write,
 ) -> Result<(), PipelineError> {
-    let token = job_token(runner, &request.audience, log).await?;
     let input = ProvisionInput {
         email: None,
         branch: Some(request.branch.clone()),
@@ -167,9 +195,25 @@ pub async fn provision(
         target_aws_account_id: Some(request.target_aws_account_id.clone()),
         group_type: request.group_type.clone(),
     };
-    let granted = Client::new(&request.broker_url)
-        .provision(&input, Some(&token))
-        .await?;
+    let client = runner.client(&request.broker_url);
+    let mut attempt = 1;
+    let granted = loop {
+        // A token is good for one call: every attempt fetches its own.
+        let token = job_token(runner, &request.audience, log).await?;
+        match client.provision(&input, Some(&token)).await {
+            Ok(granted) => break granted,
+            Err(error) if attempt < PROVISION_ATTEMPTS && worth_retrying(&error) => {
+                let _ = writeln!(
+                    log,
+                    "stint: {error}; asking again (attempt {})",
+                    attempt + 1
+                );
+                tokio::time::sleep(Duration::from_secs(1 << attempt)).await;
+                attempt += 1;
+            }
+            Err(error) => return Err(error.into()),
+        }
+    };
     let grant = Grant {
         broker_url: request.broker_url.clone(),
         audience: request.audience.clone(),
@@ -292,7 +336,8 @@ pub async fn deprovision(
         target_aws_account: Some(grant.target_aws_account.clone()),
         role_arn: Some(grant.role_arn.clone()),
     };
-    let done = Client::new(&grant.broker_url)
+    let done = runner
+        .client(&grant.broker_url)
         .deprovision(&input, Some(&token))
         .await?;
     let _ = writeln!(
@@ -300,6 +345,43 @@ pub async fn deprovision(
         "stint: {} deprovisioned (record {:?})",
         grant.transaction_id, done.deprovisioning_transaction_id
     );
+    Ok(())
+}
+
+/// The give-back step when the provision step left no grant behind (it failed, or its answer
+/// was lost): ends whatever the broker filed under this job.
+pub async fn deprovision_job(
+    broker_url: &str,
+    audience: &str,
+    runner: &Runner,
+    log: &mut impl Write,
+) -> Result<(), PipelineError> {
+    let token = job_token(runner, audience, log).await?;
+    let done = runner
+        .client(broker_url)
+        .deprovision_job(Some(&token))
+        .await?;
+    let ended: Vec<_> = done
+        .deprovisioned
+        .iter()
+        .filter(|d| !d.already_deprovisioned)
+        .map(|d| d.original_transaction_id.as_str())
+        .collect();
+    if ended.is_empty() {
+        let _ = writeln!(log, "stint: no grant to deprovision");
+    } else {
+        let _ = writeln!(
+            log,
+            "stint: deprovisioned {} (this job's grants)",
+            ended.join(", ")
+        );
+    }
+    for id in &done.in_progress {
+        let _ = writeln!(
+            log,
+            "::warning::stint: {id} is still in progress; the broker's reaper ends it if nobody does"
+        );
+    }
     Ok(())
 }
 

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use stint_core::audit::{self, ChainFault, ChainHead, ChainReport, ChainVerifier};
 use stint_core::ids::TransactionId;
-use stint_core::ports::{Idempotency, Ledger, LedgerError, RecordWrite};
+use stint_core::ports::{Ledger, LedgerError, RecordWrite};
 use stint_core::record::{Event, Status, StoredRecord, kind_name};
 use stint_core::time_fmt::{parse_rfc3339, rfc3339};
 use time::OffsetDateTime;
@@ -49,10 +49,19 @@ CREATE TABLE IF NOT EXISTS used_tokens (
 );
 -- use_token prunes expired tokens on every call: without this, a scan of the whole table.
 CREATE INDEX IF NOT EXISTS used_tokens_by_expiry ON used_tokens (expires_at);
-CREATE TABLE IF NOT EXISTS idempotency (
-    key        TEXT PRIMARY KEY,
-    result     TEXT,
-    expires_at INTEGER NOT NULL
+-- Held whole answers (credentials included) before request keys replaced it.
+DROP TABLE IF EXISTS idempotency;
+CREATE TABLE IF NOT EXISTS request_keys (
+    key            TEXT PRIMARY KEY,
+    transaction_id TEXT NOT NULL,
+    fingerprint    TEXT NOT NULL,
+    expires_at     INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS request_keys_by_expiry ON request_keys (expires_at);
+CREATE TABLE IF NOT EXISTS run_grants (
+    run            TEXT NOT NULL,
+    transaction_id TEXT NOT NULL,
+    PRIMARY KEY (run, transaction_id)
 );
 CREATE TABLE IF NOT EXISTS chain_head (
     id   INTEGER PRIMARY KEY CHECK (id = 1),
@@ -121,6 +130,7 @@ fn write(conn: &mut Connection, writes: &[RecordWrite]) -> Result<Vec<Event>, Le
     let mut head = read_head(&db).map_err(storage)?;
     let mut sealed_events = Vec::new();
     for write in writes {
+        file_record(&db, write)?;
         store_record(&db, write)?;
         for (version, state, event) in write.versioned_events() {
             let (seq, prev_hash) = head.as_ref().map_or((1, audit::GENESIS.to_owned()), |h| {
@@ -151,6 +161,53 @@ fn write(conn: &mut Connection, writes: &[RecordWrite]) -> Result<Vec<Event>, Le
     }
     db.commit().map_err(storage)?;
     Ok(sealed_events)
+}
+
+/// Files a record's first version under its request key (unless the key files another record:
+/// `KeyTaken`) and its run. Keys past their expiry are forgotten first.
+fn file_record(db: &rusqlite::Transaction<'_>, write: &RecordWrite) -> Result<(), LedgerError> {
+    let id = write.record.id.as_str();
+    if let Some(key) = &write.filing.request_key {
+        let now = write.record.updated_at.unix_timestamp();
+        db.execute("DELETE FROM request_keys WHERE expires_at < ?1", [now])
+            .map_err(storage)?;
+        let filed = db
+            .execute(
+                "INSERT OR IGNORE INTO request_keys (key, transaction_id, fingerprint, expires_at)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    key.key,
+                    id,
+                    key.fingerprint,
+                    key.expires_at.unix_timestamp()
+                ],
+            )
+            .map_err(storage)?;
+        if filed == 0 {
+            let (taken, fingerprint) = db
+                .query_row(
+                    "SELECT transaction_id, fingerprint FROM request_keys WHERE key = ?1",
+                    [&key.key],
+                    |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)),
+                )
+                .map_err(storage)?;
+            let transaction_id = TransactionId::parse(&taken)
+                .map_err(|e| storage(SqliteError::Corrupt(e.to_string())))?;
+            return Err(LedgerError::KeyTaken {
+                key: key.key.clone(),
+                transaction_id,
+                fingerprint,
+            });
+        }
+    }
+    if let Some(run) = &write.filing.run {
+        db.execute(
+            "INSERT OR IGNORE INTO run_grants (run, transaction_id) VALUES (?1, ?2)",
+            params![run, id],
+        )
+        .map_err(storage)?;
+    }
+    Ok(())
 }
 
 /// Inserts or moves one record, if it is at the version the write expects.
@@ -442,39 +499,14 @@ impl Ledger for SqliteLedger {
         .await
     }
 
-    async fn begin_idempotent(
-        &self,
-        key: &str,
-        expires_at: OffsetDateTime,
-    ) -> Result<Idempotency, LedgerError> {
-        let key = key.to_owned();
+    async fn by_run(&self, run: &str) -> Result<Vec<StoredRecord>, LedgerError> {
+        let run = run.to_owned();
         self.with_conn(move |conn| {
-            let inserted = conn
-                .execute(
-                    "INSERT OR IGNORE INTO idempotency (key, result, expires_at) VALUES (?1, NULL, ?2)",
-                    params![key, expires_at.unix_timestamp()],
-                )
-                .map_err(storage)?;
-            if inserted == 1 {
-                return Ok(Idempotency::New);
-            }
-            let result: Option<String> = conn
-                .query_row("SELECT result FROM idempotency WHERE key = ?1", [&key], |row| row.get(0))
-                .map_err(storage)?;
-            Ok(result.map_or(Idempotency::InProgress, Idempotency::Done))
-        })
-        .await
-    }
-
-    async fn finish_idempotent(&self, key: &str, result: &str) -> Result<(), LedgerError> {
-        let (key, result) = (key.to_owned(), result.to_owned());
-        self.with_conn(move |conn| {
-            conn.execute(
-                "UPDATE idempotency SET result = ?2 WHERE key = ?1",
-                params![key, result],
+            query_records(
+                conn,
+                "WHERE id IN (SELECT transaction_id FROM run_grants WHERE run = ?1) ORDER BY id",
+                [run],
             )
-            .map(|_| ())
-            .map_err(storage)
         })
         .await
     }

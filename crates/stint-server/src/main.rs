@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use stint_aws::{AwsSettings, IssueRetry};
 use stint_core::catalog::parse_duration;
 use stint_core::grant::{Caller, ReapSettings};
+use stint_core::pipeline::JobContext;
 use stint_server::app::{App, Settings};
 use stint_server::wire::{self, DeprovisionInput, ProvisionInput};
 use tracing_subscriber::EnvFilter;
@@ -258,7 +259,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 target_aws_account_id: Some(target_aws_account_id),
                 group_type,
             };
-            ops.provision(&input, &actor).await.map(|p| json(&p))
+            ops.provision(&input, &actor, &JobContext::default())
+                .await
+                .map(|p| json(&p))
         }
         Command::Deprovision {
             transaction_id,

@@ -13,7 +13,7 @@ use stint_core::BrokerError;
 use stint_core::audit::ChainReport;
 use stint_core::grant::ReapReport;
 use stint_core::ids::TransactionId;
-use stint_core::ports::{Idempotency, Ledger, LedgerError, RecordWrite};
+use stint_core::ports::{Ledger, LedgerError, RecordWrite};
 use stint_core::record::{Event, NewEvent, State, Status, StoredRecord};
 use time::OffsetDateTime;
 
@@ -168,16 +168,8 @@ impl Ledger for CountingLedger {
         self.inner.use_token(jti, expires_at, now).await
     }
 
-    async fn begin_idempotent(
-        &self,
-        key: &str,
-        expires_at: OffsetDateTime,
-    ) -> Result<Idempotency, LedgerError> {
-        self.inner.begin_idempotent(key, expires_at).await
-    }
-
-    async fn finish_idempotent(&self, key: &str, result: &str) -> Result<(), LedgerError> {
-        self.inner.finish_idempotent(key, result).await
+    async fn by_run(&self, run: &str) -> Result<Vec<StoredRecord>, LedgerError> {
+        self.inner.by_run(run).await
     }
 
     async fn verify(&self) -> Result<ChainReport, LedgerError> {

@@ -10,13 +10,13 @@ use stint_core::audit::ChainReport;
 use stint_core::error::BrokerError;
 use stint_core::grant::{self, Caller, ReapReport, ReapSettings};
 use stint_core::ids::TransactionId;
-use stint_core::pipeline;
+use stint_core::pipeline::{self, JobContext};
 use stint_core::wiring::UseCases;
 
 use crate::metrics::BrokerMetrics;
 use crate::wire::{
-    self, DeprovisionInput, DeprovisionResponse, ProvisionInput, ProvisionResponse,
-    TransactionResponse,
+    self, DeprovisionInput, DeprovisionResponse, JobDeprovisionResponse, ProvisionInput,
+    ProvisionResponse, TransactionResponse,
 };
 
 #[derive(Clone)]
@@ -26,15 +26,17 @@ pub struct Operations {
 }
 
 impl Operations {
+    /// Provisions for `caller`, from the job `context` names (retry-safe under its key).
     pub async fn provision(
         &self,
         input: &ProvisionInput,
         caller: &Caller,
+        context: &JobContext,
     ) -> Result<ProvisionResponse, BrokerError> {
         let result = self
             .cases
             .provision
-            .run(&wire::provision_ask(input), caller)
+            .run(&wire::provision_ask(input), caller, context)
             .await;
         self.metrics.outcome("provision", &result);
         let provisioned = result?;
@@ -65,6 +67,24 @@ impl Operations {
             "deprovisioned"
         );
         Ok(wire::deprovision_response(&done))
+    }
+
+    /// Ends every grant of the calling pipeline's job (the give-back step, with no id).
+    pub async fn deprovision_job(
+        &self,
+        caller: &Caller,
+        context: &JobContext,
+    ) -> Result<JobDeprovisionResponse, BrokerError> {
+        let result = pipeline::give_back(&self.cases.ender, caller, context).await;
+        self.metrics.outcome("deprovision_job", &result);
+        let given = result?;
+        tracing::info!(
+            run = %given.run,
+            deprovisioned = given.ended.len(),
+            in_progress = given.in_progress.len(),
+            "job deprovisioned"
+        );
+        Ok(wire::job_deprovision_response(&given))
     }
 
     /// Ends grant `id` now, cutting off its sessions: the owning pipeline, or an operator.

@@ -115,9 +115,8 @@ impl TokenVerifier {
         Ok(verified.claims)
     }
 
-    /// Everything but the one-time use: signature, issuer, audience, times, claims. For a
-    /// retried Lambda invocation, which carries the same token as the first.
-    pub async fn check(&self, token: &str) -> Result<VerifiedToken, BrokerError> {
+    /// Everything but the one-time use: signature, issuer, audience, times, claims.
+    async fn check(&self, token: &str) -> Result<VerifiedToken, BrokerError> {
         let claims = self.verify_signed(token).await?;
         let registered: Registered = serde_json::from_value(claims.clone()).map_err(|e| {
             refuse(
@@ -144,7 +143,7 @@ impl TokenVerifier {
     }
 
     /// Records the token's one use; a second use is a replay.
-    pub async fn consume(&self, token: &VerifiedToken) -> Result<(), BrokerError> {
+    async fn consume(&self, token: &VerifiedToken) -> Result<(), BrokerError> {
         let first_use = self
             .ledger
             .use_token(&token.jti, token.expires, self.clock.now())

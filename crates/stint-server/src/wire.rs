@@ -9,15 +9,15 @@ use serde_json::Value;
 use stint_core::BrokerError;
 use stint_core::catalog::Delivery as CoreDelivery;
 use stint_core::grant::{Deprovisioned, Grant};
-use stint_core::pipeline::{DeprovisionAsk, ProvisionAsk, Provisioned};
+use stint_core::pipeline::{DeprovisionAsk, GivenBack, ProvisionAsk, Provisioned};
 use stint_core::record::Event;
 use stint_core::subject::PipelineClaims;
 use stint_core::time_fmt::rfc3339;
 
 pub use stint_api::{
     CallerView, CredentialsBody, Delivery, DeprovisionInput, DeprovisionResponse, ErrorBody,
-    ErrorDetail, EventView, FailureView, Health, ProvisionInput, ProvisionResponse, Secret,
-    TransactionResponse, TransactionView,
+    ErrorDetail, EventView, FailureView, Health, JobDeprovisionResponse, ProvisionInput,
+    ProvisionResponse, Secret, TransactionResponse, TransactionView,
 };
 
 /// The provisioning input as the use case reads it.
@@ -77,6 +77,15 @@ pub fn deprovision_response(d: &Deprovisioned) -> DeprovisionResponse {
         status: "deprovisioned".to_owned(),
         original_transaction_id: d.original_transaction_id.to_string(),
         already_deprovisioned: d.already_deprovisioned,
+    }
+}
+
+pub fn job_deprovision_response(given: &GivenBack) -> JobDeprovisionResponse {
+    JobDeprovisionResponse {
+        status: "deprovisioned".to_owned(),
+        run: given.run.clone(),
+        deprovisioned: given.ended.iter().map(deprovision_response).collect(),
+        in_progress: given.in_progress.iter().map(ToString::to_string).collect(),
     }
 }
 

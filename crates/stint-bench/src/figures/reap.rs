@@ -110,7 +110,11 @@ async fn provision_all(
                     target_aws_account_id: Some(account.id.to_string()),
                     group_type: Some(GROUP_TYPE.to_owned()),
                 };
-                if let Err(error) = app.ops.provision(&input, &caller).await {
+                if let Err(error) = app
+                    .ops
+                    .provision(&input, &caller, &Default::default())
+                    .await
+                {
                     failures.push(stint_server::ops::error_chain(&error));
                 }
             }

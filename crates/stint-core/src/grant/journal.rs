@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::error::{BrokerError, ErrorCode};
 use crate::ids::TransactionId;
-use crate::ports::{Clock, Ledger, LedgerError, PortError, RecordWrite};
+use crate::ports::{Clock, Filing, Ledger, LedgerError, PortError, RecordWrite};
 use crate::record::{Action, Event, NewEvent, State, StoredRecord};
 use crate::subject::Actor;
 
@@ -53,6 +53,13 @@ pub struct Batch {
 impl Batch {
     pub fn is_empty(&self) -> bool {
         self.writes.is_empty()
+    }
+
+    /// Files record `id`, staged here at its first version, under `filing`.
+    pub fn file(&mut self, id: &TransactionId, filing: Filing) {
+        if let Some(write) = self.writes.iter_mut().find(|w| &w.record.id == id) {
+            write.filing = filing;
+        }
     }
 }
 
@@ -157,15 +164,25 @@ impl Journal {
             None => batch.writes.push(RecordWrite {
                 record,
                 events: vec![event],
+                filing: Filing::default(),
             }),
         }
     }
 
     /// Writes everything staged in `batch` in one conditional ledger write.
     pub async fn commit(&self, batch: Batch) -> Result<(), BrokerError> {
-        let Some(first) = batch.writes.first().map(|w| w.record.id.clone()) else {
+        let first = batch.writes.first().map(|w| w.record.id.clone());
+        self.write(batch).await.map_err(|e| match &first {
+            Some(id) => ledger_error(e).in_transaction(id),
+            None => ledger_error(e),
+        })
+    }
+
+    /// As `commit`, answering the ledger's own error (for a caller that handles `KeyTaken`).
+    pub async fn write(&self, batch: Batch) -> Result<(), LedgerError> {
+        if batch.is_empty() {
             return Ok(());
-        };
+        }
         for write in &batch.writes {
             for (status, event) in &write.events {
                 // One log line per ledger event, each naming its transaction.
@@ -179,11 +196,7 @@ impl Journal {
                 );
             }
         }
-        self.ledger
-            .write(&batch.writes)
-            .await
-            .map(|_| ())
-            .map_err(|e| ledger_error(e).in_transaction(&first))
+        self.ledger.write(&batch.writes).await.map(|_| ())
     }
 
     /// The grant `id`, or `unknown_transaction`.
@@ -199,6 +212,15 @@ impl Journal {
         }
     }
 
+    /// The grants filed under pipeline job `run`, oldest first.
+    pub async fn by_run(&self, run: &str) -> Result<Vec<Grant>, BrokerError> {
+        let records = self.ledger.by_run(run).await.map_err(ledger_error)?;
+        records
+            .iter()
+            .map(|record| stored::decode(record).map_err(unreadable))
+            .collect()
+    }
+
     /// A grant's events, oldest first.
     pub async fn events(&self, id: &TransactionId) -> Result<Vec<Event>, BrokerError> {
         self.ledger.events(id).await.map_err(ledger_error)
@@ -209,7 +231,7 @@ impl Journal {
 /// ledger's own fault.
 pub fn ledger_error(error: LedgerError) -> BrokerError {
     match error {
-        LedgerError::Conflict { .. } => BrokerError::new(
+        LedgerError::Conflict { .. } | LedgerError::KeyTaken { .. } => BrokerError::new(
             ErrorCode::WriteConflict,
             "the transaction changed while this request was handling it; read it and try again",
         )

@@ -4,11 +4,16 @@
 
 mod authorize;
 mod deprovision;
+mod give_back;
+mod job;
 mod provision;
+mod replay;
 mod request;
 
 pub use authorize::authorize_pipeline;
 pub use deprovision::deprovision;
+pub use give_back::{GivenBack, give_back};
+pub use job::{IDEMPOTENCY_KEY_MAX, JOB_MAX, JobContext, REQUEST_KEY_WINDOW, run_key};
 pub use provision::{
     AWS_STS_AUDIENCE, CHAINED_SESSION_MAX, Provision, Provisioned, SESSION_MIN,
     WEB_IDENTITY_SESSION_MAX,

@@ -17,18 +17,20 @@ use crate::credentials::Credentials;
 use crate::error::{BrokerError, ErrorCode};
 use crate::grant::{
     Batch, Caller, Failure, Grant, INLINE_POLICY_NAME, Journal, Kind, Mechanism, ROLE_PATH, Step,
-    Target, Terms, aws_error,
+    Target, Terms, aws_error, ledger_error,
 };
 use crate::ids::{RoleName, TransactionId};
 use crate::policy::{PolicyDocument, grant_inline_policy, trust_policy, web_identity_trust_policy};
 use crate::ports::{
-    CredentialIssuer, Directory, Membership, RolePermissions, RoleProvisioner, RoleSpec,
-    SessionRequest,
+    CredentialIssuer, Directory, Filing, LedgerError, Membership, RolePermissions, RoleProvisioner,
+    RoleSpec, SessionRequest,
 };
 use crate::record::{Action, State};
 use crate::subject::{Actor, Origin, Subject};
 use crate::time_fmt::{iam_time, whole_seconds};
 
+use super::job::JobContext;
+use super::replay::Taken;
 use super::request::{ProvisionAsk, ProvisionRequest};
 
 /// AssumeRole made with role credentials is capped at one hour (role chaining).
@@ -66,24 +68,32 @@ pub struct Provision {
 }
 
 impl Provision {
+    /// Provisions what `input` asks for `caller`, from the job `context` names. Sent again
+    /// under the same request key, it answers the grant the first attempt made.
     pub async fn run(
         &self,
         input: &ProvisionAsk<'_>,
         caller: &Caller,
+        context: &JobContext,
     ) -> Result<Provisioned, BrokerError> {
         let request = ProvisionRequest::parse(input, &self.catalog, caller)?;
+        let filing = context.filing(caller, &request, self.journal.now())?;
         let grant = self.new_grant(&request)?;
         let span = tracing::info_span!("provision", transaction_id = %grant.id);
-        self.saga(grant, request, caller).instrument(span).await
+        self.saga(grant, request, filing, caller)
+            .instrument(span)
+            .await
     }
 
     /// The saga, once the request is valid and has its transaction id. Two ledger writes: the
-    /// intent (`requested`), made while Identity Center is asked (a read) and landed before
-    /// the first AWS write, and the outcome, which carries every step between.
+    /// intent (`requested`, filed under its job and request key), made while Identity Center
+    /// is asked (a read) and landed before the first AWS write, and the outcome, which carries
+    /// every step between.
     async fn saga(
         &self,
         grant: Grant,
         request: ProvisionRequest,
+        filing: Filing,
         caller: &Caller,
     ) -> Result<Provisioned, BrokerError> {
         let actor = &caller.actor();
@@ -97,10 +107,33 @@ impl Provision {
             "caller": request.claims,
         });
         let step = Step::new(actor, Action::Requested, reason).data(data);
-        let intent = self.journal.record(&grant, step);
-        let (intent, authorized) = join(intent, self.authorize(&request, actor)).await;
-        // No intent, no AWS write: nothing was created, and the ledger's own error is the answer.
-        intent?;
+        let fingerprint = filing.request_key.as_ref().map(|k| k.fingerprint.clone());
+        let mut intent = Batch::default();
+        self.journal.stage(&mut intent, &grant, step);
+        intent.file(&grant.id, filing);
+        let (intent, authorized) =
+            join(self.journal.write(intent), self.authorize(&request, actor)).await;
+        match (intent, fingerprint) {
+            (Ok(()), _) => {}
+            // Asked before: that grant is the answer, to a caller who is still a member.
+            (
+                Err(LedgerError::KeyTaken {
+                    transaction_id,
+                    fingerprint: first,
+                    ..
+                }),
+                Some(fingerprint),
+            ) => {
+                authorized?;
+                let taken = Taken {
+                    transaction_id,
+                    fingerprint: first,
+                };
+                return self.replay(taken, &fingerprint, &request, caller).await;
+            }
+            // No intent, no AWS write: nothing was created, and the ledger's error is the answer.
+            (Err(error), _) => return Err(ledger_error(error).in_transaction(&grant.id)),
+        }
 
         let mut outcome = Batch::default();
         let grant = match authorized.and_then(|step| {
@@ -336,7 +369,7 @@ impl Provision {
     }
 
     /// Credentials for the new role with `broker` delivery; none with `oidc`.
-    async fn issue(
+    pub(super) async fn issue(
         &self,
         grant: &Grant,
         request: &ProvisionRequest,

@@ -1,6 +1,9 @@
 //! The HTTP door. One `router(app)` serves `stint serve` and the tests alike:
 //!
-//! - `POST /v1/provision`, `POST /v1/deprovision`: the pipeline contract's JSON in and out;
+//! - `POST /v1/provision`, `POST /v1/deprovision`: the pipeline contract's JSON in and out
+//!   (a provisioning sent again by the same job, or with the same `Idempotency-Key`, gets the
+//!   grant the first made);
+//! - `POST /v1/job/deprovision`: the give-back step, ending every grant of the calling job;
 //! - `GET /v1/transactions/{id}`: a transaction and its events;
 //! - `POST /v1/transactions/{id}/revoke`: end a grant now, cutting off issued sessions;
 //! - `GET /healthz`; `GET /metrics` (Prometheus text).
@@ -12,6 +15,7 @@
 
 mod body;
 mod caller;
+mod job;
 mod v1;
 
 use axum::Router;
@@ -27,6 +31,7 @@ use crate::wire;
 
 pub use body::JsonBody;
 pub use caller::Authenticated;
+pub use job::Job;
 
 /// Requests are a few hundred bytes; anything large is not a stint request.
 const BODY_LIMIT: usize = 64 * 1024;
@@ -35,6 +40,7 @@ pub fn router(app: App) -> Router {
     Router::new()
         .route("/v1/provision", post(v1::provision))
         .route("/v1/deprovision", post(v1::deprovision))
+        .route("/v1/job/deprovision", post(v1::deprovision_job))
         .route("/v1/transactions/{id}", get(v1::transaction))
         .route("/v1/transactions/{id}/revoke", post(v1::revoke))
         .route("/healthz", get(v1::healthz))
@@ -61,6 +67,7 @@ pub fn status_of(class: ErrorClass) -> StatusCode {
         ErrorClass::Forbidden => StatusCode::FORBIDDEN,
         ErrorClass::NotFound => StatusCode::NOT_FOUND,
         ErrorClass::Conflict => StatusCode::CONFLICT,
+        ErrorClass::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorClass::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorClass::UnsupportedMedia => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         ErrorClass::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,

@@ -6,19 +6,29 @@ use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::IntoResponse;
 
-use super::{ApiError, Authenticated, JsonBody};
+use super::{ApiError, Authenticated, Job, JsonBody};
 use crate::app::App;
 use crate::wire::{
-    DeprovisionInput, DeprovisionResponse, Health, ProvisionInput, ProvisionResponse,
-    TransactionResponse,
+    DeprovisionInput, DeprovisionResponse, Health, JobDeprovisionResponse, ProvisionInput,
+    ProvisionResponse, TransactionResponse,
 };
 
 pub async fn provision(
     State(app): State<App>,
     Authenticated(caller): Authenticated,
+    Job(context): Job,
     JsonBody(input): JsonBody<ProvisionInput>,
 ) -> Result<Json<ProvisionResponse>, ApiError> {
-    Ok(Json(app.ops.provision(&input, &caller).await?))
+    Ok(Json(app.ops.provision(&input, &caller, &context).await?))
+}
+
+/// The give-back step: ends every grant of the calling job, no id needed.
+pub async fn deprovision_job(
+    State(app): State<App>,
+    Authenticated(caller): Authenticated,
+    Job(context): Job,
+) -> Result<Json<JobDeprovisionResponse>, ApiError> {
+    Ok(Json(app.ops.deprovision_job(&caller, &context).await?))
 }
 
 pub async fn deprovision(

@@ -1,6 +1,6 @@
 //! The Lambda handlers, called directly against the emulator: the pipeline contract's JSON in and out,
-//! the HTTP API's codes for refusals, a retried invocation getting the first answer back (and
-//! no second role), deprovisioning twice, and the scheduled reaper.
+//! the HTTP API's codes for refusals, a retried invocation getting the first grant back (and
+//! no second role), deprovisioning twice, the give-back of a job, and the scheduled reaper.
 
 use serde_json::{Value, json};
 use stint_server::lambda::{Function, handle};
@@ -31,13 +31,18 @@ async fn provision_retry_deprovision_and_reap_through_the_handlers() {
         assert!(!first[field].is_null(), "{field} missing: {first}");
     }
 
-    // Lambda retries the same event (same token): the first answer, no second role.
-    let retried = handle(&app.app, Function::Provision, event.clone()).await;
-    assert_eq!(retried, first);
-    // The workflow sends again with a fresh token for the same run and job: the same.
+    // The same event again (same token): a replay, refused; no second role.
+    let replayed = handle(&app.app, Function::Provision, event.clone()).await;
+    assert_eq!(replayed["error"]["code"], "token_replayed", "{replayed}");
+    // The workflow sends again with a fresh token for the same run and job: the same grant,
+    // with a fresh session (no answer, and so no credential, is stored to be replayed).
     let mut resent = event.clone();
     resent["id_token"] = json!(issuer.mint(&issuer.claims()));
-    assert_eq!(handle(&app.app, Function::Provision, resent).await, first);
+    let again = handle(&app.app, Function::Provision, resent).await;
+    for field in ["transaction_id", "iam_role_arn", "role_name", "expires_at"] {
+        assert_eq!(again[field], first[field], "{field}: {again}");
+    }
+    assert!(again["credentials"]["access_key_id"].is_string(), "{again}");
     assert_eq!(app.stint_roles(&app.nonprod).await.len(), 1);
 
     let deprovision = |token: String| {
@@ -120,4 +125,31 @@ async fn refusals_carry_the_http_apis_codes_and_create_nothing() {
         assert_eq!(answer["status"], "rejected", "{answer}");
     }
     assert!(app.stint_roles(&app.nonprod).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_deprovision_event_without_an_id_gives_back_the_job() {
+    let (app, issuer) = spawn_pipeline_app().await;
+    let provision = |job: &str| {
+        json!({
+            "id_token": issuer.mint(&issuer.claims()), "job": job, "branch": "main",
+            "target_aws_account": "workload-nonprod", "target_aws_account_id": app.nonprod,
+        })
+    };
+    let mine = handle(&app.app, Function::Provision, provision("deploy")).await;
+    assert_eq!(mine["status"], "provisioned", "{mine}");
+    let theirs = handle(&app.app, Function::Provision, provision("other")).await;
+    assert_eq!(theirs["status"], "provisioned", "{theirs}");
+
+    let event = json!({ "id_token": issuer.mint(&issuer.claims()), "job": "deploy" });
+    let given = handle(&app.app, Function::Deprovision, event).await;
+    assert_eq!(given["status"], "deprovisioned", "{given}");
+    assert_eq!(
+        given["deprovisioned"][0]["original_transaction_id"], mine["transaction_id"],
+        "{given}"
+    );
+    assert_eq!(
+        app.stint_roles(&app.nonprod).await,
+        vec![theirs["role_name"].as_str().unwrap().to_owned()]
+    );
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use stint_aws::{AwsCallCounter, AwsSettings, DynamoLedger};
 use stint_core::grant::{Grant, Kind, Mechanism, Target, Terms, stored};
 use stint_core::ids::{AccountId, AccountName, Email, GroupType, RoleName, TransactionId};
-use stint_core::ports::{Ledger, LedgerError};
+use stint_core::ports::{Filing, Ledger, LedgerError, RecordWrite, RequestKey};
 use stint_core::record::{Action, NewEvent, State, Status, StoredRecord};
 use stint_core::subject::{Origin, Subject};
 use stint_server::ledger::SqliteLedger;
@@ -290,27 +290,81 @@ async fn an_edited_event_breaks_the_chain(backend: impl Backend) {
     assert!(fault.to_string().contains("edited"), "{fault}");
 }
 
-async fn an_idempotent_request_runs_once_and_its_result_is_kept(backend: impl Backend) {
-    use stint_core::ports::Idempotency;
+/// The first write of a record filed under a request key and a run.
+fn filed(t: &StoredRecord, key: &str, fingerprint: &str, run: &str) -> RecordWrite {
+    RecordWrite {
+        record: moved(t, State::Processing, 1),
+        events: vec![(State::Processing.into(), event(Action::Requested, "asked"))],
+        filing: Filing {
+            request_key: Some(RequestKey {
+                key: key.to_owned(),
+                fingerprint: fingerprint.to_owned(),
+                expires_at: T0 + time::Duration::hours(24),
+            }),
+            run: Some(run.to_owned()),
+        },
+    }
+}
+
+/// A request key files one record: a second record under it is refused whole (neither the
+/// record nor its run filing lands) and told which record holds the key; a run finds what was
+/// filed under it, and only that.
+async fn a_request_key_files_one_record_and_a_run_finds_its_grants(backend: impl Backend) {
     let ledger = backend.ledger();
     let key = uuid::Uuid::new_v4().to_string();
-    let until = T0 + time::Duration::hours(1);
-    assert_eq!(
-        ledger.begin_idempotent(&key, until).await.unwrap(),
-        Idempotency::New
-    );
-    assert_eq!(
-        ledger.begin_idempotent(&key, until).await.unwrap(),
-        Idempotency::InProgress
-    );
+    let run = format!("1/{}/1/deploy", uuid::Uuid::new_v4());
+    let first = txn(State::Processing, 1, None, T0);
     ledger
-        .finish_idempotent(&key, r#"{"status":"provisioned"}"#)
+        .write(&[filed(&first, &key, "fp-1", &run)])
         .await
         .unwrap();
+    assert!(ledger.get(&first.id).await.unwrap().is_some());
+
+    let second = txn(State::Processing, 1, None, T0);
+    let refused = ledger.write(&[filed(&second, &key, "fp-2", &run)]).await;
+    match refused {
+        Err(LedgerError::KeyTaken {
+            transaction_id,
+            fingerprint,
+            ..
+        }) => assert_eq!(
+            (transaction_id, fingerprint.as_str()),
+            (first.id.clone(), "fp-1")
+        ),
+        other => panic!("expected KeyTaken, got {other:?}"),
+    }
     assert_eq!(
-        ledger.begin_idempotent(&key, until).await.unwrap(),
-        Idempotency::Done(r#"{"status":"provisioned"}"#.into())
+        ledger.get(&second.id).await.unwrap(),
+        None,
+        "nothing of it landed"
     );
+
+    let other_key = uuid::Uuid::new_v4().to_string();
+    let third = txn(State::Processing, 1, None, T0);
+    ledger
+        .write(&[filed(&third, &other_key, "fp-3", &run)])
+        .await
+        .unwrap();
+    let elsewhere = txn(State::Processing, 1, None, T0);
+    let other_run = format!("{run}-other");
+    let other = uuid::Uuid::new_v4().to_string();
+    ledger
+        .write(&[filed(&elsewhere, &other, "fp-4", &other_run)])
+        .await
+        .unwrap();
+
+    let mut found: Vec<_> = ledger
+        .by_run(&run)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    found.sort();
+    let mut expected = vec![first.id, third.id];
+    expected.sort();
+    assert_eq!(found, expected);
+    assert!(ledger.by_run("1/none/1/deploy").await.unwrap().is_empty());
 }
 
 /// An access request is a record like a grant: conditional appends, the same chain, its own
@@ -418,6 +472,6 @@ contract!(
     the_reapers_queries_find_what_is_due,
     a_token_is_used_once,
     an_edited_event_breaks_the_chain,
-    an_idempotent_request_runs_once_and_its_result_is_kept,
+    a_request_key_files_one_record_and_a_run_finds_its_grants,
     an_access_request_is_a_record_like_a_grant
 );

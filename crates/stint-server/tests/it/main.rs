@@ -18,4 +18,5 @@ mod pipelines;
 mod provision;
 mod rejections;
 mod replicas;
+mod retries;
 mod runner;
