@@ -4,9 +4,10 @@
 
 use std::time::Duration;
 
+use crate::error::ErrorCode;
 use crate::grant::{Caller, Kind, ReapSettings};
 use crate::ids::TransactionId;
-use crate::pipeline::{DeprovisionAsk, ProvisionAsk, Provisioned};
+use crate::pipeline::{DeprovisionAsk, JobContext, ProvisionAsk, Provisioned};
 use crate::record::State;
 use crate::testkit::{Fault, World};
 
@@ -91,6 +92,83 @@ async fn provisioning_fails_or_crashes_at_every_step_and_leaves_nothing() {
                 );
             }
             assert_clean(&world, &format!("provision, {fault:?} at step {step}")).await;
+        }
+    }
+}
+
+fn keyed() -> JobContext {
+    JobContext {
+        job: None,
+        idempotency_key: Some("retry-1".to_owned()),
+    }
+}
+
+#[tokio::test]
+async fn a_retry_under_the_same_key_gets_the_first_grant_for_one_more_write() {
+    let world = World::new();
+    let first = world
+        .provision_in(&request(), &operator(), &keyed())
+        .await
+        .unwrap();
+    let again = world
+        .provision_in(&request(), &operator(), &keyed())
+        .await
+        .unwrap();
+    assert_eq!(
+        (&again.transaction_id, &again.role_arn, again.expires_at),
+        (&first.transaction_id, &first.role_arn, first.expires_at)
+    );
+    assert!(again.credentials.is_some(), "a fresh session");
+    assert_eq!(world.iam.role_names().len(), 1);
+    // The refused intent writes nothing; the new session is one event on the grant.
+    assert_eq!(world.ledger_writes(), 3);
+    let mut other = request();
+    other.branch = Some("release");
+    let reused = world.provision_in(&other, &operator(), &keyed()).await;
+    assert_eq!(
+        reused.map(|_| ()).unwrap_err().code,
+        ErrorCode::IdempotencyKeyReused
+    );
+    assert_eq!(world.iam.role_names().len(), 1);
+}
+
+/// A retry after the first attempt failed or crashed at any step: never a second role; the
+/// retry gets the first grant, or the first attempt's failure, or (if the first left no
+/// intent) a grant of its own; and the reaper still leaves nothing behind.
+#[tokio::test]
+async fn a_retry_after_a_fault_at_every_step_never_makes_a_second_role() {
+    for step in 0..7 {
+        for fault in FAULTS {
+            let context = format!("{fault:?} at step {step}");
+            let world = World::new();
+            world.plan.arm(step, fault);
+            let first = run(world.provision_in(&request(), &operator(), &keyed())).await;
+            world.plan.disarm();
+            let retry = world.provision_in(&request(), &operator(), &keyed()).await;
+            assert!(world.iam.role_names().len() <= 1, "{context}");
+            match (&first, &retry) {
+                (Some(Ok(first)), Ok(retry)) => {
+                    assert_eq!(first.transaction_id, retry.transaction_id, "{context}")
+                }
+                // The recorded failure, or the first attempt's intent still mid-way (it
+                // landed but its answer was lost) until the reaper's sweep ends it.
+                (Some(Err(first)), Err(retry)) => assert!(
+                    retry.code == first.code || retry.code == ErrorCode::InProgress,
+                    "{context}: {first:?} then {retry:?}"
+                ),
+                (_, Ok(retry)) => {
+                    let grant = world.grant(&retry.transaction_id).await;
+                    assert_eq!(grant.state, State::Provisioned, "{context}");
+                }
+                (_, Err(retry)) => assert!(
+                    matches!(
+                        retry.code,
+                        ErrorCode::InProgress | ErrorCode::NotProvisioned
+                    ) || first.is_some(),
+                    "{context}: {retry:?}"
+                ),
+            }
+            assert_clean(&world, &context).await;
         }
     }
 }

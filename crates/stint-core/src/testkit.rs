@@ -615,8 +615,17 @@ impl World {
         ask: &ProvisionAsk<'_>,
         caller: &Caller,
     ) -> Result<Provisioned, BrokerError> {
-        let context = JobContext::default();
-        self.cases.provision.run(ask, caller, &context).await
+        self.provision_in(ask, caller, &JobContext::default()).await
+    }
+
+    /// Provisions as from the job `context` names (with its request key).
+    pub async fn provision_in(
+        &self,
+        ask: &ProvisionAsk<'_>,
+        caller: &Caller,
+        context: &JobContext,
+    ) -> Result<Provisioned, BrokerError> {
+        self.cases.provision.run(ask, caller, context).await
     }
 
     pub async fn deprovision(

@@ -9,7 +9,7 @@ use crate::harness::{TestApp, USERS, actions, spawn_app, spawn_pipeline_app};
 
 impl TestApp {
     /// POSTs `body` with the given token, `Stint-Job` and `Idempotency-Key` headers.
-    async fn post_as(
+    pub async fn post_as(
         &self,
         path: &str,
         token: Option<&str>,

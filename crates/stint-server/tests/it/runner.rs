@@ -230,3 +230,46 @@ async fn a_refused_job_fails_with_the_code_and_cleanup_has_nothing_to_do() {
     assert_eq!(step.code, 0, "{}", step.log);
     assert!(step.log.contains("no grant to deprovision"), "{}", step.log);
 }
+
+#[tokio::test]
+async fn the_cleanup_step_gives_back_a_grant_whose_answer_was_lost() {
+    let (app, issuer) = spawn_pipeline_app().await;
+    // The provision reached the broker but its answer never reached the job (the broker died
+    // after `provisioned`): the job has no transaction id in GITHUB_ENV.
+    let token = issuer.mint(&issuer.claims());
+    let body = app.pipeline_request("nonprod");
+    let (status, lost) = app
+        .post_as(
+            "/v1/provision",
+            Some(&token),
+            Some("deploy"),
+            None,
+            Some(&body),
+        )
+        .await;
+    assert_eq!(status, 200, "{lost}");
+    assert_eq!(app.stint_roles(&app.nonprod).await.len(), 1);
+
+    let dir = tempfile::tempdir().unwrap();
+    let env = HashMap::from([("GITHUB_JOB".to_owned(), "deploy".to_owned())]);
+    let step = run_step(
+        Client::StintPipeline,
+        &app,
+        &issuer,
+        dir.path(),
+        &["deprovision"],
+        &env,
+    )
+    .await;
+    assert_eq!(step.code, 0, "{}", step.log);
+    let id = lost["transaction_id"].as_str().unwrap();
+    assert!(
+        step.log.contains(&format!("deprovisioned {id}")),
+        "{}",
+        step.log
+    );
+    assert!(
+        app.stint_roles(&app.nonprod).await.is_empty(),
+        "the role is gone at once, not at its expiry"
+    );
+}
