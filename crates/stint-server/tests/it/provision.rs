@@ -207,9 +207,13 @@ async fn a_failure_after_the_role_exists_removes_it_and_records_why() {
 async fn credentials_never_reach_the_logs() {
     let app = spawn_app().await;
     let body = app.provision_alice().await;
+    let key_id = body["credentials"]["access_key_id"].as_str().unwrap();
     let secret = body["credentials"]["secret_access_key"].as_str().unwrap();
     let token = body["credentials"]["session_token"].as_str().unwrap();
     let logs = captured_logs();
+    // No part of a credential, not even the access key id: the transaction id is what an
+    // operator reading the log needs.
+    assert!(!logs.contains(key_id), "access key id {key_id} in logs");
     assert!(
         logs.contains(body["transaction_id"].as_str().unwrap()),
         "the provisioning was not logged"
