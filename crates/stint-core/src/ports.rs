@@ -175,6 +175,47 @@ pub trait CredentialIssuer: Send + Sync {
     async fn issue(&self, request: &SessionRequest) -> Result<Credentials, PortError>;
 }
 
+/// An Identity Center account assignment: a permission set, for one user, on one account.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Assignment {
+    pub account: AccountId,
+    pub permission_set_arn: String,
+    /// The identity store's user id.
+    pub user_id: String,
+}
+
+/// Where an asynchronous assignment change (creation or deletion) stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AssignmentStatus {
+    Succeeded,
+    /// AWS's reason, as its status answer gave it.
+    Failed { reason: String },
+    /// Still in progress when the adapter stopped waiting: look again later.
+    InProgress,
+}
+
+/// IAM Identity Center account assignments (sso-admin), for people's grants. Creating and
+/// deleting an assignment are asynchronous in AWS: `assign` and `unassign` poll the request's
+/// status with backoff until it succeeds or fails, up to a bound, and answer `InProgress` past
+/// it. Nothing here decides whether an assignment should exist: that is the grant's.
+#[async_trait]
+pub trait AccountAssigner: Send + Sync {
+    /// The ARN of the permission set named `name` in the Identity Center instance, if any.
+    async fn permission_set_arn(&self, name: &str) -> Result<Option<String>, PortError>;
+    /// Creates the assignment and waits for its outcome.
+    async fn assign(&self, assignment: &Assignment) -> Result<AssignmentStatus, PortError>;
+    /// Deletes the assignment and waits for its outcome; one already gone is `Succeeded`.
+    async fn unassign(&self, assignment: &Assignment) -> Result<AssignmentStatus, PortError>;
+    /// Whether the user holds the permission set on the account now.
+    async fn is_assigned(&self, assignment: &Assignment) -> Result<bool, PortError>;
+    /// Every user assignment of the permission set on the account (for the reaper's sweep).
+    async fn assignments(
+        &self,
+        account: &AccountId,
+        permission_set_arn: &str,
+    ) -> Result<Vec<Assignment>, PortError>;
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
     /// The stored record is not at the version this write expected: someone else moved it.

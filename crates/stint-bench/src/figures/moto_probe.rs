@@ -390,13 +390,8 @@ pub fn print(
         "PutRolePolicy",
         "AssumeRole",
     ];
-    let deprov_shape = [
-        "ListAttachedRolePolicies",
-        "ListRolePolicies",
-        "DetachRolePolicy",
-        "DeleteRolePolicy",
-        "DeleteRole",
-    ];
+    // Deprovisioning removes what stint put there without listing it first.
+    let deprov_shape = ["DetachRolePolicy", "DeleteRolePolicy", "DeleteRole"];
     let path =
         |steps: &[&str]| -> Option<f64> { steps.iter().map(|step| p50s.get(step).copied()).sum() };
     let prov_path = path(&[
@@ -406,7 +401,7 @@ pub fn print(
         PAIR_GRANT,
         "AssumeRole",
     ]);
-    let deprov_path = path(&[PAIR_LIST, PAIR_REMOVE, "DeleteRole"]);
+    let deprov_path = path(&[PAIR_REMOVE, "DeleteRole"]);
     match (prov_path, deprov_path) {
         (Some(prov), Some(deprov))
             if names(warm_prov) == expect(&prov_shape)
