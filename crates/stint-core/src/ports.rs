@@ -189,7 +189,9 @@ pub struct Assignment {
 pub enum AssignmentStatus {
     Succeeded,
     /// AWS's reason, as its status answer gave it.
-    Failed { reason: String },
+    Failed {
+        reason: String,
+    },
     /// Still in progress when the adapter stopped waiting: look again later.
     InProgress,
 }

@@ -3,12 +3,13 @@
 //! refuse unknown keys (`raw`), then a validated `Catalog` that already rejects what AWS would
 //! reject later (`limits`), naming the key. This module owns the `Catalog` itself, its
 //! top-level settings and the order in which the parts are checked; each part lives in its
-//! own module: `accounts`, `personas`, `pipelines`, `duration`.
+//! own module: `accounts`, `personas`, `pipelines`, `people`, `duration`.
 
 mod accounts;
 mod duration;
 mod limits;
 mod parse_error;
+mod people;
 mod personas;
 mod pipelines;
 mod raw;
@@ -25,11 +26,13 @@ pub use self::limits::{
     DEFAULT_MANAGED_POLICIES_PER_ROLE, HARD_MANAGED_POLICIES_PER_ROLE, INLINE_POLICY_MAX, MAX_TTL,
     MIN_TTL, TRUST_POLICY_MAX,
 };
+pub use self::people::{AccessRules, PeoplePersona, PeopleSettings, TicketPattern};
 pub use self::personas::{Grant, Persona};
 pub use self::pipelines::{OidcSettings, PipelineRule};
 
 use self::accounts::validate_accounts;
 use self::limits::ROLE_PREFIX_MAX;
+use self::people::validate_people;
 use self::personas::{check_policy_arn, in_account, known_persona, validate_personas};
 use self::pipelines::{validate_identities, validate_oidc, validate_rules};
 use self::raw::RawCatalog;
@@ -75,6 +78,7 @@ pub struct Catalog {
     /// GitHub actor id -> directory email.
     identities: BTreeMap<String, Email>,
     pipelines: Vec<PipelineRule>,
+    people: Option<PeopleSettings>,
 }
 
 impl Catalog {
@@ -114,6 +118,11 @@ impl Catalog {
         self.oidc.as_ref()
     }
 
+    /// People's access through Identity Center, if the catalog has a `[people]` table.
+    pub fn people(&self) -> Option<&PeopleSettings> {
+        self.people.as_ref()
+    }
+
     pub fn pipeline_rules(&self) -> &[PipelineRule] {
         &self.pipelines
     }
@@ -142,7 +151,9 @@ impl Catalog {
         )?;
         let identities = validate_identities(raw.identities)?;
         let pipelines = validate_rules(raw.pipelines, &personas)?;
+        let people = raw.people.map(validate_people).transpose()?;
         Ok(Self {
+            people,
             oidc,
             identities,
             pipelines,

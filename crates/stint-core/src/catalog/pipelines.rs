@@ -70,18 +70,21 @@ impl PipelineRule {
     }
 }
 
-pub(super) fn validate_oidc(raw: RawOidc) -> Result<OidcSettings, CatalogError> {
-    let issuer = raw.issuer.trim_end_matches('/').to_owned();
-    // Plain http only for an issuer on this machine (tests, local development).
+/// An issuer URL without its trailing `/`: https, or plain http on this machine only (tests,
+/// local development).
+pub(super) fn validate_issuer(key: &str, issuer: &str) -> Result<String, CatalogError> {
+    let issuer = issuer.trim_end_matches('/').to_owned();
     let loopback = ["http://127.0.0.1:", "http://localhost:", "http://[::1]:"]
         .iter()
         .any(|p| issuer.starts_with(p));
     if !(issuer.starts_with("https://") || loopback) || issuer.contains(char::is_whitespace) {
-        return Err(err(
-            "oidc.issuer",
-            format!("{issuer:?} must be an https:// URL"),
-        ));
+        return Err(err(key, format!("{issuer:?} must be an https:// URL")));
     }
+    Ok(issuer)
+}
+
+pub(super) fn validate_oidc(raw: RawOidc) -> Result<OidcSettings, CatalogError> {
+    let issuer = validate_issuer("oidc.issuer", &raw.issuer)?;
     if raw.audience.is_empty() || raw.audience.len() > 256 {
         return Err(err("oidc.audience", "must be 1 to 256 characters"));
     }

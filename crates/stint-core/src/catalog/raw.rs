@@ -36,6 +36,8 @@ pub(super) struct RawCatalog {
     pub(super) identities: Vec<RawIdentity>,
     #[serde(default)]
     pub(super) pipelines: Vec<RawPipelineRule>,
+    #[serde(default)]
+    pub(super) people: Option<RawPeople>,
 }
 
 fn default_group_type() -> String {
@@ -128,4 +130,62 @@ pub(super) struct RawPipelineRule {
 
 fn default_event_names() -> Vec<String> {
     vec!["push".to_owned(), "workflow_dispatch".to_owned()]
+}
+
+/// People's access through IAM Identity Center: the instance, the identity provider people
+/// sign in with, and per persona what they may ask for.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPeople {
+    /// Absent: the one instance ListInstances answers (an organisation has one).
+    #[serde(default)]
+    pub(super) instance_arn: Option<String>,
+    pub(super) issuer: String,
+    pub(super) client_id: String,
+    /// The ID token claim that names the user as the identity store knows them (their email).
+    #[serde(default = "default_user_claim")]
+    pub(super) user_claim: String,
+    #[serde(default = "default_people_token_age")]
+    pub(super) max_token_age: String,
+    pub(super) personas: BTreeMap<String, RawPeoplePersona>,
+}
+
+fn default_user_claim() -> String {
+    "email".to_owned()
+}
+
+fn default_people_token_age() -> String {
+    "1h".to_owned()
+}
+
+/// What people may ask for as one persona.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPeoplePersona {
+    pub(super) permission_set: String,
+    /// Groups whose members may ask, besides `Company_Org_AccountId_Persona`.
+    #[serde(default)]
+    pub(super) eligible_groups: Vec<String>,
+    /// Both environments' rules; `prod` and `nonprod` replace any of them there.
+    #[serde(default)]
+    pub(super) rules: RawAccessRules,
+    #[serde(default)]
+    pub(super) prod: Option<RawAccessRules>,
+    #[serde(default)]
+    pub(super) nonprod: Option<RawAccessRules>,
+}
+
+/// The rules of asking and approving; absent members take the persona's, then the defaults.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAccessRules {
+    pub(super) max_duration: Option<String>,
+    pub(super) approvals: Option<u32>,
+    pub(super) approver_groups: Option<Vec<String>>,
+    pub(super) justification: Option<bool>,
+    pub(super) ticket_pattern: Option<String>,
+    pub(super) request_timeout: Option<String>,
+    pub(super) required_amr: Option<Vec<String>>,
+    pub(super) required_acr: Option<String>,
+    pub(super) max_auth_age: Option<String>,
 }

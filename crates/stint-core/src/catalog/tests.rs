@@ -196,3 +196,62 @@ fn github_example_catalog_loads() {
         .unwrap();
     assert_eq!(prod.delivery, Delivery::Oidc);
 }
+
+#[test]
+fn people_rules_are_per_environment_and_prod_is_stricter() {
+    let catalog = example();
+    let people = catalog.people().unwrap();
+    assert_eq!(people.instance_arn, None);
+    let persona = people
+        .persona(&GroupType::parse("Product-Deployers").unwrap())
+        .unwrap();
+    assert_eq!(persona.permission_set, "Acme-Product-Deployers");
+    let (prod, nonprod) = (
+        persona.rules(Environment::Prod),
+        persona.rules(Environment::Nonprod),
+    );
+    assert_eq!(
+        (prod.max_duration, nonprod.max_duration),
+        (Duration::from_secs(7200), Duration::from_secs(8 * 3600))
+    );
+    assert_eq!((prod.approvals, nonprod.approvals), (1, 0));
+    assert_eq!(prod.required_amr, ["mfa"]);
+    assert!(nonprod.required_amr.is_empty());
+    let pattern = prod.ticket_pattern.as_ref().unwrap();
+    assert!(pattern.matches("INC-42") && !pattern.matches("INC-42x") && !pattern.matches("x"));
+    assert_eq!(prod.max_auth_age, Some(Duration::from_secs(900)));
+}
+
+#[test]
+fn people_faults_name_the_key() {
+    let cases = [
+        (
+            "approvals = 1, approver_groups = [\"Acme_Platform_Prod-Approvers\"]",
+            "approvals = 1",
+            "people.personas.Product-Deployers.prod.approver_groups",
+        ),
+        (
+            "prod = { max_duration = \"2h\"",
+            "prod = { max_duration = \"2d\"",
+            "people.personas.Product-Deployers.prod.max_duration",
+        ),
+        (
+            "ticket_pattern = \"(INC|CHG)-[0-9]+\"",
+            "ticket_pattern = \"(INC\"",
+            "people.personas.Product-Deployers.prod.ticket_pattern",
+        ),
+        (
+            "permission_set = \"Acme-Product-Deployers\"",
+            "permission_set = \"has space\"",
+            "people.personas.Product-Deployers.permission_set",
+        ),
+        (
+            "issuer = \"https://login.example.com\"",
+            "issuer = \"http://login.example.com\"",
+            "people.issuer",
+        ),
+    ];
+    for (from, to, key) in cases {
+        assert_eq!(load_with(from, to).key, key, "{to}");
+    }
+}
