@@ -31,6 +31,23 @@ pub struct PipelineClaims {
     pub run_attempt: String,
 }
 
+/// A person, as their verified ID token from the organisation's identity provider says: who
+/// (the catalog's user claim, their email in the identity store) and how they signed in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersonClaims {
+    pub email: Email,
+    /// The identity provider's `sub`.
+    pub subject: String,
+    /// How they signed in (`amr`: e.g. `pwd`, `mfa`, `hwk`).
+    #[serde(default)]
+    pub amr: Vec<String>,
+    #[serde(default)]
+    pub acr: Option<String>,
+    /// When they signed in (`auth_time`), which a fresh-sign-in rule reads.
+    #[serde(default, with = "crate::time_fmt::serde_rfc3339::option")]
+    pub auth_time: Option<time::OffsetDateTime>,
+}
+
 /// Where a request for a grant came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]

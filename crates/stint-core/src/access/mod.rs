@@ -4,5 +4,6 @@
 //! built on this record; this module holds the record and its state machine.
 
 mod request;
+pub mod rules;
 
 pub use request::{AccessRequest, Approval, RequestTerms};

@@ -32,6 +32,9 @@ pub struct RequestTerms {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Approval {
     pub approver: String,
+    /// The approver's identity store user id: one person counts once, whatever email.
+    #[serde(default)]
+    pub user_id: Option<String>,
     #[serde(with = "serde_rfc3339")]
     pub at: OffsetDateTime,
 }
@@ -205,6 +208,7 @@ mod tests {
         let mut asked = request();
         asked.approvals.push(Approval {
             approver: "bob@example.com".into(),
+            user_id: Some("u-bob".into()),
             at: asked.created_at,
         });
         let stored = asked.encode();

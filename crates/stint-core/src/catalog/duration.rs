@@ -44,6 +44,23 @@ pub(super) fn format_ttl(ttl: Duration) -> String {
     format!("{}s", ttl.as_secs())
 }
 
+/// A duration as people read it: `2h`, `90m` → `1h30m`, `45s`.
+pub fn format_duration(duration: Duration) -> String {
+    let secs = duration.as_secs();
+    let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
+    let mut text = String::new();
+    for (n, unit) in [(h, 'h'), (m, 'm'), (s, 's')] {
+        if n > 0 {
+            text.push_str(&format!("{n}{unit}"));
+        }
+    }
+    if text.is_empty() {
+        "0s".to_owned()
+    } else {
+        text
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -55,5 +72,10 @@ mod tests {
         for bad in ["", "h", "5", "899s", "24h1s", "1d", "-1h"] {
             assert!(parse_ttl(bad).is_err(), "{bad}");
         }
+        for text in ["2h", "1h30m", "45s", "8h0m1s"] {
+            let parsed = parse_duration(text).unwrap();
+            assert_eq!(parse_duration(&format_duration(parsed)), Some(parsed));
+        }
+        assert_eq!(format_duration(Duration::from_secs(5400)), "1h30m");
     }
 }

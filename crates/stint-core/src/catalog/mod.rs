@@ -21,7 +21,7 @@ use time::OffsetDateTime;
 use time::macros::datetime;
 
 pub use self::accounts::{Account, Delivery, Environment};
-pub use self::duration::{parse_duration, parse_ttl};
+pub use self::duration::{format_duration, parse_duration, parse_ttl};
 pub use self::limits::{
     DEFAULT_MANAGED_POLICIES_PER_ROLE, HARD_MANAGED_POLICIES_PER_ROLE, INLINE_POLICY_MAX, MAX_TTL,
     MIN_TTL, TRUST_POLICY_MAX,

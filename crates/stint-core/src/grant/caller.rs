@@ -4,7 +4,7 @@
 //! for, and that is checked before anything else about the grant is compared or revealed.
 
 use crate::error::{BrokerError, ErrorCode};
-use crate::subject::{Actor, PipelineClaims};
+use crate::subject::{Actor, PersonClaims, PipelineClaims};
 
 use super::model::Grant;
 
@@ -16,6 +16,8 @@ pub enum Caller {
     Operator(Actor),
     /// A pipeline with a verified token.
     Pipeline(Box<PipelineClaims>),
+    /// A person with a verified ID token from the organisation's identity provider.
+    Person(Box<PersonClaims>),
 }
 
 impl Caller {
@@ -31,18 +33,30 @@ impl Caller {
                 "github:{}#{}@{}#{}",
                 claims.actor, claims.actor_id, claims.repository, claims.repository_id
             )),
+            Self::Person(person) => Actor(format!("person:{}", person.email)),
         }
     }
 
     pub fn claims(&self) -> Option<&PipelineClaims> {
         match self {
-            Self::Operator(_) => None,
             Self::Pipeline(claims) => Some(claims),
+            Self::Operator(_) | Self::Person(_) => None,
         }
     }
 
-    /// A pipeline may read and end only what its own repository asked for; operators, anything.
+    pub fn person(&self) -> Option<&PersonClaims> {
+        match self {
+            Self::Person(person) => Some(person),
+            Self::Operator(_) | Self::Pipeline(_) => None,
+        }
+    }
+
+    /// A pipeline may read and end only what its own repository asked for; a person only their own
+    /// grants; operators, anything.
     pub fn check_owner(&self, grant: &Grant) -> Result<(), BrokerError> {
+        if let Some(person) = self.person() {
+            return self.check_person(person, grant);
+        }
         let Some(claims) = self.claims() else {
             return Ok(());
         };
@@ -60,6 +74,16 @@ impl Caller {
                 "transaction {} was not requested by repository {}",
                 grant.id, claims.repository
             ),
+        ))
+    }
+
+    fn check_person(&self, person: &PersonClaims, grant: &Grant) -> Result<(), BrokerError> {
+        if grant.terms.subject.requester == person.email {
+            return Ok(());
+        }
+        Err(BrokerError::new(
+            ErrorCode::NotOwner,
+            format!("transaction {} is not {}'s", grant.id, person.email),
         ))
     }
 }

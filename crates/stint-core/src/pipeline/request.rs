@@ -121,6 +121,12 @@ impl ProvisionRequest {
                     ),
                 ));
             }
+            Caller::Person(_) => {
+                return Err(invalid(
+                    ErrorCode::NotAPipeline,
+                    "temporary roles are for pipelines; people ask for access with a request",
+                ));
+            }
             Caller::Operator(_) => (
                 typed_email
                     .ok_or_else(|| invalid(ErrorCode::MissingField, "`email` is required"))?,
