@@ -141,6 +141,7 @@ error_codes! {
     InProgress => "transaction_in_progress", Conflict;
     WriteConflict => "write_conflict", Conflict;
     AwsError => "aws_error", Upstream;
+    AssignmentFailed => "assignment_failed", Upstream;
     LedgerError => "ledger_error", Internal;
 }
 

@@ -228,6 +228,11 @@ impl TransactionId {
         }
     }
 
+    /// The id of a given UUID (a record whose id is derived, not drawn).
+    pub fn from_uuid(uuid: uuid::Uuid) -> Self {
+        Self(uuid.hyphenated().to_string())
+    }
+
     /// A new, time-ordered id. The time comes from the caller's clock.
     pub fn new_at(unix_seconds: u64, nanos: u32) -> Self {
         let ts = uuid::Timestamp::from_unix(uuid::NoContext, unix_seconds, nanos);

@@ -26,6 +26,8 @@ pub use error::{BrokerError, ErrorClass, ErrorCode};
 pub use wiring::UseCases;
 
 #[cfg(test)]
+mod people_tests;
+#[cfg(test)]
 mod saga_tests;
 #[cfg(test)]
 mod testkit;

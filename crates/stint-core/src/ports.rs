@@ -176,7 +176,9 @@ pub trait CredentialIssuer: Send + Sync {
 }
 
 /// An Identity Center account assignment: a permission set, for one user, on one account.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct Assignment {
     pub account: AccountId,
     pub permission_set_arn: String,

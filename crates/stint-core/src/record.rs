@@ -129,12 +129,49 @@ impl fmt::Display for RequestState {
     }
 }
 
-/// The status of any ledger record. Grant and request state names never overlap, so the
-/// stored string alone says which it is.
+/// The state of an Identity Center assignment's holding: who among stint's grants holds it.
+/// `assigning` while the first holder's assignment is being made, `held` while any live grant
+/// holds it, `releasing` while the last one's removal runs, `released` when none does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HoldingState {
+    Assigning,
+    Held,
+    Releasing,
+    Released,
+}
+
+impl HoldingState {
+    pub const ALL: [HoldingState; 4] =
+        [Self::Assigning, Self::Held, Self::Releasing, Self::Released];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Assigning => "assigning",
+            Self::Held => "held",
+            Self::Releasing => "releasing",
+            Self::Released => "released",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == value)
+    }
+}
+
+impl fmt::Display for HoldingState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The status of any ledger record. Grant, request and holding state names never overlap,
+/// so the stored string alone says which it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Status {
     Grant(State),
     Request(RequestState),
+    Holding(HoldingState),
 }
 
 impl Status {
@@ -142,6 +179,7 @@ impl Status {
         match self {
             Self::Grant(state) => state.as_str(),
             Self::Request(state) => state.as_str(),
+            Self::Holding(state) => state.as_str(),
         }
     }
 
@@ -149,12 +187,15 @@ impl Status {
         State::parse(value)
             .map(Self::Grant)
             .or_else(|| RequestState::parse(value).map(Self::Request))
+            .or_else(|| HoldingState::parse(value).map(Self::Holding))
     }
 
+    /// Whether the record is done with (a holding never is: it can be held again).
     pub fn is_terminal(self) -> bool {
         match self {
             Self::Grant(state) => state.is_terminal(),
             Self::Request(state) => state.is_terminal(),
+            Self::Holding(_) => false,
         }
     }
 
@@ -162,7 +203,7 @@ impl Status {
     pub fn grant(self) -> Option<State> {
         match self {
             Self::Grant(state) => Some(state),
-            Self::Request(_) => None,
+            Self::Request(_) | Self::Holding(_) => None,
         }
     }
 }
@@ -170,6 +211,12 @@ impl Status {
 impl From<State> for Status {
     fn from(state: State) -> Self {
         Self::Grant(state)
+    }
+}
+
+impl From<HoldingState> for Status {
+    fn from(state: HoldingState) -> Self {
+        Self::Holding(state)
     }
 }
 
@@ -223,6 +270,14 @@ pub enum Action {
     SessionsRevoked,
     /// A retried provisioning got a new session on the grant it had already made.
     CredentialsReissued,
+    /// A grant joined the holders of an Identity Center assignment (made, or already there).
+    Joined,
+    /// A grant left the holders of an assignment.
+    Left,
+    /// Identity Center made the assignment.
+    Assigned,
+    /// Identity Center removed the assignment.
+    Unassigned,
     /// An approver said yes to an access request.
     Approved,
     /// An approver said no to an access request.
@@ -248,6 +303,10 @@ impl Action {
             Self::OrphanRemoved => "orphan_removed",
             Self::SessionsRevoked => "sessions_revoked",
             Self::CredentialsReissued => "credentials_reissued",
+            Self::Joined => "joined",
+            Self::Left => "left",
+            Self::Assigned => "assigned",
+            Self::Unassigned => "unassigned",
             Self::Approved => "approved",
             Self::Denied => "denied",
             Self::Withdrawn => "withdrawn",
@@ -330,7 +389,7 @@ pub struct Body<T> {
 }
 
 /// The record kinds a body may hold, by their stored names.
-pub const KINDS: [&str; 4] = ["provision", "deprovision", "orphan", "request"];
+pub const KINDS: [&str; 5] = ["provision", "deprovision", "orphan", "request", "holding"];
 
 /// The stored kind name `kind` as the `'static` name `StoredRecord` carries.
 pub fn kind_name(kind: &str) -> Option<&'static str> {

@@ -52,7 +52,7 @@ async fn assert_clean(world: &World, context: &str) {
     for (account, name) in world.iam.role_names() {
         let live = txns.iter().any(|t| {
             t.kind == Kind::Provision
-                && t.role_name().as_str() == name
+                && t.role_name().is_some_and(|n| n.as_str() == name)
                 && *t.account_id() == account
                 && t.state == State::Provisioned
                 && t.expires_at.is_some_and(|at| at > now)

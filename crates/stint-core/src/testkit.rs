@@ -4,7 +4,7 @@
 //! test drops the saga, as a killed process would), before or after its effect lands.
 //! Not a stand-in for the real adapters, which are tested against SQLite and the AWS emulator.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -310,34 +310,138 @@ impl Ledger for MemoryLedger {
 }
 
 /// Everyone is a member; there is one user.
+/// Everyone is a user (id `u-<local part>`) and a member of every group, except groups given
+/// a member list in `members`.
 pub struct OpenDirectory {
     plan: Arc<Plan>,
+    pub members: Mutex<HashMap<String, Vec<String>>>,
 }
 
 #[async_trait]
 impl Directory for OpenDirectory {
-    async fn user_by_email(&self, _email: &Email) -> Result<Option<DirectoryUser>, PortError> {
+    async fn user_by_email(&self, email: &Email) -> Result<Option<DirectoryUser>, PortError> {
         self.plan
             .step("looking up the user", || {
                 Ok(Some(DirectoryUser {
-                    user_id: "u-1".into(),
+                    user_id: format!("u-{}", email.as_str().split('@').next().unwrap_or("")),
                 }))
             })
             .await
     }
 
-    async fn membership(
-        &self,
-        _user: &DirectoryUser,
-        _group: &str,
-    ) -> Result<Membership, PortError> {
+    async fn membership(&self, user: &DirectoryUser, group: &str) -> Result<Membership, PortError> {
         self.plan
-            .step("checking membership", || Ok(Membership::Member))
+            .step("checking membership", || {
+                let members = self
+                    .members
+                    .lock()
+                    .map_err(|_| PortError::new("directory", "poisoned"))?;
+                Ok(match members.get(group) {
+                    Some(users) if !users.contains(&user.user_id) => Membership::NotMember,
+                    _ => Membership::Member,
+                })
+            })
             .await
     }
 }
 
 /// A role as the fake IAM holds it.
+/// Identity Center assignments in memory, answering as AWS does once its status settles. A
+/// set `outcome` makes the next creations answer it instead (`Failed`, `InProgress`).
+#[derive(Default)]
+pub struct MemoryAssigner {
+    pub assignments: Mutex<BTreeSet<Assignment>>,
+    pub outcome: Mutex<Option<AssignmentStatus>>,
+    /// Creations and deletions sent, in order.
+    pub calls: Mutex<Vec<String>>,
+    plan: Arc<Plan>,
+}
+
+impl MemoryAssigner {
+    pub fn held(&self) -> Vec<Assignment> {
+        self.assignments
+            .lock()
+            .map(|a| a.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn poisoned() -> PortError {
+        PortError::new("sso-admin", "poisoned")
+    }
+}
+
+#[async_trait]
+impl AccountAssigner for MemoryAssigner {
+    async fn permission_set_arn(&self, name: &str) -> Result<Option<String>, PortError> {
+        Ok(Some(format!(
+            "arn:aws:sso:::permissionSet/ssoins-test/ps-{}",
+            name.to_lowercase()
+        )))
+    }
+
+    async fn assign(&self, assignment: &Assignment) -> Result<AssignmentStatus, PortError> {
+        self.plan
+            .step("creating the assignment", || {
+                let outcome = self.outcome.lock().map_err(|_| Self::poisoned())?.clone();
+                if let Ok(mut calls) = self.calls.lock() {
+                    calls.push(format!("assign {}", assignment.user_id));
+                }
+                match outcome {
+                    Some(AssignmentStatus::Failed { reason }) => {
+                        Ok(AssignmentStatus::Failed { reason })
+                    }
+                    other => {
+                        self.assignments
+                            .lock()
+                            .map_err(|_| Self::poisoned())?
+                            .insert(assignment.clone());
+                        Ok(other.unwrap_or(AssignmentStatus::Succeeded))
+                    }
+                }
+            })
+            .await
+    }
+
+    async fn unassign(&self, assignment: &Assignment) -> Result<AssignmentStatus, PortError> {
+        self.plan
+            .step("deleting the assignment", || {
+                if let Ok(mut calls) = self.calls.lock() {
+                    calls.push(format!("unassign {}", assignment.user_id));
+                }
+                self.assignments
+                    .lock()
+                    .map_err(|_| Self::poisoned())?
+                    .remove(assignment);
+                Ok(AssignmentStatus::Succeeded)
+            })
+            .await
+    }
+
+    async fn is_assigned(&self, assignment: &Assignment) -> Result<bool, PortError> {
+        self.plan
+            .step("listing assignments", || {
+                Ok(self
+                    .assignments
+                    .lock()
+                    .map_err(|_| Self::poisoned())?
+                    .contains(assignment))
+            })
+            .await
+    }
+
+    async fn assignments(
+        &self,
+        account: &AccountId,
+        permission_set_arn: &str,
+    ) -> Result<Vec<Assignment>, PortError> {
+        Ok(self
+            .held()
+            .into_iter()
+            .filter(|a| &a.account == account && a.permission_set_arn == permission_set_arn)
+            .collect())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct FakeRole {
     pub created_at: OffsetDateTime,
@@ -540,6 +644,15 @@ environment = "prod"
 [personas.Product-Deployers]
 managed_policies = ["arn:aws:iam::aws:policy/PowerUserAccess"]
 ttl = "1h"
+
+[people]
+issuer = "https://login.example.com"
+client_id = "stint"
+
+[people.personas.Operators]
+permission_set = "Operators"
+rules = { max_duration = "4h" }
+prod = { max_duration = "2h", approvals = 2, approver_groups = ["Approvers"], justification = true, required_amr = ["mfa"] }
 "#;
 
 /// A broker over the in-memory ports, with handles on them.
@@ -549,6 +662,8 @@ pub struct World {
     pub clock: Arc<TestClock>,
     pub iam: Arc<MemoryIam>,
     pub ledger: Arc<MemoryLedger>,
+    pub assigner: Arc<MemoryAssigner>,
+    pub directory: Arc<OpenDirectory>,
 }
 
 impl World {
@@ -565,10 +680,19 @@ impl World {
             state: Mutex::default(),
             plan: plan.clone(),
         });
+        let directory = Arc::new(OpenDirectory {
+            plan: plan.clone(),
+            members: Mutex::default(),
+        });
+        let assigner = Arc::new(MemoryAssigner {
+            plan: plan.clone(),
+            ..MemoryAssigner::default()
+        });
         let cases = UseCases::wire(Ports {
+            assigner: Some(assigner.clone()),
             catalog: Arc::new(Catalog::from_toml(CATALOG).unwrap_or_else(|e| panic!("{e}"))),
             ledger: ledger.clone(),
-            directory: Arc::new(OpenDirectory { plan: plan.clone() }),
+            directory: directory.clone(),
             roles: iam.clone(),
             issuer: Arc::new(FakeSts {
                 plan: plan.clone(),
@@ -582,6 +706,8 @@ impl World {
             clock,
             iam,
             ledger,
+            assigner,
+            directory,
         }
     }
 

@@ -3,10 +3,11 @@
 
 use std::sync::Arc;
 
+use crate::access::PeopleAccess;
 use crate::catalog::Catalog;
-use crate::grant::{GrantEnder, Journal, Reaper};
+use crate::grant::{Assignments, GrantEnder, Journal, Reaper};
 use crate::pipeline::Provision;
-use crate::ports::{Clock, CredentialIssuer, Directory, Ledger, RoleProvisioner};
+use crate::ports::{AccountAssigner, Clock, CredentialIssuer, Directory, Ledger, RoleProvisioner};
 
 /// The adapters a broker runs on.
 pub struct Ports {
@@ -16,6 +17,8 @@ pub struct Ports {
     pub roles: Arc<dyn RoleProvisioner>,
     pub issuer: Arc<dyn CredentialIssuer>,
     pub clock: Arc<dyn Clock>,
+    /// Identity Center assignments, for people's grants (`None` without `[people]`).
+    pub assigner: Option<Arc<dyn AccountAssigner>>,
 }
 
 /// Every use case, each holding only the ports it needs.
@@ -27,6 +30,8 @@ pub struct UseCases {
     /// Ends grants: deprovisioning, revoke.
     pub ender: GrantEnder,
     pub reaper: Reaper,
+    /// People's access (with `[people]` in the catalog and an assigner).
+    pub people: Option<PeopleAccess>,
 }
 
 impl UseCases {
@@ -35,8 +40,22 @@ impl UseCases {
         let ender = GrantEnder {
             journal: journal.clone(),
             roles: ports.roles.clone(),
+            assignments: ports.assigner.map(|assigner| Assignments {
+                journal: journal.clone(),
+                assigner,
+            }),
+        };
+        let people = match (&ender.assignments, ports.catalog.people()) {
+            (Some(assignments), Some(_)) => Some(PeopleAccess {
+                catalog: ports.catalog.clone(),
+                journal: journal.clone(),
+                directory: ports.directory.clone(),
+                assignments: assignments.clone(),
+            }),
+            _ => None,
         };
         Self {
+            people,
             provision: Provision {
                 catalog: ports.catalog.clone(),
                 journal: journal.clone(),

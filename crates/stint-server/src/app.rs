@@ -104,6 +104,8 @@ impl App {
             ))
         });
         let cases = UseCases::wire(Ports {
+            // Identity Center assignments arrive with the sso-admin adapter.
+            assigner: None,
             directory: Arc::new(IdentityStoreDirectory::new(
                 &sdk,
                 aws_calls.clone(),

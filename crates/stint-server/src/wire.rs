@@ -103,7 +103,7 @@ pub fn transaction_view(g: &Grant) -> TransactionView {
         group_type: terms.target.persona.to_string(),
         requester: terms.subject.requester.to_string(),
         branch: terms.branch.as_ref().map(ToString::to_string),
-        role_name: g.role_name().to_string(),
+        role_name: g.role_name().map(ToString::to_string).unwrap_or_default(),
         role_arn: g.role_arn().map(str::to_owned),
         ttl_seconds: terms.ttl_seconds,
         created_at: rfc3339(g.created_at),

@@ -178,7 +178,10 @@ async fn leaks(catalog: &Catalog, ledger: &SqliteLedger, seeder: &Seeder) -> any
         .collect();
     let missing = live_grants
         .iter()
-        .filter(|t| !role_names.contains(t.role_name().as_str()))
+        .filter(|t| {
+            !t.role_name()
+                .is_some_and(|n| role_names.contains(n.as_str()))
+        })
         .map(|t| t.id.to_string())
         .collect();
     let mut by_state = Vec::new();

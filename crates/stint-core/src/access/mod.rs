@@ -3,7 +3,9 @@
 //! linked both ways to the grant it produces. Its rules (who may approve, how many, when) are
 //! built on this record; this module holds the record and its state machine.
 
+mod people;
 mod request;
 pub mod rules;
 
+pub use people::{AccessAsk, Decided, PeopleAccess};
 pub use request::{AccessRequest, Approval, RequestTerms};

@@ -15,6 +15,7 @@ use crate::record::{Action, State};
 use crate::subject::Actor;
 use crate::time_fmt::iam_time;
 
+use super::assignment::{Assignments, Leave};
 use super::journal::{Batch, Journal, Step, aws_error};
 use super::model::{Failure, Grant};
 
@@ -59,6 +60,8 @@ pub struct Deprovisioned {
 pub struct GrantEnder {
     pub journal: Journal,
     pub roles: Arc<dyn RoleProvisioner>,
+    /// For grants delivered as Identity Center assignments (none without `[people]`).
+    pub assignments: Option<Assignments>,
 }
 
 impl GrantEnder {
@@ -107,21 +110,28 @@ impl GrantEnder {
         ending: Ending<'_>,
     ) -> Result<Deprovisioned, BrokerError> {
         let record_id = self.journal.new_id();
-        let (grant, claimed, record) = self.claim(grant, actor, &ending, &record_id).await?;
+        let (grant, claimed, record, leave) = self.claim(grant, actor, &ending, &record_id).await?;
 
         let mut outcome = Batch::default();
-        let claimed = if ending.revoke_sessions {
+        let claimed = if ending.revoke_sessions && grant.role_name().is_some() {
             self.revoke_sessions(&mut outcome, claimed, actor).await?
         } else {
             claimed
         };
-        match self.remove(&grant, ending.revoke_sessions).await {
+        let removal = match &leave {
+            Some(leave) => self.leave(&mut outcome, leave, actor).await,
+            None => self.remove(&grant, ending.revoke_sessions).await,
+        };
+        match removal {
             Removal::Removed(deletion) => {
                 let gone = deletion == RoleDeletion::AlreadyGone;
-                let reason = if gone {
-                    "role was already gone"
-                } else {
-                    "role deleted"
+                let reason = match (&leave, gone) {
+                    (Some(Leave::Keep), _) => {
+                        "assignment kept: other grants or standing access hold it"
+                    }
+                    (Some(Leave::Unassign(_)), _) => "assignment removed",
+                    (None, true) => "role was already gone",
+                    (None, false) => "role deleted",
                 };
                 let data = json!({ "role_arn": grant.role_arn(), "already_gone": gone });
                 for ended in [&record, &claimed] {
@@ -142,7 +152,7 @@ impl GrantEnder {
                 })
             }
             Removal::StillThere(error) => {
-                let error = aws_error(error).in_transaction(&record_id);
+                let error = error.in_transaction(&record_id);
                 self.hand_back(outcome, &record, claimed, actor, &error)
                     .await?;
                 Err(error)
@@ -151,7 +161,7 @@ impl GrantEnder {
             // finishes it.
             Removal::Unknown(error) => {
                 self.journal.commit(outcome).await?;
-                Err(aws_error(error).in_transaction(&record_id))
+                Err(error.in_transaction(&record_id))
             }
         }
     }
@@ -167,7 +177,7 @@ impl GrantEnder {
         actor: &Actor,
         ending: &Ending<'_>,
         record_id: &TransactionId,
-    ) -> Result<(Grant, Grant, Grant), BrokerError> {
+    ) -> Result<(Grant, Grant, Grant, Option<Leave>), BrokerError> {
         let mut attempts = 0;
         loop {
             let mut batch = Batch::default();
@@ -188,8 +198,16 @@ impl GrantEnder {
             let step = Step::new(actor, Action::Requested, reason)
                 .data(json!({ "original_transaction_id": grant.id }));
             self.journal.stage(&mut batch, &record, step);
+            // An assignment's holding moves in the same write: of two grants ending at once,
+            // only the later one sees itself the last holder.
+            let leave = match &self.assignments {
+                Some(assignments) if grant.assignment().is_some() => {
+                    Some(assignments.stage_leave(&mut batch, &grant, actor).await?)
+                }
+                _ => None,
+            };
             let error = match self.journal.commit(batch).await {
-                Ok(()) => return Ok((grant, claimed, record)),
+                Ok(()) => return Ok((grant, claimed, record, leave)),
                 Err(error) => error,
             };
             match self.journal.find(&grant.id).await {
@@ -212,18 +230,63 @@ impl GrantEnder {
     /// answer): IAM is asked before the failure is believed.
     async fn remove(&self, grant: &Grant, sessions_revoked: bool) -> Removal {
         let account = grant.account_id();
+        let Some(role) = grant.role_name() else {
+            return Removal::Unknown(BrokerError::new(
+                ErrorCode::NotAProvisioning,
+                format!("transaction {} has no access stint can remove", grant.id),
+            ));
+        };
         let contents = grant.role_contents(sessions_revoked);
-        match self
-            .roles
-            .delete_role(account, grant.role_name(), &contents)
-            .await
-        {
+        match self.roles.delete_role(account, role, &contents).await {
             Ok(deletion) => Removal::Removed(deletion),
-            Err(error) => match self.roles.role_exists(account, grant.role_name()).await {
+            Err(error) => match self.roles.role_exists(account, role).await {
                 Ok(false) => Removal::Removed(RoleDeletion::Deleted),
-                Ok(true) => Removal::StillThere(error),
-                Err(_) => Removal::Unknown(error),
+                Ok(true) => Removal::StillThere(aws_error(error)),
+                Err(_) => Removal::Unknown(aws_error(error)),
             },
+        }
+    }
+
+    /// For the reaper, whose claims are its own: removes an interrupted grant's access by its
+    /// mechanism (the role, or its part in an assignment).
+    pub async fn remove_access(
+        &self,
+        grant: &Grant,
+        sessions_revoked: bool,
+        actor: &Actor,
+    ) -> Result<(), BrokerError> {
+        match (grant.role_name(), &self.assignments) {
+            (Some(role), _) => self
+                .roles
+                .delete_role(
+                    grant.account_id(),
+                    role,
+                    &grant.role_contents(sessions_revoked),
+                )
+                .await
+                .map(|_| ())
+                .map_err(aws_error),
+            (None, Some(assignments)) => assignments.settle(grant, actor).await,
+            (None, None) => Err(BrokerError::new(
+                ErrorCode::NotAProvisioning,
+                format!(
+                    "transaction {} is an Identity Center grant, and this broker has no [people]",
+                    grant.id
+                ),
+            )),
+        }
+    }
+
+    /// An assignment grant's part: remove the assignment if it was the last holder of one
+    /// stint made. A failure leaves the grant `deprovisioning` and the holding `releasing`
+    /// for the reaper to finish: the assignment must not outlive every grant.
+    async fn leave(&self, outcome: &mut Batch, leave: &Leave, actor: &Actor) -> Removal {
+        let (Leave::Unassign(left), Some(assignments)) = (leave, &self.assignments) else {
+            return Removal::Removed(RoleDeletion::Deleted);
+        };
+        match assignments.unassign(outcome, left, actor).await {
+            Ok(()) => Removal::Removed(RoleDeletion::Deleted),
+            Err(error) => Removal::Unknown(error),
         }
     }
 
@@ -273,7 +336,7 @@ impl GrantEnder {
         let cutoff = self.journal.now() + Duration::from_secs(1);
         let result = self
             .roles
-            .revoke_sessions(claimed.account_id(), claimed.role_name(), cutoff)
+            .revoke_sessions(claimed.account_id(), claimed.role()?, cutoff)
             .await;
         let (reason, data) = match &result {
             Ok(()) => (
@@ -291,11 +354,11 @@ impl GrantEnder {
     }
 }
 
-/// What deleting a grant's role came to.
+/// What removing a grant's access came to.
 enum Removal {
     Removed(RoleDeletion),
     /// The delete failed and the role is still there.
-    StillThere(crate::ports::PortError),
-    /// The delete failed and IAM cannot say whether the role is gone.
-    Unknown(crate::ports::PortError),
+    StillThere(BrokerError),
+    /// The removal failed and AWS cannot say whether the access is gone.
+    Unknown(BrokerError),
 }

@@ -147,7 +147,8 @@ impl Journal {
         Ok(next)
     }
 
-    fn stage_record(&self, batch: &mut Batch, record: StoredRecord, step: Step) {
+    /// Stages `step` for any stored record as it now stands (a holding, a request).
+    pub fn stage_record(&self, batch: &mut Batch, record: StoredRecord, step: Step) {
         let event = NewEvent {
             at: self.clock.now(),
             actor: step.actor,

@@ -2,6 +2,7 @@
 //! form, the journal every change goes through, who may act on a grant, and the use cases
 //! that end grants whatever made them (deprovisioning, revoke, the reaper).
 
+mod assignment;
 mod caller;
 mod end;
 mod journal;
@@ -10,6 +11,7 @@ mod reap;
 mod revoke;
 pub mod stored;
 
+pub use assignment::{Assignments, Holding, Joined, Leave};
 pub use caller::Caller;
 pub use end::{Deprovisioned, Ending, GrantEnder};
 pub use journal::{

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::ids::{AccountId, AccountName, Branch, GroupType, RoleName, TransactionId};
-use crate::ports::RoleContents;
+use crate::ports::{Assignment, RoleContents};
 use crate::record::{State, Versioned, advanced};
 use crate::subject::Subject;
 use crate::time_fmt::serde_rfc3339;
@@ -59,6 +59,15 @@ pub enum Mechanism {
         /// without listing (empty on grants recorded before stint kept them: then it lists).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         managed_policies: Vec<String>,
+    },
+    /// An IAM Identity Center account assignment of a permission set to a person. AWS has no
+    /// expiry on an assignment: only stint's reaper ends it. Grants of the same assignment
+    /// share it through its holding record (`grant/holding.rs`).
+    Assignment {
+        permission_set: String,
+        permission_set_arn: String,
+        /// The identity store's user id.
+        user_id: String,
     },
 }
 
@@ -176,10 +185,11 @@ impl Grant {
         &self.terms.target.account_id
     }
 
-    /// The temporary role's name.
-    pub fn role_name(&self) -> &RoleName {
+    /// The temporary role's name, for a role grant.
+    pub fn role_name(&self) -> Option<&RoleName> {
         match &self.terms.mechanism {
-            Mechanism::Role { name, .. } => name,
+            Mechanism::Role { name, .. } => Some(name),
+            Mechanism::Assignment { .. } => None,
         }
     }
 
@@ -187,6 +197,7 @@ impl Grant {
     pub fn role_arn(&self) -> Option<&str> {
         match &self.terms.mechanism {
             Mechanism::Role { arn, .. } => arn.as_deref(),
+            Mechanism::Assignment { .. } => None,
         }
     }
 
@@ -200,13 +211,41 @@ impl Grant {
                 inline_policies: vec![INLINE_POLICY_NAME.to_owned()],
                 sessions_revoked,
             },
+            Mechanism::Assignment { .. } => RoleContents::default(),
         }
     }
 
     pub fn set_role_arn(&mut self, role_arn: String) {
-        match &mut self.terms.mechanism {
-            Mechanism::Role { arn, .. } => *arn = Some(role_arn),
+        if let Mechanism::Role { arn, .. } = &mut self.terms.mechanism {
+            *arn = Some(role_arn);
         }
+    }
+
+    /// The Identity Center assignment, for an assignment grant.
+    pub fn assignment(&self) -> Option<Assignment> {
+        match &self.terms.mechanism {
+            Mechanism::Assignment {
+                permission_set_arn,
+                user_id,
+                ..
+            } => Some(Assignment {
+                account: self.account_id().clone(),
+                permission_set_arn: permission_set_arn.clone(),
+                user_id: user_id.clone(),
+            }),
+            Mechanism::Role { .. } => None,
+        }
+    }
+
+    /// The role name, or an error for a grant of another mechanism (a role use case handed
+    /// an assignment grant: a bug or a tampered record, never a silent no-op).
+    pub fn role(&self) -> Result<&RoleName, crate::error::BrokerError> {
+        self.role_name().ok_or_else(|| {
+            crate::error::BrokerError::new(
+                crate::error::ErrorCode::NotAProvisioning,
+                format!("transaction {} holds no IAM role", self.id),
+            )
+        })
     }
 
     /// Whether this is a grant of access (not a record ending one).

@@ -149,15 +149,7 @@ impl Reaper {
             .await?;
         // Whether the interrupted ending cut off sessions is not known here: say it did, so
         // that deny is removed too (a policy already gone costs nothing but the call).
-        self.ender
-            .roles
-            .delete_role(
-                grant.account_id(),
-                grant.role_name(),
-                &grant.role_contents(true),
-            )
-            .await
-            .map_err(aws_error)?;
+        self.ender.remove_access(&grant, true, actor).await?;
         let step = Step::new(actor, Action::Deprovisioned, "role deleted by the reaper")
             .data(json!({ "role_arn": grant.role_arn() }));
         journal
@@ -203,15 +195,7 @@ impl Reaper {
             })
             .await?;
         if grant.kind != Kind::Deprovision {
-            self.ender
-                .roles
-                .delete_role(
-                    grant.account_id(),
-                    grant.role_name(),
-                    &grant.role_contents(false),
-                )
-                .await
-                .map_err(aws_error)?;
+            self.ender.remove_access(&grant, false, actor).await?;
         }
         Ok(())
     }

@@ -42,12 +42,16 @@ fn check_matches(request: &DeprovisionRequest, grant: &Grant) -> Result<(), Brok
     }
     let held = match grant.role_arn() {
         Some(role_arn) => role_arn == request.role_arn.to_string(),
-        None => request.role_arn.name == *grant.role_name(),
+        None => grant
+            .role_name()
+            .is_some_and(|name| request.role_arn.name == *name),
     };
     if !held {
         let role = grant
             .role_arn()
-            .map_or_else(|| grant.role_name().to_string(), str::to_owned);
+            .map(str::to_owned)
+            .or_else(|| grant.role_name().map(ToString::to_string))
+            .unwrap_or_else(|| "no role".to_owned());
         return Err(BrokerError::new(
             ErrorCode::RoleMismatch,
             format!(

@@ -254,6 +254,7 @@ impl Provision {
     ) -> Result<(Provisioned, Grant), (BrokerError, Option<Grant>)> {
         let expires_at = whole_seconds(self.journal.now() + request.grant.ttl);
         let account = &request.account.id;
+        let role = grant.role().map_err(|e| (e, None))?;
         let spec = self
             .role_spec(grant, request, expires_at)
             .map_err(|e| (e, None))?;
@@ -275,7 +276,7 @@ impl Provision {
 
         let permissions = self.permissions(request, expires_at);
         self.roles
-            .grant(account, grant.role_name(), &permissions)
+            .grant(account, role, &permissions)
             .await
             .map_err(|e| failed(aws_error(e)))?;
         let credentials = self
@@ -285,7 +286,7 @@ impl Provision {
         let provisioned = Provisioned {
             transaction_id: grant.id.clone(),
             role_arn,
-            role_name: grant.role_name().clone(),
+            role_name: role.clone(),
             ttl: request.grant.ttl,
             expires_at,
             delivery: request.account.delivery,
@@ -345,7 +346,7 @@ impl Provision {
         Ok(RoleSpec {
             account: account.clone(),
             path: ROLE_PATH.to_owned(),
-            name: grant.role_name().clone(),
+            name: grant.role()?.clone(),
             description: format!(
                 "stint {} for {} until {}",
                 request.group_type,
@@ -380,7 +381,7 @@ impl Provision {
             Delivery::Broker => {
                 let session = SessionRequest {
                     role_arn: role_arn.to_owned(),
-                    session_name: grant.role_name().to_string(),
+                    session_name: grant.role()?.to_string(),
                     source_identity: request.email.to_string(),
                     duration: session_duration(self.journal.now(), expires_at),
                 };
@@ -433,13 +434,12 @@ impl Provision {
     /// the error says so; the role keeps its expiry in its policies and its name ties it to
     /// this transaction, so it is powerless after expiry and can be found and swept.
     async fn remove_partial_role(&self, grant: &Grant, error: BrokerError) -> BrokerError {
+        let Some(role) = grant.role_name() else {
+            return error;
+        };
         match self
             .roles
-            .delete_role(
-                grant.account_id(),
-                grant.role_name(),
-                &grant.role_contents(false),
-            )
+            .delete_role(grant.account_id(), role, &grant.role_contents(false))
             .await
         {
             Ok(_) => error,

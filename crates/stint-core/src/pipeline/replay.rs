@@ -99,7 +99,7 @@ impl Provision {
         Ok(Provisioned {
             transaction_id: grant.id.clone(),
             role_arn,
-            role_name: grant.role_name().clone(),
+            role_name: grant.role()?.clone(),
             ttl: Duration::from_secs(grant.terms.ttl_seconds),
             expires_at,
             delivery: request.account.delivery,

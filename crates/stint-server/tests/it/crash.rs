@@ -223,7 +223,7 @@ async fn sigkill_under_load_leaks_nothing() {
     for role in &roles {
         let live = txns.iter().any(|t| {
             t.kind == Kind::Provision
-                && t.role_name().as_str() == role
+                && t.role_name().is_some_and(|n| n.as_str() == role)
                 && t.state == State::Provisioned
                 && t.expires_at.is_some_and(|at| at > now)
         });
@@ -234,7 +234,7 @@ async fn sigkill_under_load_leaks_nothing() {
     for t in &txns {
         match t.state {
             State::Provisioned => assert!(
-                roles.contains(t.role_name().as_str()),
+                t.role_name().is_some_and(|n| roles.contains(n.as_str())),
                 "{} is provisioned without its role: {:#?}",
                 t.id,
                 events_of(&ledger, t.id.as_str())

@@ -398,6 +398,7 @@ async fn an_access_request_is_a_record_like_a_grant(backend: impl Backend) {
     let mut approved = asked.advance(RequestState::Approved, T0).unwrap();
     approved.approvals.push(Approval {
         approver: "bob@example.com".into(),
+        user_id: Some("u-bob".into()),
         at: T0,
     });
     approved.grant = Some(TransactionId::parse(grant.id.as_str()).unwrap());

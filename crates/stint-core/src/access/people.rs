@@ -1,0 +1,557 @@
+//! People's just-in-time access: a signed-in person asks for a persona on an account for a
+//! while, with a reason; approvers approve (or deny, or the person withdraws); once enough
+//! approvals are in, the grant starts as an Identity Center assignment of the persona's
+//! permission set, shared with the person's other live grants of it. Every refusal happens
+//! before anything is written. Ending the grant (expiry, revoke) goes through `GrantEnder`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::catalog::{
+    AccessRules, Account, Catalog, PeoplePersona, PeopleSettings, parse_duration,
+};
+use crate::error::{BrokerError, ErrorCode};
+use crate::grant::{
+    Assignments, Batch, Caller, Failure, Grant, Joined, Journal, Kind, Mechanism, Step, Target,
+    Terms, aws_error, ledger_error,
+};
+use crate::ids::{AccountId, AccountName, Email, GroupType, TransactionId};
+use crate::ports::{Directory, DirectoryUser, Membership};
+use crate::record::{Action, RequestState, State};
+use crate::subject::{Actor, Origin, PersonClaims, Subject};
+use crate::time_fmt::whole_seconds;
+
+use super::request::{AccessRequest, Approval, RequestTerms};
+use super::rules::{self, Approver, Tally};
+
+/// What a person asks for, as the door read it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AccessAsk<'a> {
+    /// The account's name or id.
+    pub account: Option<&'a str>,
+    pub persona: Option<&'a str>,
+    /// `2h`, `90m`.
+    pub duration: Option<&'a str>,
+    pub reason: Option<&'a str>,
+    pub ticket: Option<&'a str>,
+}
+
+/// A request and, once approved, the grant it started.
+#[derive(Debug, Clone)]
+pub struct Decided {
+    pub request: AccessRequest,
+    pub grant: Option<Grant>,
+    /// How the grant holds its assignment, when it started.
+    pub joined: Option<Joined>,
+}
+
+/// The people use cases, over the ports they need.
+#[derive(Clone)]
+pub struct PeopleAccess {
+    pub catalog: Arc<Catalog>,
+    pub journal: Journal,
+    pub directory: Arc<dyn Directory>,
+    pub assignments: Assignments,
+}
+
+/// What a request is for, resolved against the catalog.
+struct Resolved<'c> {
+    account: &'c Account,
+    persona: &'c PeoplePersona,
+    rules: &'c AccessRules,
+}
+
+impl PeopleAccess {
+    fn settings(&self) -> Result<&PeopleSettings, BrokerError> {
+        self.catalog.people().ok_or_else(|| {
+            BrokerError::new(
+                ErrorCode::PeopleNotEnabled,
+                "this broker's catalog has no [people] table",
+            )
+        })
+    }
+
+    /// Asks for access. With no approvals needed the grant starts at once.
+    pub async fn ask(&self, ask: &AccessAsk<'_>, caller: &Caller) -> Result<Decided, BrokerError> {
+        let person = person(caller)?;
+        let account = self.account(ask.account)?;
+        let persona_name = ask
+            .persona
+            .ok_or_else(|| missing("persona"))
+            .and_then(GroupType::parse)?;
+        let resolved = self.resolve(&account.id, &persona_name)?;
+        let duration = ask.duration.ok_or_else(|| missing("duration"))?;
+        let duration = parse_duration(duration).ok_or_else(|| {
+            BrokerError::new(
+                ErrorCode::InvalidDuration,
+                format!("duration {duration:?} is not a duration such as 2h or 90m"),
+            )
+        })?;
+        let reason = ask.reason.unwrap_or("").trim();
+        rules::check_ask(resolved.rules, duration, reason, ask.ticket)?;
+        rules::check_sign_in(resolved.rules, person, self.journal.now())?;
+        let user = self.user(&person.email).await?;
+        self.check_eligible(&user, &person.email, &resolved).await?;
+
+        let now = self.journal.now();
+        let terms = RequestTerms {
+            requester: person.email.clone(),
+            target: Target {
+                account_id: resolved.account.id.clone(),
+                account_name: resolved.account.name.clone(),
+                persona: resolved.persona.name.clone(),
+            },
+            duration_seconds: duration.as_secs(),
+            reason: reason.to_owned(),
+            ticket: ask.ticket.map(str::trim).map(str::to_owned),
+        };
+        let timeout = time::Duration::try_from(resolved.rules.request_timeout).unwrap_or_default();
+        let request = AccessRequest::new(self.journal.new_id(), terms, now, now + timeout);
+        let actor = caller.actor();
+        let why = format!(
+            "{} asks for {} on {} for {}: {}",
+            person.email,
+            resolved.persona.name,
+            resolved.account.name,
+            crate::catalog::format_duration(duration),
+            if reason.is_empty() {
+                "(no reason)"
+            } else {
+                reason
+            }
+        );
+        let step = Step::new(&actor, Action::Requested, why).data(json!({
+            "duration_seconds": duration.as_secs(),
+            "ticket": request.terms.ticket,
+            "approvals_needed": resolved.rules.approvals,
+            "amr": person.amr,
+        }));
+        let mut batch = Batch::default();
+        self.journal
+            .stage_record(&mut batch, request.encode(), step);
+        if resolved.rules.approvals == 0 {
+            // Nobody to wait for: the request is approved as it is made, in the write that
+            // records the grant's intent.
+            let step = Step::new(&actor, Action::Approved, "no approval needed");
+            return self
+                .start(batch, request, step, &user, &resolved, &actor)
+                .await;
+        }
+        self.journal.commit(batch).await?;
+        Ok(Decided {
+            request,
+            grant: None,
+            joined: None,
+        })
+    }
+
+    /// An approver says yes. With enough approvals, the grant starts.
+    pub async fn approve(
+        &self,
+        id: &TransactionId,
+        caller: &Caller,
+    ) -> Result<Decided, BrokerError> {
+        let approver = person(caller)?;
+        let request = self.load(id).await?;
+        let resolved = self.resolve(
+            &request.terms.target.account_id,
+            &request.terms.target.persona,
+        )?;
+        let approver_user = self.user(&approver.email).await?;
+        let requester_user = self.user(&request.terms.requester).await?;
+        let in_group = self
+            .in_any(&approver_user, &resolved.rules.approver_groups)
+            .await?;
+        let check = Approver {
+            person: approver,
+            user_id: &approver_user.user_id,
+            in_approver_group: in_group,
+        };
+        let now = self.journal.now();
+        let tally = rules::check_approval(
+            &request,
+            resolved.rules,
+            &check,
+            &requester_user.user_id,
+            now,
+        )?;
+        let actor = caller.actor();
+        let mut approved = request.clone();
+        approved.approvals.push(Approval {
+            approver: approver.email.to_string(),
+            user_id: Some(approver_user.user_id.clone()),
+            at: now,
+        });
+        match tally {
+            Tally::Pending { have, need } => {
+                let next = approved
+                    .advance(RequestState::Requested, now)
+                    .map_err(|e| BrokerError::new(ErrorCode::NotPending, e.to_string()))?;
+                let why = format!("approved by {} ({have} of {need})", approver.email);
+                let step = Step::new(&actor, Action::Approved, why);
+                let mut batch = Batch::default();
+                self.journal.stage_record(&mut batch, next.encode(), step);
+                self.journal.commit(batch).await?;
+                Ok(Decided {
+                    request: next,
+                    grant: None,
+                    joined: None,
+                })
+            }
+            Tally::Approved => {
+                let why = format!("approved by {}", approver.email);
+                let step = Step::new(&actor, Action::Approved, why);
+                let batch = Batch::default();
+                self.start(batch, approved, step, &requester_user, &resolved, &actor)
+                    .await
+            }
+        }
+    }
+
+    /// An approver says no: one deny ends the request.
+    pub async fn deny(
+        &self,
+        id: &TransactionId,
+        caller: &Caller,
+        reason: &str,
+    ) -> Result<Decided, BrokerError> {
+        let approver = person(caller)?;
+        let request = self.load(id).await?;
+        rules::check_open(&request, self.journal.now())?;
+        if approver.email == request.terms.requester {
+            return Err(BrokerError::new(
+                ErrorCode::SelfApproval,
+                "withdraw your own request instead of denying it",
+            ));
+        }
+        let resolved = self.resolve(
+            &request.terms.target.account_id,
+            &request.terms.target.persona,
+        )?;
+        let approver_user = self.user(&approver.email).await?;
+        if !self
+            .in_any(&approver_user, &resolved.rules.approver_groups)
+            .await?
+        {
+            return Err(BrokerError::new(
+                ErrorCode::NotAnApprover,
+                format!("{} is not in an approver group for this", approver.email),
+            ));
+        }
+        let why = format!("denied by {}: {}", approver.email, reason.trim());
+        self.answer(request, RequestState::Denied, Action::Denied, why, caller)
+            .await
+    }
+
+    /// The requester takes their request back.
+    pub async fn withdraw(
+        &self,
+        id: &TransactionId,
+        caller: &Caller,
+    ) -> Result<Decided, BrokerError> {
+        let person = person(caller)?;
+        let request = self.load(id).await?;
+        if person.email != request.terms.requester {
+            return Err(BrokerError::new(
+                ErrorCode::NotOwner,
+                format!("request {id} is not {}'s", person.email),
+            ));
+        }
+        rules::check_open(&request, self.journal.now())?;
+        let why = format!("withdrawn by {}", person.email);
+        self.answer(
+            request,
+            RequestState::Withdrawn,
+            Action::Withdrawn,
+            why,
+            caller,
+        )
+        .await
+    }
+
+    /// A request, for its requester or anyone who may approve it.
+    pub async fn read(
+        &self,
+        id: &TransactionId,
+        caller: &Caller,
+    ) -> Result<AccessRequest, BrokerError> {
+        let reader = person(caller)?;
+        let request = self.load(id).await?;
+        if reader.email == request.terms.requester {
+            return Ok(request);
+        }
+        let resolved = self.resolve(
+            &request.terms.target.account_id,
+            &request.terms.target.persona,
+        )?;
+        let user = self.user(&reader.email).await?;
+        if self.in_any(&user, &resolved.rules.approver_groups).await? {
+            return Ok(request);
+        }
+        Err(BrokerError::new(
+            ErrorCode::NotOwner,
+            format!(
+                "request {id} is neither {}'s nor theirs to approve",
+                reader.email
+            ),
+        ))
+    }
+
+    async fn answer(
+        &self,
+        request: AccessRequest,
+        to: RequestState,
+        action: Action,
+        why: String,
+        caller: &Caller,
+    ) -> Result<Decided, BrokerError> {
+        let next = request
+            .advance(to, self.journal.now())
+            .map_err(|e| BrokerError::new(ErrorCode::NotPending, e.to_string()))?;
+        let step = Step::new(&caller.actor(), action, why);
+        let mut batch = Batch::default();
+        self.journal.stage_record(&mut batch, next.encode(), step);
+        self.journal.commit(batch).await?;
+        Ok(Decided {
+            request: next,
+            grant: None,
+            joined: None,
+        })
+    }
+
+    /// Starts the grant of an approved request: the request answered and the grant's intent
+    /// in one write (an approver racing another loses here, on the request's version), then
+    /// the assignment joined. A failure ends the grant `failed` with AWS's reason: it is never
+    /// shown as active.
+    async fn start(
+        &self,
+        mut batch: Batch,
+        request: AccessRequest,
+        approval: Step,
+        requester: &DirectoryUser,
+        resolved: &Resolved<'_>,
+        actor: &Actor,
+    ) -> Result<Decided, BrokerError> {
+        let settings = self.settings()?;
+        let permission_set = &resolved.persona.permission_set;
+        let permission_set_arn = self
+            .assignments
+            .assigner
+            .permission_set_arn(permission_set)
+            .await
+            .map_err(aws_error)?
+            .ok_or_else(|| {
+                BrokerError::new(
+                    ErrorCode::AssignmentFailed,
+                    format!(
+                        "Identity Center has no permission set {permission_set} (in {})",
+                        settings.instance_arn.as_deref().unwrap_or("the instance")
+                    ),
+                )
+            })?;
+        let now = self.journal.now();
+        let grant_id = self.journal.new_id();
+        let mut grant = Grant::new(
+            grant_id.clone(),
+            Kind::Provision,
+            State::Processing,
+            Terms {
+                subject: Subject {
+                    requester: request.terms.requester.clone(),
+                    origin: Origin::Person,
+                },
+                target: request.terms.target.clone(),
+                mechanism: Mechanism::Assignment {
+                    permission_set: permission_set.clone(),
+                    permission_set_arn,
+                    user_id: requester.user_id.clone(),
+                },
+                branch: None,
+                ttl_seconds: request.terms.duration_seconds,
+            },
+            now,
+        );
+        grant.links.request = Some(request.id.clone());
+
+        let mut approved = request
+            .advance(RequestState::Approved, now)
+            .map_err(|e| BrokerError::new(ErrorCode::NotPending, e.to_string()))?;
+        approved.grant = Some(grant_id.clone());
+        self.journal
+            .stage_record(&mut batch, approved.encode(), approval);
+        let why = format!("grant for request {}", approved.id);
+        self.journal
+            .stage(&mut batch, &grant, Step::new(actor, Action::Requested, why));
+        self.journal.commit(batch).await?;
+
+        let expires_at = whole_seconds(now + Duration::from_secs(grant.terms.ttl_seconds));
+        match self.assignments.join(&grant, expires_at, actor).await {
+            Ok(joined) => {
+                let grant = self.journal.load(&grant_id).await?;
+                Ok(Decided {
+                    request: approved,
+                    grant: Some(grant),
+                    joined: Some(joined),
+                })
+            }
+            // Identity Center is still busy: the grant stays `processing` for the reaper.
+            Err(error) if error.code == ErrorCode::InProgress => {
+                Err(error.in_transaction(&grant_id))
+            }
+            // The assignment may have been made before the error: take the grant out of its
+            // holding (removing the assignment if it was the only holder) before recording
+            // the failure. If that fails too, the grant stays `processing` for the reaper.
+            Err(error) => match self.assignments.settle(&grant, actor).await {
+                Ok(()) => Err(self.fail(&grant, error, actor).await),
+                Err(_) => Err(error.in_transaction(&grant_id)),
+            },
+        }
+    }
+
+    async fn fail(&self, grant: &Grant, error: BrokerError, actor: &Actor) -> BrokerError {
+        let error = error.in_transaction(&grant.id);
+        let failure = Failure {
+            code: error.code.as_str().to_owned(),
+            message: error.message.clone(),
+        };
+        let step = Step::new(actor, Action::Failed, error.message.clone())
+            .data(json!({ "code": error.code.as_str() }));
+        match self
+            .journal
+            .transition_with(grant, State::Failed, step, |next| {
+                next.failure = Some(failure)
+            })
+            .await
+        {
+            Ok(_) => error,
+            Err(ledger) => BrokerError {
+                message: format!(
+                    "{}; recording the failure also failed: {}",
+                    error.message, ledger.message
+                ),
+                ..error
+            },
+        }
+    }
+
+    async fn load(&self, id: &TransactionId) -> Result<AccessRequest, BrokerError> {
+        let record = self
+            .journal
+            .ledger
+            .get(id)
+            .await
+            .map_err(ledger_error)?
+            .ok_or_else(|| crate::grant::unknown_transaction(id))?;
+        AccessRequest::decode(&record)
+            .map_err(|e| BrokerError::new(ErrorCode::NotARequest, e.to_string()))
+    }
+
+    fn account(&self, name_or_id: Option<&str>) -> Result<&Account, BrokerError> {
+        let given = name_or_id.ok_or_else(|| missing("account"))?;
+        let found = match AccountId::parse(given) {
+            Ok(id) => self.catalog.account_by_id(&id),
+            Err(_) => AccountName::parse(given)
+                .ok()
+                .and_then(|name| self.catalog.account_by_name(&name)),
+        };
+        found.ok_or_else(|| {
+            BrokerError::new(
+                ErrorCode::UnknownAccount,
+                format!("account {given} is not in the catalog"),
+            )
+        })
+    }
+
+    fn resolve(
+        &self,
+        account: &AccountId,
+        persona: &GroupType,
+    ) -> Result<Resolved<'_>, BrokerError> {
+        let settings = self.settings()?;
+        let account = self.catalog.account_by_id(account).ok_or_else(|| {
+            BrokerError::new(
+                ErrorCode::UnknownAccount,
+                format!("account {account} is not in the catalog"),
+            )
+        })?;
+        let persona = settings.persona(persona).ok_or_else(|| {
+            BrokerError::new(
+                ErrorCode::UnknownPersona,
+                format!("people cannot ask for {persona}: it is not under [people.personas]"),
+            )
+        })?;
+        Ok(Resolved {
+            account,
+            persona,
+            rules: persona.rules(account.environment),
+        })
+    }
+
+    async fn user(&self, email: &Email) -> Result<DirectoryUser, BrokerError> {
+        self.directory
+            .user_by_email(email)
+            .await
+            .map_err(aws_error)?
+            .ok_or_else(|| {
+                BrokerError::new(
+                    ErrorCode::UnknownUser,
+                    format!("no Identity Center user has the email {email}"),
+                )
+            })
+    }
+
+    /// Eligible: a member of `Company_Org_AccountId_Persona` or of an eligible group, now.
+    async fn check_eligible(
+        &self,
+        user: &DirectoryUser,
+        email: &Email,
+        resolved: &Resolved<'_>,
+    ) -> Result<(), BrokerError> {
+        let mut groups = vec![
+            self.catalog
+                .group_name(&resolved.account.id, &resolved.persona.name),
+        ];
+        groups.extend(resolved.persona.eligible_groups.iter().cloned());
+        if self.in_any(user, &groups).await? {
+            return Ok(());
+        }
+        Err(BrokerError::new(
+            ErrorCode::NotEligible,
+            format!(
+                "{email} may not ask for {} on {}: not a member of {}",
+                resolved.persona.name,
+                resolved.account.name,
+                groups.join(" or ")
+            ),
+        ))
+    }
+
+    async fn in_any(&self, user: &DirectoryUser, groups: &[String]) -> Result<bool, BrokerError> {
+        for group in groups {
+            let membership = self
+                .directory
+                .membership(user, group)
+                .await
+                .map_err(aws_error)?;
+            if membership == Membership::Member {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+}
+
+fn person(caller: &Caller) -> Result<&PersonClaims, BrokerError> {
+    caller.person().ok_or_else(|| {
+        BrokerError::new(
+            ErrorCode::NotAPerson,
+            "people's access needs a person's sign-in (an ID token from the identity provider)",
+        )
+    })
+}
+
+fn missing(field: &str) -> BrokerError {
+    BrokerError::new(ErrorCode::MissingField, format!("`{field}` is required"))
+}

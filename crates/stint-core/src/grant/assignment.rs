@@ -1,0 +1,520 @@
+//! Identity Center assignments shared by overlapping grants. Each (account, permission set,
+//! user) has a holding record in the ledger naming the live grants that hold it. A grant joins
+//! the holding when it starts and leaves it when it ends, each in the same conditional write as
+//! its own move, so two grants racing are ordered by the ledger: the assignment is made by the
+//! first holder, removed only when the last one leaves, and never removed if Identity Center
+//! already had it before stint (standing access is recorded as held, not taken away).
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+use crate::error::{BrokerError, ErrorCode};
+use crate::ids::TransactionId;
+use crate::ports::{AccountAssigner, Assignment, AssignmentStatus};
+use crate::record::{Action, Body, HoldingState, StoredRecord, Versioned, advanced};
+use crate::subject::Actor;
+use crate::time_fmt::serde_rfc3339;
+
+use super::journal::{Batch, Journal, Step, aws_error, unreadable};
+use super::model::Grant;
+use super::stored::StoredError;
+
+/// The schema of a stored holding body.
+pub const SCHEMA: u64 = 1;
+
+/// Who among stint's grants holds one assignment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Holding {
+    pub id: TransactionId,
+    pub state: HoldingState,
+    pub version: u64,
+    pub assignment: Assignment,
+    /// The live grants holding it, oldest first.
+    pub holders: Vec<TransactionId>,
+    /// Identity Center had the assignment before stint: stint never removes it.
+    pub standing: bool,
+    #[serde(with = "serde_rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+impl Holding {
+    /// The holding's record id, the same for everyone who computes it: a UUID from a hash of
+    /// the assignment.
+    pub fn id_for(assignment: &Assignment) -> TransactionId {
+        let digest = Sha256::digest(
+            json!([
+                "holding",
+                assignment.account.as_str(),
+                assignment.permission_set_arn,
+                assignment.user_id
+            ])
+            .to_string(),
+        );
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&digest[..16]);
+        let uuid = uuid::Builder::from_custom_bytes(bytes).into_uuid();
+        TransactionId::from_uuid(uuid)
+    }
+
+    /// Nobody holds `assignment` yet (version 0: not stored).
+    fn unheld(assignment: &Assignment, at: OffsetDateTime) -> Self {
+        Self {
+            id: Self::id_for(assignment),
+            state: HoldingState::Released,
+            version: 0,
+            assignment: assignment.clone(),
+            holders: Vec::new(),
+            standing: false,
+            updated_at: at,
+        }
+    }
+
+    pub fn encode(&self) -> StoredRecord {
+        let body = Body {
+            schema: SCHEMA,
+            record: self,
+        };
+        StoredRecord {
+            id: self.id.clone(),
+            kind: "holding",
+            status: self.state.into(),
+            version: self.version,
+            expires_at: None,
+            updated_at: self.updated_at,
+            body: serde_json::to_string(&body).unwrap_or_default(),
+        }
+    }
+
+    pub fn decode(record: &StoredRecord) -> Result<Self, StoredError> {
+        let unreadable = |message: String| StoredError::Unreadable {
+            id: record.id.to_string(),
+            message,
+        };
+        if record.kind != "holding" {
+            return Err(unreadable(format!("a {} is not a holding", record.kind)));
+        }
+        serde_json::from_str::<Body<Holding>>(&record.body)
+            .map(|b| b.record)
+            .map_err(|e| unreadable(e.to_string()))
+    }
+
+    /// The next version in `state` with `holders`, stamped at `at`.
+    fn next(&self, state: HoldingState, holders: Vec<TransactionId>, at: OffsetDateTime) -> Self {
+        let mut next = advanced(self, state, at).unwrap_or_else(|| self.clone());
+        next.holders = holders;
+        next
+    }
+}
+
+impl Versioned for Holding {
+    type State = HoldingState;
+    fn state(&self) -> HoldingState {
+        self.state
+    }
+    fn allows(_: HoldingState, _: HoldingState) -> bool {
+        true
+    }
+    fn stamp(&mut self, to: HoldingState, at: OffsetDateTime) {
+        (self.state, self.version, self.updated_at) = (to, self.version + 1, at);
+    }
+}
+
+/// How a grant came to hold its assignment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Joined {
+    /// stint made the assignment for this grant.
+    Created,
+    /// Another live grant already held it.
+    Shared,
+    /// Identity Center had it before stint; it stays when the grant ends.
+    Standing,
+}
+
+/// What a grant's leaving asks of AWS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Leave {
+    /// Others still hold it, or it is standing access: nothing to remove.
+    Keep,
+    /// This was the last holder of an assignment stint made: remove it. The holding as left.
+    Unassign(Holding),
+}
+
+/// The assignments port and the holdings in the ledger, as grants join and leave them.
+#[derive(Clone)]
+pub struct Assignments {
+    pub journal: Journal,
+    pub assigner: Arc<dyn AccountAssigner>,
+}
+
+/// Another grant is changing the assignment right now.
+fn busy(holding: &Holding) -> BrokerError {
+    BrokerError::new(
+        ErrorCode::InProgress,
+        format!(
+            "the assignment is {} for another grant; try again in a moment",
+            holding.state
+        ),
+    )
+}
+
+impl Assignments {
+    /// The holding of `assignment` as stored, or an unheld one.
+    pub async fn holding(&self, assignment: &Assignment) -> Result<Holding, BrokerError> {
+        let id = Holding::id_for(assignment);
+        match self
+            .journal
+            .ledger
+            .get(&id)
+            .await
+            .map_err(super::journal::ledger_error)?
+        {
+            Some(record) => Holding::decode(&record).map_err(unreadable),
+            None => Ok(Holding::unheld(assignment, self.journal.now())),
+        }
+    }
+
+    /// Makes `grant` (written `processing`) a holder of its assignment and stages it as
+    /// `provisioned` (until `expires_at`) in the same write: sharing a live holding, taking
+    /// standing access as it is, or making the assignment. Answers how it joined. On an
+    /// error nothing holds the assignment for this grant; the caller ends the grant.
+    pub async fn join(
+        &self,
+        grant: &Grant,
+        expires_at: OffsetDateTime,
+        actor: &Actor,
+    ) -> Result<Joined, BrokerError> {
+        let assignment = grant.assignment().ok_or_else(|| not_assignment(grant))?;
+        let mut attempts = 0;
+        loop {
+            let holding = self.holding(&assignment).await?;
+            let result = match holding.state {
+                HoldingState::Assigning | HoldingState::Releasing => return Err(busy(&holding)),
+                HoldingState::Held => self.share(grant, &holding, expires_at, actor).await,
+                HoldingState::Released => {
+                    self.assign_first(grant, &holding, expires_at, actor).await
+                }
+            };
+            match result {
+                Err(error) if error.code == ErrorCode::WriteConflict && attempts < 3 => {
+                    attempts += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn share(
+        &self,
+        grant: &Grant,
+        holding: &Holding,
+        expires_at: OffsetDateTime,
+        actor: &Actor,
+    ) -> Result<Joined, BrokerError> {
+        let mut holders = holding.holders.clone();
+        holders.push(grant.id.clone());
+        let reason = format!(
+            "shares the assignment with {} live grant(s)",
+            holding.holders.len()
+        );
+        let how = if holding.standing {
+            Joined::Standing
+        } else {
+            Joined::Shared
+        };
+        self.commit_joined(
+            grant,
+            holding,
+            holders,
+            HoldingState::Held,
+            expires_at,
+            how,
+            &reason,
+            actor,
+        )
+        .await?;
+        Ok(how)
+    }
+
+    /// No live grant holds it: take it as standing if Identity Center has it already, else
+    /// claim the holding (`assigning`, a conditional write: one of two racing grants wins),
+    /// make the assignment and wait for its outcome.
+    async fn assign_first(
+        &self,
+        grant: &Grant,
+        holding: &Holding,
+        expires_at: OffsetDateTime,
+        actor: &Actor,
+    ) -> Result<Joined, BrokerError> {
+        let assignment = &holding.assignment;
+        if self
+            .assigner
+            .is_assigned(assignment)
+            .await
+            .map_err(aws_error)?
+        {
+            let mut standing = holding.clone();
+            standing.standing = true;
+            let reason = "Identity Center already has this assignment; stint will not remove it";
+            let holders = vec![grant.id.clone()];
+            self.commit_joined(
+                grant,
+                &standing,
+                holders,
+                HoldingState::Held,
+                expires_at,
+                Joined::Standing,
+                reason,
+                actor,
+            )
+            .await?;
+            return Ok(Joined::Standing);
+        }
+        let mut claiming = holding.clone();
+        claiming.standing = false;
+        let claim = claiming.next(
+            HoldingState::Assigning,
+            vec![grant.id.clone()],
+            self.journal.now(),
+        );
+        let mut batch = Batch::default();
+        let step = Step::new(
+            actor,
+            Action::Joined,
+            format!("{} makes the assignment", grant.id),
+        )
+        .data(json!({ "transaction_id": grant.id }));
+        self.journal.stage_record(&mut batch, claim.encode(), step);
+        self.journal.commit(batch).await?;
+
+        let status = self.assigner.assign(assignment).await;
+        match status {
+            Ok(AssignmentStatus::Succeeded) => {
+                let reason = "assignment made";
+                self.commit_joined(
+                    grant,
+                    &claim,
+                    claim.holders.clone(),
+                    HoldingState::Held,
+                    expires_at,
+                    Joined::Created,
+                    reason,
+                    actor,
+                )
+                .await?;
+                Ok(Joined::Created)
+            }
+            Ok(AssignmentStatus::Failed { reason }) => {
+                self.release_claim(&claim, actor, &reason).await?;
+                Err(BrokerError::new(
+                    ErrorCode::AssignmentFailed,
+                    format!("Identity Center could not make the assignment: {reason}"),
+                ))
+            }
+            // Still in progress: the grant stays `processing` and the holding `assigning`;
+            // the reaper ends both (and removes the assignment) if nobody finishes them.
+            Ok(AssignmentStatus::InProgress) => Err(BrokerError::new(
+                ErrorCode::InProgress,
+                "Identity Center is still making the assignment",
+            )),
+            Err(error) => {
+                // Unknown whether it was made: keep the claim for the reaper to resolve.
+                Err(aws_error(error))
+            }
+        }
+    }
+
+    /// The holding with `holders` in `state`, and the grant `provisioned`, in one write.
+    #[allow(clippy::too_many_arguments)]
+    async fn commit_joined(
+        &self,
+        grant: &Grant,
+        holding: &Holding,
+        holders: Vec<TransactionId>,
+        state: HoldingState,
+        expires_at: OffsetDateTime,
+        how: Joined,
+        reason: &str,
+        actor: &Actor,
+    ) -> Result<(), BrokerError> {
+        let mut batch = Batch::default();
+        let next = holding.next(state, holders, self.journal.now());
+        let action = if how == Joined::Created {
+            Action::Assigned
+        } else {
+            Action::Joined
+        };
+        let step = Step::new(actor, action, reason).data(json!({ "transaction_id": grant.id }));
+        self.journal.stage_record(&mut batch, next.encode(), step);
+        let assignment = &holding.assignment;
+        let data = json!({
+            "account_id": assignment.account,
+            "permission_set_arn": assignment.permission_set_arn,
+            "user_id": assignment.user_id,
+            "expires_at": crate::time_fmt::rfc3339(expires_at),
+            "held": how,
+        });
+        let step = Step::new(actor, Action::Provisioned, reason).data(data);
+        self.journal.stage_transition(
+            &mut batch,
+            grant,
+            crate::record::State::Provisioned,
+            step,
+            |next| next.expires_at = Some(expires_at),
+        )?;
+        self.journal.commit(batch).await
+    }
+
+    /// A failed or abandoned first assignment: nobody holds it.
+    async fn release_claim(
+        &self,
+        claim: &Holding,
+        actor: &Actor,
+        why: &str,
+    ) -> Result<(), BrokerError> {
+        let mut batch = Batch::default();
+        let next = claim.next(HoldingState::Released, Vec::new(), self.journal.now());
+        let step = Step::new(actor, Action::Left, format!("assignment not made: {why}"));
+        self.journal.stage_record(&mut batch, next.encode(), step);
+        self.journal.commit(batch).await
+    }
+
+    /// Stages `grant` leaving its assignment's holding, for the write that claims the grant's
+    /// ending: the holding is conditional on its version, so of two grants ending at once one
+    /// writes first and the other sees it. Answers whether the assignment must go.
+    pub async fn stage_leave(
+        &self,
+        batch: &mut Batch,
+        grant: &Grant,
+        actor: &Actor,
+    ) -> Result<Leave, BrokerError> {
+        let assignment = grant.assignment().ok_or_else(|| not_assignment(grant))?;
+        let holding = self.holding(&assignment).await?;
+        if !holding.holders.contains(&grant.id) {
+            return Ok(Leave::Keep);
+        }
+        let holders: Vec<_> = holding
+            .holders
+            .iter()
+            .filter(|id| **id != grant.id)
+            .cloned()
+            .collect();
+        let now = self.journal.now();
+        let (next, leave, reason) = if !holders.is_empty() {
+            let reason = format!("{} live grant(s) still hold the assignment", holders.len());
+            (
+                holding.next(HoldingState::Held, holders, now),
+                false,
+                reason,
+            )
+        } else if holding.standing {
+            let reason =
+                "the last grant ended; the assignment was there before stint and stays".to_owned();
+            (
+                holding.next(HoldingState::Released, holders, now),
+                false,
+                reason,
+            )
+        } else {
+            let reason = "the last grant ended; removing the assignment".to_owned();
+            (
+                holding.next(HoldingState::Releasing, holders, now),
+                true,
+                reason,
+            )
+        };
+        let step =
+            Step::new(actor, Action::Left, reason).data(json!({ "transaction_id": grant.id }));
+        self.journal.stage_record(batch, next.encode(), step);
+        Ok(if leave {
+            Leave::Unassign(next)
+        } else {
+            Leave::Keep
+        })
+    }
+
+    /// For the reaper: takes an interrupted grant out of its assignment's holding and, if it
+    /// was the last holder of an assignment stint made (or one left `assigning` or
+    /// `releasing` by a crash), removes the assignment. Safe to run again.
+    pub async fn settle(&self, grant: &Grant, actor: &Actor) -> Result<(), BrokerError> {
+        let assignment = grant.assignment().ok_or_else(|| not_assignment(grant))?;
+        let holding = self.holding(&assignment).await?;
+        let holders: Vec<_> = holding
+            .holders
+            .iter()
+            .filter(|id| **id != grant.id)
+            .cloned()
+            .collect();
+        let must_go =
+            holders.is_empty() && !holding.standing && holding.state != HoldingState::Released;
+        let was_holder = holders.len() != holding.holders.len();
+        let now = self.journal.now();
+        let reason = format!("the reaper settles {}", grant.id);
+        let step = Step::new(actor, Action::Left, reason);
+        let mut batch = Batch::default();
+        if must_go {
+            let releasing = holding.next(HoldingState::Releasing, Vec::new(), now);
+            self.journal
+                .stage_record(&mut batch, releasing.encode(), step);
+            self.journal.commit(batch).await?;
+            let mut outcome = Batch::default();
+            self.unassign(&mut outcome, &releasing, actor).await?;
+            return self.journal.commit(outcome).await;
+        }
+        if was_holder {
+            let state = if holders.is_empty() {
+                HoldingState::Released
+            } else {
+                holding.state
+            };
+            let next = holding.next(state, holders, now);
+            self.journal.stage_record(&mut batch, next.encode(), step);
+            self.journal.commit(batch).await?;
+        }
+        Ok(())
+    }
+
+    /// Removes the assignment the last holder left, staging `released` in `outcome`.
+    pub async fn unassign(
+        &self,
+        outcome: &mut Batch,
+        left: &Holding,
+        actor: &Actor,
+    ) -> Result<(), BrokerError> {
+        match self
+            .assigner
+            .unassign(&left.assignment)
+            .await
+            .map_err(aws_error)?
+        {
+            AssignmentStatus::Succeeded => {
+                let next = left.next(HoldingState::Released, Vec::new(), self.journal.now());
+                let step = Step::new(actor, Action::Unassigned, "assignment removed");
+                self.journal.stage_record(outcome, next.encode(), step);
+                Ok(())
+            }
+            AssignmentStatus::Failed { reason } => Err(BrokerError::new(
+                ErrorCode::AssignmentFailed,
+                format!("Identity Center could not remove the assignment: {reason}"),
+            )),
+            AssignmentStatus::InProgress => Err(BrokerError::new(
+                ErrorCode::InProgress,
+                "Identity Center is still removing the assignment",
+            )),
+        }
+    }
+}
+
+fn not_assignment(grant: &Grant) -> BrokerError {
+    BrokerError::new(
+        ErrorCode::NotAProvisioning,
+        format!(
+            "transaction {} holds no Identity Center assignment",
+            grant.id
+        ),
+    )
+}

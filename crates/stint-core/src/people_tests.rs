@@ -1,0 +1,311 @@
+//! People's access over the in-memory ports: asking, approving under the rules, the grant as
+//! an Identity Center assignment shared by overlapping grants, standing access left alone, a
+//! failed assignment never shown as active, expiry through the reaper, and a crash at every
+//! step of an activation leaving no assignment without a live grant after a reaper pass.
+
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use crate::access::{AccessAsk, Decided, PeopleAccess};
+use crate::error::ErrorCode;
+use crate::grant::{Caller, Ending, Joined, REAPER, ReapSettings};
+use crate::ids::Email;
+use crate::ports::AssignmentStatus;
+use crate::record::{RequestState, State};
+use crate::subject::{Actor, PersonClaims};
+use crate::testkit::{Fault, World};
+
+fn person(world: &World, email: &str, amr: &[&str]) -> Caller {
+    let now: OffsetDateTime = world.clock.0.lock().map(|n| *n).unwrap();
+    Caller::Person(Box::new(PersonClaims {
+        email: Email::parse(email).unwrap(),
+        subject: format!("sub-{email}"),
+        amr: amr.iter().map(|a| (*a).to_owned()).collect(),
+        acr: None,
+        auth_time: Some(now),
+    }))
+}
+
+fn people(world: &World) -> &PeopleAccess {
+    world.cases.people.as_ref().unwrap()
+}
+
+fn nonprod(duration: &'static str) -> AccessAsk<'static> {
+    AccessAsk {
+        account: Some("nonprod"),
+        persona: Some("Operators"),
+        duration: Some(duration),
+        reason: Some("rotate the cache nodes"),
+        ticket: None,
+    }
+}
+
+fn prod() -> AccessAsk<'static> {
+    AccessAsk {
+        account: Some("prod"),
+        persona: Some("Operators"),
+        ..nonprod("1h")
+    }
+}
+
+async fn end(world: &World, decided: &Decided) {
+    let grant = decided.grant.clone().unwrap();
+    world
+        .cases
+        .ender
+        .end(grant, &Actor(REAPER.to_owned()), Ending::REVOKED)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn nonprod_access_starts_at_once_and_the_reaper_ends_it_at_expiry() {
+    let world = World::new();
+    let alice = person(&world, "alice@example.com", &["pwd"]);
+    let decided = people(&world).ask(&nonprod("1h"), &alice).await.unwrap();
+    assert_eq!(decided.request.state, RequestState::Approved);
+    let grant = decided.grant.as_ref().unwrap();
+    assert_eq!(grant.state, State::Provisioned);
+    assert_eq!(decided.joined, Some(Joined::Created));
+    assert_eq!(world.assigner.held().len(), 1);
+    assert_eq!(world.assigner.held()[0].user_id, "u-alice");
+
+    world.clock.advance(Duration::from_secs(3601));
+    let report = world.reap(&ReapSettings::default()).await.unwrap();
+    assert_eq!((report.expired, report.errors), (1, 0), "{report:?}");
+    assert!(
+        world.assigner.held().is_empty(),
+        "AWS has no expiry: the reaper removed it"
+    );
+    assert_eq!(world.grant(&grant.id).await.state, State::Deprovisioned);
+    assert_eq!(world.verify_audit().await.unwrap().fault, None);
+}
+
+#[tokio::test]
+async fn overlapping_grants_share_one_assignment_and_the_last_to_end_removes_it() {
+    let world = World::new();
+    let alice = person(&world, "alice@example.com", &["pwd"]);
+    let first = people(&world).ask(&nonprod("2h"), &alice).await.unwrap();
+    let second = people(&world).ask(&nonprod("1h"), &alice).await.unwrap();
+    assert_eq!(
+        (first.joined, second.joined),
+        (Some(Joined::Created), Some(Joined::Shared))
+    );
+    let calls = world.assigner.calls.lock().unwrap().clone();
+    assert_eq!(calls, ["assign u-alice"], "one assignment for both");
+
+    // The shorter grant ends first: alice keeps her access through the longer one.
+    end(&world, &second).await;
+    assert_eq!(
+        world.assigner.held().len(),
+        1,
+        "the other grant still holds it"
+    );
+    end(&world, &first).await;
+    assert!(
+        world.assigner.held().is_empty(),
+        "the last grant removed it"
+    );
+}
+
+#[tokio::test]
+async fn standing_access_is_recorded_as_held_and_never_removed() {
+    let world = World::new();
+    let alice = person(&world, "alice@example.com", &["pwd"]);
+    // Someone assigned it by hand before stint: find it as stint would and keep it.
+    let decided = people(&world).ask(&nonprod("1h"), &alice).await.unwrap();
+    end(&world, &decided).await;
+    let assignment = decided.grant.as_ref().unwrap().assignment().unwrap();
+    world
+        .assigner
+        .assignments
+        .lock()
+        .unwrap()
+        .insert(assignment);
+    let standing = people(&world).ask(&nonprod("1h"), &alice).await.unwrap();
+    assert_eq!(standing.joined, Some(Joined::Standing));
+    end(&world, &standing).await;
+    assert_eq!(
+        world.assigner.held().len(),
+        1,
+        "stint never removes what it did not make"
+    );
+}
+
+#[tokio::test]
+async fn production_needs_two_approvers_neither_the_requester_nor_an_outsider() {
+    let world = World::new();
+    world.directory.members.lock().unwrap().insert(
+        "Approvers".into(),
+        vec!["u-bob".into(), "u-carol".into(), "u-alice".into()],
+    );
+    let alice = person(&world, "alice@example.com", &["pwd", "mfa"]);
+    let asked = people(&world).ask(&prod(), &alice).await.unwrap();
+    assert_eq!(asked.request.state, RequestState::Requested);
+    assert!(world.assigner.held().is_empty());
+    let id = asked.request.id.clone();
+    let access = people(&world);
+    let code = |r: Result<Decided, crate::error::BrokerError>| r.unwrap_err().code;
+
+    // Alice is an approver herself, and still cannot approve her own request.
+    assert_eq!(
+        code(access.approve(&id, &alice).await),
+        ErrorCode::SelfApproval
+    );
+    let dave = person(&world, "dave@example.com", &["mfa"]);
+    assert_eq!(
+        code(access.approve(&id, &dave).await),
+        ErrorCode::NotAnApprover
+    );
+    let bob_no_mfa = person(&world, "bob@example.com", &["pwd"]);
+    assert_eq!(
+        code(access.approve(&id, &bob_no_mfa).await),
+        ErrorCode::MfaRequired
+    );
+    let bob = person(&world, "bob@example.com", &["mfa"]);
+    let once = access.approve(&id, &bob).await.unwrap();
+    assert_eq!(
+        (once.request.state, once.grant.is_none()),
+        (RequestState::Requested, true)
+    );
+    assert_eq!(
+        code(access.approve(&id, &bob).await),
+        ErrorCode::AlreadyApproved
+    );
+    assert!(
+        world.assigner.held().is_empty(),
+        "nothing before the last approval"
+    );
+    let carol = person(&world, "carol@example.com", &["mfa"]);
+    let approved = access.approve(&id, &carol).await.unwrap();
+    assert_eq!(approved.request.state, RequestState::Approved);
+    assert_eq!(approved.grant.unwrap().state, State::Provisioned);
+    assert_eq!(world.assigner.held().len(), 1);
+    assert_eq!(
+        code(access.approve(&id, &carol).await),
+        ErrorCode::NotPending
+    );
+}
+
+#[tokio::test]
+async fn refusals_change_nothing() {
+    let world = World::new();
+    world.directory.members.lock().unwrap().insert(
+        "Acme_Platform_222222222222_Operators".into(),
+        vec!["u-alice".into()],
+    );
+    let access = people(&world);
+    let alice = person(&world, "alice@example.com", &["pwd"]);
+    let mallory = person(&world, "mallory@example.com", &["pwd", "mfa"]);
+    let cases = [
+        (
+            access.ask(&nonprod("5h"), &alice).await,
+            ErrorCode::DurationTooLong,
+        ),
+        (
+            access.ask(&nonprod("1h"), &mallory).await,
+            ErrorCode::NotEligible,
+        ),
+        (access.ask(&prod(), &alice).await, ErrorCode::MfaRequired),
+        (
+            access
+                .ask(
+                    &AccessAsk {
+                        reason: Some(" "),
+                        ..prod()
+                    },
+                    &person(&world, "alice@example.com", &["mfa"]),
+                )
+                .await,
+            ErrorCode::JustificationRequired,
+        ),
+        (
+            access.ask(&nonprod("1h"), &Caller::operator("cli")).await,
+            ErrorCode::NotAPerson,
+        ),
+    ];
+    for (result, expected) in cases {
+        assert_eq!(result.unwrap_err().code, expected);
+    }
+    assert_eq!(world.ledger_writes(), 0, "nothing recorded");
+    assert!(world.assigner.held().is_empty());
+}
+
+#[tokio::test]
+async fn a_failed_assignment_ends_the_grant_failed_and_holds_nothing() {
+    let world = World::new();
+    *world.assigner.outcome.lock().unwrap() = Some(AssignmentStatus::Failed {
+        reason: "the permission set is not provisioned to the account".into(),
+    });
+    let alice = person(&world, "alice@example.com", &["pwd"]);
+    let error = people(&world)
+        .ask(&nonprod("1h"), &alice)
+        .await
+        .unwrap_err();
+    assert_eq!(error.code, ErrorCode::AssignmentFailed);
+    assert!(
+        error.message.contains("not provisioned to the account"),
+        "{error}"
+    );
+    let grants = world.transactions();
+    assert_eq!(grants.len(), 1);
+    assert_eq!(grants[0].state, State::Failed, "never shown as active");
+    assert!(world.assigner.held().is_empty());
+    // The next try starts clean: the holding was released.
+    *world.assigner.outcome.lock().unwrap() = None;
+    let decided = people(&world).ask(&nonprod("1h"), &alice).await.unwrap();
+    assert_eq!(decided.joined, Some(Joined::Created));
+}
+
+/// A crash or failure at every port call of an activation, then a reaper pass: no assignment
+/// exists without a live grant holding it, and nothing is left mid-way.
+#[tokio::test]
+async fn a_crash_at_every_step_of_an_activation_leaves_no_assignment_behind() {
+    let clean = World::new();
+    let alice = person(&clean, "alice@example.com", &["pwd"]);
+    people(&clean).ask(&nonprod("1h"), &alice).await.unwrap();
+    let steps = clean.plan.steps_taken();
+    assert!(steps >= 6, "{steps} steps");
+    for step in 0..steps {
+        for fault in [
+            Fault::Fail,
+            Fault::FailAfter,
+            Fault::CrashBefore,
+            Fault::CrashAfter,
+        ] {
+            let world = World::new();
+            let alice = person(&world, "alice@example.com", &["pwd"]);
+            world.plan.arm(step, fault);
+            let _ = tokio::time::timeout(
+                Duration::from_millis(200),
+                people(&world).ask(&nonprod("1h"), &alice),
+            )
+            .await;
+            world.plan.disarm();
+            world.clock.advance(Duration::from_secs(16 * 60));
+            let report = world.reap(&ReapSettings::default()).await.unwrap();
+            let context = format!("{fault:?} at step {step}: {report:?}");
+            assert_eq!(report.errors, 0, "{context}");
+            let live: Vec<_> = world
+                .transactions()
+                .into_iter()
+                .filter(|g| g.state == State::Provisioned)
+                .filter_map(|g| g.assignment())
+                .collect();
+            for held in world.assigner.held() {
+                assert!(
+                    live.contains(&held),
+                    "{context}: {held:?} held by no live grant"
+                );
+            }
+            assert!(
+                world
+                    .transactions()
+                    .iter()
+                    .all(|g| !matches!(g.state, State::Processing | State::Deprovisioning)),
+                "{context}: left mid-way"
+            );
+        }
+    }
+}
