@@ -274,15 +274,16 @@ impl Provision {
             .map_err(|e| (e, None))?;
         let failed = |error: BrokerError| (error, Some(created.clone()));
 
+        // The session is opened while the permissions go on: nobody holds it before both are
+        // done (the answer waits for both), and one call's time is off the critical path.
         let permissions = self.permissions(request, expires_at);
-        self.roles
-            .grant(account, role, &permissions)
-            .await
-            .map_err(|e| failed(aws_error(e)))?;
-        let credentials = self
-            .issue(grant, request, &role_arn, expires_at)
-            .await
-            .map_err(failed)?;
+        let (granted, credentials) = join(
+            self.roles.grant(account, role, &permissions),
+            self.issue(grant, request, &role_arn, expires_at),
+        )
+        .await;
+        granted.map_err(|e| failed(aws_error(e)))?;
+        let credentials = credentials.map_err(failed)?;
         let provisioned = Provisioned {
             transaction_id: grant.id.clone(),
             role_arn,
