@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::{
-    DeprovisionInput, DeprovisionResponse, ErrorBody, Health, JobDeprovisionResponse,
+    AccessRequestInput, AccessRequestResponse, DenyInput, DeprovisionInput, DeprovisionResponse, ErrorBody, Health, JobDeprovisionResponse,
     ProvisionInput, ProvisionResponse, Secret, TransactionResponse,
 };
 
@@ -149,6 +149,56 @@ impl Client {
         token: Option<&Secret>,
     ) -> Result<DeprovisionResponse, ClientError> {
         let path = format!("/v1/transactions/{}/revoke", segment(id));
+        self.post(&path, None::<&()>, token).await
+    }
+
+    /// `POST /v1/requests`: a person asks for access (the token is their ID token).
+    pub async fn request_access(
+        &self,
+        input: &AccessRequestInput,
+        token: Option<&Secret>,
+    ) -> Result<AccessRequestResponse, ClientError> {
+        self.post("/v1/requests", Some(input), token).await
+    }
+
+    /// `GET /v1/requests/{id}`.
+    pub async fn access_request(
+        &self,
+        id: &str,
+        token: Option<&Secret>,
+    ) -> Result<AccessRequestResponse, ClientError> {
+        let url = self.url(&format!("/v1/requests/{}", segment(id)));
+        self.send(self.http.get(&url), url, token).await
+    }
+
+    /// `POST /v1/requests/{id}/approve`.
+    pub async fn approve(
+        &self,
+        id: &str,
+        token: Option<&Secret>,
+    ) -> Result<AccessRequestResponse, ClientError> {
+        let path = format!("/v1/requests/{}/approve", segment(id));
+        self.post(&path, None::<&()>, token).await
+    }
+
+    /// `POST /v1/requests/{id}/deny`.
+    pub async fn deny(
+        &self,
+        id: &str,
+        input: &DenyInput,
+        token: Option<&Secret>,
+    ) -> Result<AccessRequestResponse, ClientError> {
+        let path = format!("/v1/requests/{}/deny", segment(id));
+        self.post(&path, Some(input), token).await
+    }
+
+    /// `POST /v1/requests/{id}/withdraw`.
+    pub async fn withdraw(
+        &self,
+        id: &str,
+        token: Option<&Secret>,
+    ) -> Result<AccessRequestResponse, ClientError> {
+        let path = format!("/v1/requests/{}/withdraw", segment(id));
         self.post(&path, None::<&()>, token).await
     }
 

@@ -9,6 +9,7 @@
 //! grant back) when a newer broker says something it does not know. This crate depends on
 //! nothing of the broker, so a runner builds none of it.
 
+mod access;
 mod client;
 mod error;
 mod request;
@@ -16,6 +17,10 @@ mod response;
 mod secret;
 mod transaction;
 
+pub use access::{
+    AccessRequestInput, AccessRequestResponse, AccessRequestView, ApprovalView, DenyInput,
+    PersonGrantView,
+};
 pub use client::{Client, ClientError, IDEMPOTENCY_KEY_HEADER, JOB_HEADER};
 pub use error::{ErrorBody, ErrorDetail};
 pub use request::{DeprovisionInput, ProvisionInput};

@@ -8,7 +8,7 @@ use stint_aws::{
     AwsCallCounter, AwsSettings, DynamoLedger, IamRoleProvisioner, IdentityStoreDirectory,
     IssueRetry, StsCredentialIssuer,
 };
-use stint_core::catalog::{Catalog, CatalogError};
+use stint_core::catalog::{Catalog, CatalogError, OidcSettings};
 use stint_core::ports::{Clock, Ledger};
 use stint_core::wiring::{Ports, UseCases};
 
@@ -50,6 +50,8 @@ pub struct App {
     pub ops: Operations,
     pub aws_calls: AwsCallCounter,
     pub verifier: Option<Arc<TokenVerifier>>,
+    /// People's ID tokens (with `[people]` in the catalog), and the claim naming the user.
+    pub people_verifier: Option<(Arc<TokenVerifier>, String)>,
 }
 
 /// `dynamodb://TABLE` names a DynamoDB ledger; anything else is a SQLite file.
@@ -103,6 +105,15 @@ impl App {
                 ledger.clone(),
             ))
         });
+        let people_verifier = catalog.people().map(|people| {
+            let settings = OidcSettings {
+                issuer: people.issuer.clone(),
+                audience: people.client_id.clone(),
+                max_token_age: people.max_token_age,
+            };
+            let verifier = TokenVerifier::new(settings, clock.clone(), ledger.clone());
+            (Arc::new(verifier), people.user_claim.clone())
+        });
         let cases = UseCases::wire(Ports {
             // Identity Center assignments arrive with the sso-admin adapter.
             assigner: None,
@@ -130,6 +141,7 @@ impl App {
             ops: Operations { cases, metrics },
             aws_calls,
             verifier,
+            people_verifier,
         })
     }
 }

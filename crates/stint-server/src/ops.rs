@@ -6,8 +6,9 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
+use stint_core::access::{Decided, PeopleAccess};
 use stint_core::audit::ChainReport;
-use stint_core::error::BrokerError;
+use stint_core::error::{BrokerError, ErrorCode};
 use stint_core::grant::{self, Caller, ReapReport, ReapSettings};
 use stint_core::ids::TransactionId;
 use stint_core::pipeline::{self, JobContext};
@@ -15,7 +16,7 @@ use stint_core::wiring::UseCases;
 
 use crate::metrics::BrokerMetrics;
 use crate::wire::{
-    self, DeprovisionInput, DeprovisionResponse, JobDeprovisionResponse, ProvisionInput,
+    self, AccessRequestInput, AccessRequestResponse, DenyInput, DeprovisionInput, DeprovisionResponse, JobDeprovisionResponse, ProvisionInput,
     ProvisionResponse, TransactionResponse,
 };
 
@@ -110,6 +111,94 @@ impl Operations {
         let id = TransactionId::parse(id)?;
         let (grant, events) = grant::read(&self.cases.journal, &id, caller).await?;
         Ok(wire::transaction_response(&grant, &events))
+    }
+
+    fn people(&self) -> Result<&PeopleAccess, BrokerError> {
+        self.cases.people.as_ref().ok_or_else(|| {
+            BrokerError::new(
+                ErrorCode::PeopleNotEnabled,
+                "this broker has no [people] in its catalog (or no Identity Center instance)",
+            )
+        })
+    }
+
+    /// A person asks for access; with no approvals needed the grant starts now.
+    pub async fn request_access(
+        &self,
+        input: &AccessRequestInput,
+        caller: &Caller,
+    ) -> Result<AccessRequestResponse, BrokerError> {
+        let result = self.people()?.ask(&wire::access_ask(input), caller).await;
+        self.metrics.outcome("request_access", &result);
+        self.log_decided("access requested", result)
+    }
+
+    pub async fn approve(
+        &self,
+        id: &str,
+        caller: &Caller,
+    ) -> Result<AccessRequestResponse, BrokerError> {
+        let id = TransactionId::parse(id)?;
+        let result = self.people()?.approve(&id, caller).await;
+        self.metrics.outcome("approve", &result);
+        self.log_decided("request approved", result)
+    }
+
+    pub async fn deny(
+        &self,
+        id: &str,
+        input: &DenyInput,
+        caller: &Caller,
+    ) -> Result<AccessRequestResponse, BrokerError> {
+        let id = TransactionId::parse(id)?;
+        let reason = input.reason.as_deref().unwrap_or("");
+        let result = self.people()?.deny(&id, caller, reason).await;
+        self.metrics.outcome("deny", &result);
+        self.log_decided("request denied", result)
+    }
+
+    pub async fn withdraw(
+        &self,
+        id: &str,
+        caller: &Caller,
+    ) -> Result<AccessRequestResponse, BrokerError> {
+        let id = TransactionId::parse(id)?;
+        let result = self.people()?.withdraw(&id, caller).await;
+        self.metrics.outcome("withdraw", &result);
+        self.log_decided("request withdrawn", result)
+    }
+
+    /// A request and the grant it started, for its requester or an approver.
+    pub async fn access_request(
+        &self,
+        id: &str,
+        caller: &Caller,
+    ) -> Result<AccessRequestResponse, BrokerError> {
+        let id = TransactionId::parse(id)?;
+        let request = self.people()?.read(&id, caller).await?;
+        let grant = match &request.grant {
+            Some(grant) => self.cases.journal.find(grant).await?,
+            None => None,
+        };
+        Ok(AccessRequestResponse {
+            request: wire::access_request_view(&request),
+            grant: grant.as_ref().map(|g| wire::person_grant_view(g, None)),
+        })
+    }
+
+    fn log_decided(
+        &self,
+        what: &str,
+        result: Result<Decided, BrokerError>,
+    ) -> Result<AccessRequestResponse, BrokerError> {
+        let decided = result?;
+        tracing::info!(
+            request_id = %decided.request.id,
+            state = %decided.request.state,
+            transaction_id = decided.grant.as_ref().map(|g| g.id.to_string()),
+            "{what}"
+        );
+        Ok(wire::access_request_response(&decided))
     }
 
     /// One reaper pass, counted and logged.

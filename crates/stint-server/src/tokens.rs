@@ -1,4 +1,5 @@
-//! Verifies GitHub Actions OIDC tokens, so stint trusts only what GitHub signs.
+//! Verifies OIDC tokens, so stint trusts only what the issuer signs: GitHub Actions tokens of
+//! pipelines, and people's ID tokens from the organisation's identity provider.
 //!
 //! RS256 only, decided here and never by the token's header (`none` and HS* are refused, which
 //! stops the "HS256 signed with the public key" trick); keys come from the issuer's JWKS, cached,
@@ -18,7 +19,8 @@ use serde::Deserialize;
 use stint_core::catalog::OidcSettings;
 use stint_core::error::{BrokerError, ErrorCode};
 use stint_core::ports::{Clock, Ledger};
-use stint_core::subject::PipelineClaims;
+use stint_core::ids::Email;
+use stint_core::subject::{PersonClaims, PipelineClaims};
 use time::OffsetDateTime;
 use tokio::sync::{Mutex, RwLock};
 
@@ -108,6 +110,11 @@ impl TokenVerifier {
         }
     }
 
+    /// The exact `iss` this verifier accepts.
+    pub fn issuer(&self) -> &str {
+        &self.settings.issuer
+    }
+
     /// The claims of a valid, unused token.
     pub async fn verify(&self, token: &str) -> Result<PipelineClaims, BrokerError> {
         let verified = self.check(token).await?;
@@ -117,14 +124,7 @@ impl TokenVerifier {
 
     /// Everything but the one-time use: signature, issuer, audience, times, claims.
     async fn check(&self, token: &str) -> Result<VerifiedToken, BrokerError> {
-        let claims = self.verify_signed(token).await?;
-        let registered: Registered = serde_json::from_value(claims.clone()).map_err(|e| {
-            refuse(
-                ErrorCode::MalformedToken,
-                format!("token claims are malformed: {e}"),
-            )
-        })?;
-        let expires = self.check_claims(&registered)?;
+        let (claims, registered, expires) = self.checked(token).await?;
         let jti = registered
             .jti
             .filter(|j| !j.is_empty())
@@ -140,6 +140,65 @@ impl TokenVerifier {
             jti,
             expires,
         })
+    }
+
+    /// A person's ID token from the organisation's identity provider: signature, issuer,
+    /// audience (the client id) and times as strictly as a pipeline's, then who (`user_claim`,
+    /// their email in the identity store) and how they signed in (`amr`, `acr`, `auth_time`).
+    /// Not one-time: a person's sign-in carries several calls.
+    pub async fn verify_person(
+        &self,
+        token: &str,
+        user_claim: &str,
+    ) -> Result<PersonClaims, BrokerError> {
+        let (claims, _, _) = self.checked(token).await?;
+        let text = |name: &str| claims.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+        let email = text(user_claim)
+            .ok_or_else(|| {
+                refuse(
+                    ErrorCode::MalformedToken,
+                    format!("the ID token has no {user_claim} claim to name the user"),
+                )
+            })
+            .and_then(|value| Email::parse(&value))?;
+        let subject = text("sub")
+            .ok_or_else(|| refuse(ErrorCode::MalformedToken, "the ID token has no sub"))?;
+        let amr = match claims.get("amr") {
+            Some(serde_json::Value::Array(values)) => values
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
+            Some(serde_json::Value::String(one)) => vec![one.clone()],
+            _ => Vec::new(),
+        };
+        let auth_time = claims
+            .get("auth_time")
+            .and_then(serde_json::Value::as_i64)
+            .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok());
+        Ok(PersonClaims {
+            email,
+            subject,
+            amr,
+            acr: text("acr"),
+            auth_time,
+        })
+    }
+
+    /// Signature, issuer, audience and times: the payload, its registered claims, and when
+    /// the token (plus skew) expires.
+    async fn checked(
+        &self,
+        token: &str,
+    ) -> Result<(serde_json::Value, Registered, OffsetDateTime), BrokerError> {
+        let claims = self.verify_signed(token).await?;
+        let registered: Registered = serde_json::from_value(claims.clone()).map_err(|e| {
+            refuse(
+                ErrorCode::MalformedToken,
+                format!("token claims are malformed: {e}"),
+            )
+        })?;
+        let expires = self.check_claims(&registered)?;
+        Ok((claims, registered, expires))
     }
 
     /// Records the token's one use; a second use is a replay.

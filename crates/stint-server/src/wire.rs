@@ -8,12 +8,17 @@
 use serde_json::Value;
 use stint_core::BrokerError;
 use stint_core::catalog::Delivery as CoreDelivery;
-use stint_core::grant::{Deprovisioned, Grant};
+use stint_core::access::{AccessAsk, AccessRequest, Decided};
+use stint_core::grant::{Deprovisioned, Grant, Joined, Mechanism};
 use stint_core::pipeline::{DeprovisionAsk, GivenBack, ProvisionAsk, Provisioned};
 use stint_core::record::Event;
 use stint_core::subject::PipelineClaims;
 use stint_core::time_fmt::rfc3339;
 
+pub use stint_api::{
+    AccessRequestInput, AccessRequestResponse, AccessRequestView, ApprovalView, DenyInput,
+    PersonGrantView,
+};
 pub use stint_api::{
     CallerView, CredentialsBody, Delivery, DeprovisionInput, DeprovisionResponse, ErrorBody,
     ErrorDetail, EventView, FailureView, Health, JobDeprovisionResponse, ProvisionInput,
@@ -191,5 +196,68 @@ mod tests {
         assert_eq!(ttl_hours(86400).to_string(), "24");
         assert_eq!(ttl_hours(5400).to_string(), "1.5");
         assert_eq!(ttl_hours(900).to_string(), "0.25");
+    }
+}
+
+/// A person's ask as the use case reads it.
+pub fn access_ask(input: &AccessRequestInput) -> AccessAsk<'_> {
+    AccessAsk {
+        account: input.account.as_deref(),
+        persona: input.persona.as_deref(),
+        duration: input.duration.as_deref(),
+        reason: input.reason.as_deref(),
+        ticket: input.ticket.as_deref(),
+    }
+}
+
+pub fn access_request_view(r: &AccessRequest) -> AccessRequestView {
+    let terms = &r.terms;
+    AccessRequestView {
+        id: r.id.to_string(),
+        state: r.state.as_str().to_owned(),
+        requester: terms.requester.to_string(),
+        account_id: terms.target.account_id.to_string(),
+        account_name: terms.target.account_name.to_string(),
+        persona: terms.target.persona.to_string(),
+        duration_seconds: terms.duration_seconds,
+        reason: terms.reason.clone(),
+        ticket: terms.ticket.clone(),
+        approvals: r
+            .approvals
+            .iter()
+            .map(|a| ApprovalView {
+                approver: a.approver.clone(),
+                at: rfc3339(a.at),
+            })
+            .collect(),
+        grant: r.grant.as_ref().map(ToString::to_string),
+        created_at: rfc3339(r.created_at),
+        answer_by: rfc3339(r.answer_by),
+    }
+}
+
+pub fn person_grant_view(g: &Grant, joined: Option<Joined>) -> PersonGrantView {
+    let permission_set = match &g.terms.mechanism {
+        Mechanism::Assignment { permission_set, .. } => permission_set.clone(),
+        Mechanism::Role { name, .. } => name.to_string(),
+    };
+    PersonGrantView {
+        transaction_id: g.id.to_string(),
+        state: g.state.as_str().to_owned(),
+        account_id: g.terms.target.account_id.to_string(),
+        permission_set,
+        expires_at: g.expires_at.map(rfc3339),
+        held: joined.and_then(|j| {
+            serde_json::to_value(j)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+        }),
+    }
+}
+
+pub fn access_request_response(d: &Decided) -> AccessRequestResponse {
+    AccessRequestResponse {
+        request: access_request_view(&d.request),
+        grant: d.grant.as_ref().map(|g| person_grant_view(g, d.joined)),
     }
 }

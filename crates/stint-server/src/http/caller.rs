@@ -1,6 +1,7 @@
-//! The caller as an axum extractor: with an OIDC issuer configured, the pipeline its bearer
-//! token proves (a request without a valid token is refused before its body is read);
-//! otherwise a local operator (the server then listens on loopback only).
+//! The caller as an axum extractor: a person, when the bearer token is an ID token of the
+//! catalog's `[people]` issuer; with an OIDC issuer configured, the pipeline its bearer token
+//! proves (a request without a valid token is refused before its body is read); otherwise a
+//! local operator (the server then listens on loopback only).
 
 use axum::extract::FromRequestParts;
 use axum::http::header;
@@ -18,9 +19,6 @@ impl FromRequestParts<App> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
-        let Some(verifier) = &app.verifier else {
-            return Ok(Self(Caller::operator("api")));
-        };
         let token = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -30,14 +28,36 @@ impl FromRequestParts<App> for Authenticated {
                     .or_else(|| v.strip_prefix("bearer "))
             })
             .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                BrokerError::new(
-                    ErrorCode::MissingToken,
-                    "send the job's GitHub Actions OIDC token as Authorization: Bearer",
-                )
-            })?;
+            .filter(|t| !t.is_empty());
+        // A person's ID token names the organisation's identity provider as its issuer; that
+        // verifier then checks it as strictly as the pipelines' checks theirs.
+        if let (Some(token), Some((people, user_claim))) = (token, &app.people_verifier)
+            && unverified_issuer(token).as_deref() == Some(people.issuer())
+        {
+            let person = people.verify_person(token, user_claim).await?;
+            return Ok(Self(Caller::Person(Box::new(person))));
+        }
+        let Some(verifier) = &app.verifier else {
+            return Ok(Self(Caller::operator("api")));
+        };
+        let token = token.ok_or_else(|| {
+            BrokerError::new(
+                ErrorCode::MissingToken,
+                "send the job's GitHub Actions OIDC token (or a person's ID token) as Authorization: Bearer",
+            )
+        })?;
         let claims = verifier.verify(token).await?;
         Ok(Self(Caller::Pipeline(Box::new(claims))))
     }
+}
+
+/// The `iss` a JWT claims, unverified: only to pick the verifier that then checks everything.
+fn unverified_issuer(token: &str) -> Option<String> {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    claims.get("iss")?.as_str().map(str::to_owned)
 }

@@ -4,6 +4,8 @@
 //!   (a provisioning sent again by the same job, or with the same `Idempotency-Key`, gets the
 //!   grant the first made);
 //! - `POST /v1/job/deprovision`: the give-back step, ending every grant of the calling job;
+//! - `POST /v1/requests` (a person asks), `GET /v1/requests/{id}`, and `…/approve`, `…/deny`,
+//!   `…/withdraw`: people's access, with the person's ID token as the bearer;
 //! - `GET /v1/transactions/{id}`: a transaction and its events;
 //! - `POST /v1/transactions/{id}/revoke`: end a grant now, cutting off issued sessions;
 //! - `GET /healthz`; `GET /metrics` (Prometheus text).
@@ -41,6 +43,11 @@ pub fn router(app: App) -> Router {
         .route("/v1/provision", post(v1::provision))
         .route("/v1/deprovision", post(v1::deprovision))
         .route("/v1/job/deprovision", post(v1::deprovision_job))
+        .route("/v1/requests", post(v1::request_access))
+        .route("/v1/requests/{id}", get(v1::access_request))
+        .route("/v1/requests/{id}/approve", post(v1::approve))
+        .route("/v1/requests/{id}/deny", post(v1::deny))
+        .route("/v1/requests/{id}/withdraw", post(v1::withdraw))
         .route("/v1/transactions/{id}", get(v1::transaction))
         .route("/v1/transactions/{id}/revoke", post(v1::revoke))
         .route("/healthz", get(v1::healthz))

@@ -9,7 +9,7 @@ use axum::response::IntoResponse;
 use super::{ApiError, Authenticated, Job, JsonBody};
 use crate::app::App;
 use crate::wire::{
-    DeprovisionInput, DeprovisionResponse, Health, JobDeprovisionResponse, ProvisionInput,
+    AccessRequestInput, AccessRequestResponse, DenyInput, DeprovisionInput, DeprovisionResponse, Health, JobDeprovisionResponse, ProvisionInput,
     ProvisionResponse, TransactionResponse,
 };
 
@@ -54,6 +54,48 @@ pub async fn revoke(
     Path(id): Path<String>,
 ) -> Result<Json<DeprovisionResponse>, ApiError> {
     Ok(Json(app.ops.revoke(&id, &caller).await?))
+}
+
+/// A person asks for access.
+pub async fn request_access(
+    State(app): State<App>,
+    Authenticated(caller): Authenticated,
+    JsonBody(input): JsonBody<AccessRequestInput>,
+) -> Result<Json<AccessRequestResponse>, ApiError> {
+    Ok(Json(app.ops.request_access(&input, &caller).await?))
+}
+
+pub async fn access_request(
+    State(app): State<App>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Json<AccessRequestResponse>, ApiError> {
+    Ok(Json(app.ops.access_request(&id, &caller).await?))
+}
+
+pub async fn approve(
+    State(app): State<App>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Json<AccessRequestResponse>, ApiError> {
+    Ok(Json(app.ops.approve(&id, &caller).await?))
+}
+
+pub async fn deny(
+    State(app): State<App>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+    JsonBody(input): JsonBody<DenyInput>,
+) -> Result<Json<AccessRequestResponse>, ApiError> {
+    Ok(Json(app.ops.deny(&id, &input, &caller).await?))
+}
+
+pub async fn withdraw(
+    State(app): State<App>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Json<AccessRequestResponse>, ApiError> {
+    Ok(Json(app.ops.withdraw(&id, &caller).await?))
 }
 
 pub async fn healthz() -> Json<Health> {

@@ -1,0 +1,79 @@
+//! People's access requests: what a person sends to ask (`POST /v1/requests`) or to deny, and
+//! how a request and the grant it started are shown. Times are RFC 3339 strings; states the
+//! broker's snake_case names.
+
+use serde::{Deserialize, Serialize};
+
+/// `POST /v1/requests`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessRequestInput {
+    /// An account name or id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub persona: Option<String>,
+    /// `2h`, `90m`, `1h30m`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<String>,
+}
+
+/// `POST /v1/requests/{id}/deny`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DenyInput {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// One approver's yes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalView {
+    pub approver: String,
+    pub at: String,
+}
+
+/// A request for access as the ledger holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessRequestView {
+    pub id: String,
+    /// `requested`, `approved`, `denied`, `withdrawn` or `expired`.
+    pub state: String,
+    pub requester: String,
+    pub account_id: String,
+    pub account_name: String,
+    pub persona: String,
+    pub duration_seconds: u64,
+    pub reason: String,
+    pub ticket: Option<String>,
+    pub approvals: Vec<ApprovalView>,
+    /// The grant an approval started.
+    pub grant: Option<String>,
+    pub created_at: String,
+    /// An unanswered request expires then.
+    pub answer_by: String,
+}
+
+/// A person's grant: an Identity Center assignment of a permission set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersonGrantView {
+    pub transaction_id: String,
+    pub state: String,
+    pub account_id: String,
+    pub permission_set: String,
+    pub expires_at: Option<String>,
+    /// `created` (stint made the assignment), `shared` (another live grant of the person held
+    /// it) or `standing` (Identity Center had it before stint; it stays).
+    pub held: Option<String>,
+}
+
+/// The answer to asking, approving, denying and withdrawing, and to `GET /v1/requests/{id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessRequestResponse {
+    pub request: AccessRequestView,
+    pub grant: Option<PersonGrantView>,
+}
