@@ -187,18 +187,6 @@ pub fn error_body(error: &BrokerError) -> Value {
     serde_json::to_value(body).unwrap_or_default()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::ttl_hours;
-
-    #[test]
-    fn ttl_hours_are_whole_when_they_can_be() {
-        assert_eq!(ttl_hours(86400).to_string(), "24");
-        assert_eq!(ttl_hours(5400).to_string(), "1.5");
-        assert_eq!(ttl_hours(900).to_string(), "0.25");
-    }
-}
-
 /// A person's ask as the use case reads it.
 pub fn access_ask(input: &AccessRequestInput) -> AccessAsk<'_> {
     AccessAsk {
@@ -259,5 +247,17 @@ pub fn access_request_response(d: &Decided) -> AccessRequestResponse {
     AccessRequestResponse {
         request: access_request_view(&d.request),
         grant: d.grant.as_ref().map(|g| person_grant_view(g, d.joined)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ttl_hours;
+
+    #[test]
+    fn ttl_hours_are_whole_when_they_can_be() {
+        assert_eq!(ttl_hours(86400).to_string(), "24");
+        assert_eq!(ttl_hours(5400).to_string(), "1.5");
+        assert_eq!(ttl_hours(900).to_string(), "0.25");
     }
 }
