@@ -10,8 +10,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::{
-    AccessRequestInput, AccessRequestResponse, DenyInput, DeprovisionInput, DeprovisionResponse, ErrorBody, Health, JobDeprovisionResponse,
-    ProvisionInput, ProvisionResponse, Secret, TransactionResponse,
+    AccessRequestInput, AccessRequestResponse, DenyInput, DeprovisionInput, DeprovisionResponse,
+    ErrorBody, Health, JobDeprovisionResponse, ProvisionInput, ProvisionResponse, Secret,
+    TransactionResponse,
 };
 
 /// The header naming the GitHub job (`$GITHUB_JOB`) a request comes from: the OIDC token

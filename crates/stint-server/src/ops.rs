@@ -16,8 +16,9 @@ use stint_core::wiring::UseCases;
 
 use crate::metrics::BrokerMetrics;
 use crate::wire::{
-    self, AccessRequestInput, AccessRequestResponse, DenyInput, DeprovisionInput, DeprovisionResponse, JobDeprovisionResponse, ProvisionInput,
-    ProvisionResponse, TransactionResponse,
+    self, AccessRequestInput, AccessRequestResponse, DenyInput, DeprovisionInput,
+    DeprovisionResponse, JobDeprovisionResponse, ProvisionInput, ProvisionResponse,
+    TransactionResponse,
 };
 
 #[derive(Clone)]

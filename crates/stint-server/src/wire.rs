@@ -7,8 +7,8 @@
 
 use serde_json::Value;
 use stint_core::BrokerError;
-use stint_core::catalog::Delivery as CoreDelivery;
 use stint_core::access::{AccessAsk, AccessRequest, Decided};
+use stint_core::catalog::Delivery as CoreDelivery;
 use stint_core::grant::{Deprovisioned, Grant, Joined, Mechanism};
 use stint_core::pipeline::{DeprovisionAsk, GivenBack, ProvisionAsk, Provisioned};
 use stint_core::record::Event;

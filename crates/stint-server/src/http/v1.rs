@@ -9,8 +9,8 @@ use axum::response::IntoResponse;
 use super::{ApiError, Authenticated, Job, JsonBody};
 use crate::app::App;
 use crate::wire::{
-    AccessRequestInput, AccessRequestResponse, DenyInput, DeprovisionInput, DeprovisionResponse, Health, JobDeprovisionResponse, ProvisionInput,
-    ProvisionResponse, TransactionResponse,
+    AccessRequestInput, AccessRequestResponse, DenyInput, DeprovisionInput, DeprovisionResponse,
+    Health, JobDeprovisionResponse, ProvisionInput, ProvisionResponse, TransactionResponse,
 };
 
 pub async fn provision(
