@@ -1,13 +1,15 @@
 //! stint's AWS adapters over aws-sdk-rust. Each implements one port of `stint-core`:
-//! `IdentityStoreDirectory` (Directory), `IamRoleProvisioner` (RoleProvisioner) and
-//! `StsCredentialIssuer` (CredentialIssuer). SDK errors stop here: they become `PortError`s
-//! with what stint was doing and the AWS error code and message.
+//! `IdentityStoreDirectory` (Directory), `IamRoleProvisioner` (RoleProvisioner),
+//! `StsCredentialIssuer` (CredentialIssuer) and `IdentityCenterAssigner` (AccountAssigner).
+//! SDK errors stop here: they become `PortError`s with what stint was doing and the AWS error
+//! code and message.
 
 mod calls;
 mod directory;
 mod dynamo;
 mod error;
 mod iam;
+mod sso;
 mod sts;
 mod web_identity;
 
@@ -21,6 +23,7 @@ pub use calls::{AwsCallCounter, CallCount, LATENCY_BUCKETS};
 pub use directory::IdentityStoreDirectory;
 pub use dynamo::DynamoLedger;
 pub use iam::IamRoleProvisioner;
+pub use sso::{IdentityCenterAssigner, StatusPolling};
 pub use sts::{IssueRetry, StsCredentialIssuer};
 pub use web_identity::assume_role_with_web_identity;
 

@@ -5,11 +5,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use stint_aws::{
-    AwsCallCounter, AwsSettings, DynamoLedger, IamRoleProvisioner, IdentityStoreDirectory,
-    IssueRetry, StsCredentialIssuer,
+    AwsCallCounter, AwsSettings, DynamoLedger, IamRoleProvisioner, IdentityCenterAssigner,
+    IdentityStoreDirectory, IssueRetry, StsCredentialIssuer,
 };
 use stint_core::catalog::{Catalog, CatalogError, OidcSettings};
-use stint_core::ports::{Clock, Ledger};
+use stint_core::ports::{AccountAssigner, Clock, Ledger};
 use stint_core::wiring::{Ports, UseCases};
 
 use crate::clock::SystemClock;
@@ -115,8 +115,13 @@ impl App {
             (Arc::new(verifier), people.user_claim.clone())
         });
         let cases = UseCases::wire(Ports {
-            // Identity Center assignments arrive with the sso-admin adapter.
-            assigner: None,
+            assigner: catalog.people().map(|people| {
+                Arc::new(IdentityCenterAssigner::new(
+                    &sdk,
+                    aws_calls.clone(),
+                    people.instance_arn.clone(),
+                )) as Arc<dyn AccountAssigner>
+            }),
             directory: Arc::new(IdentityStoreDirectory::new(
                 &sdk,
                 aws_calls.clone(),

@@ -3,6 +3,7 @@
 //! (`stint-bench`), one copy each:
 //!
 //! - `seed`: puts the world stint expects into the emulator (users, groups, provisioner roles).
+//! - `identity_center`: permission sets and account assignments in the emulator.
 //! - `fault_proxy`: an HTTP proxy between stint and the emulator that injects AWS faults.
 //! - `issuer`: a GitHub Actions OIDC issuer on loopback that mints tokens (and forgeries).
 //! - `clock`: the wall clock plus an offset a test moves forward.
@@ -15,6 +16,7 @@
 
 pub mod clock;
 pub mod fault_proxy;
+pub mod identity_center;
 pub mod issuer;
 pub mod seed;
 

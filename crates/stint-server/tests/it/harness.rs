@@ -11,7 +11,7 @@ use stint_aws::{AwsSettings, IssueRetry};
 use stint_server::app::{App, Settings};
 
 use stint_testkit::clock::ShiftedClock;
-use stint_testkit::issuer::{JIT_WORKFLOW, TestIssuer};
+use stint_testkit::issuer::{AUDIENCE, JIT_WORKFLOW, TestIssuer};
 use stint_testkit::seed::{BROKER_ROLE_ARN, PROVISIONER_ROLE, Seeder};
 
 pub fn moto_url() -> String {
@@ -96,11 +96,21 @@ pub struct TestApp {
     pub app: App,
     /// The broker's clock: real time, moved forward by tests.
     pub clock: Arc<ShiftedClock>,
+    /// The identity store this test seeded, and its users' ids there.
+    pub store: String,
+    pub users: SeededUsers,
     _dir: tempfile::TempDir,
 }
 
+/// The identity store's user ids of `USERS`.
+pub struct SeededUsers {
+    pub alice: String,
+    pub bob: String,
+    pub carol: String,
+}
+
 fn catalog(store: &str, nonprod: &str, prod: &str, pipelines: Option<&str>) -> String {
-    let prod_delivery = if pipelines.is_some() {
+    let prod_delivery = if pipelines.is_some_and(|p| p.contains("[oidc]")) {
         "oidc"
     } else {
         "broker"
@@ -193,6 +203,97 @@ pub async fn spawn_pipeline_app() -> (TestApp, TestIssuer) {
     (app, issuer)
 }
 
+/// A broker for people: `[people]` trusts a loopback OpenID provider (the test issuer) and
+/// maps Product-Deployers to a permission set made in the emulator for this test. Bob and
+/// carol approve production; nonprod needs no approval.
+pub async fn spawn_people_app() -> PeopleApp {
+    let provider = TestIssuer::start().expect("test OpenID provider");
+    let seed = Seeder::connect(&moto_url()).await;
+    let permission_set_name = format!("Acme-Deployers-{}", random_digits(8));
+    let permission_set_arn = seed
+        .permission_set(&permission_set_name)
+        .await
+        .expect("permission set");
+    let people = format!(
+        r#"
+[people]
+issuer = "{issuer}"
+client_id = "{AUDIENCE}"
+
+[people.personas.Product-Deployers]
+permission_set = "{permission_set_name}"
+rules = {{ max_duration = "8h" }}
+prod = {{ max_duration = "2h", approvals = 1, approver_groups = ["Acme_Platform_Prod-Approvers"], justification = true, ticket_pattern = "(INC|CHG)-[0-9]+", required_amr = ["mfa"], max_auth_age = "15m" }}
+"#,
+        issuer = provider.url,
+    );
+    let app = spawn(Some(people)).await;
+    let approvers = app
+        .seed
+        .group(&app.store, "Acme_Platform_Prod-Approvers")
+        .await
+        .expect("approvers group");
+    for user in [&app.users.bob, &app.users.carol] {
+        app.seed
+            .add_member(&app.store, &approvers, user)
+            .await
+            .expect("approver");
+    }
+    PeopleApp {
+        app,
+        provider,
+        permission_set_arn,
+    }
+}
+
+/// A broker for people, the OpenID provider its people sign in with, and the permission set
+/// its Product-Deployers persona assigns.
+pub struct PeopleApp {
+    pub app: TestApp,
+    pub provider: TestIssuer,
+    pub permission_set_arn: String,
+}
+
+/// How a person signed in, for the ID token the provider mints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignIn {
+    /// Password and a phishing-resistant second factor, just now.
+    Mfa,
+    /// Password only.
+    Password,
+}
+
+impl PeopleApp {
+    /// An ID token for `email` as the provider would mint it after a sign-in.
+    pub fn id_token(&self, email: &str, sign_in: SignIn) -> stint_api::Secret {
+        let amr = match sign_in {
+            SignIn::Mfa => json!(["pwd", "mfa", "hwk"]),
+            SignIn::Password => json!(["pwd"]),
+        };
+        let token = self.provider.mint(&json!({
+            "iss": self.provider.url,
+            "aud": AUDIENCE,
+            "sub": format!("sub-{email}"),
+            "email": email,
+            "iat": stint_testkit::issuer::now(),
+            "exp": stint_testkit::issuer::now() + 300,
+            "auth_time": stint_testkit::issuer::now(),
+            "amr": amr,
+        }));
+        stint_api::Secret::new(token)
+    }
+
+    /// The user ids holding the persona's permission set on `account`, as the emulator
+    /// lists them.
+    pub async fn assigned(&self, account: &str) -> Vec<String> {
+        self.app
+            .seed
+            .assigned_users(account, &self.permission_set_arn)
+            .await
+            .expect("list assignments")
+    }
+}
+
 async fn spawn(pipelines: Option<String>) -> TestApp {
     spawn_via(pipelines, None).await
 }
@@ -205,7 +306,7 @@ pub async fn spawn_via(pipelines: Option<String>, aws_endpoint: Option<String>) 
     let store = format!("d-{}", random_digits(10));
     let (nonprod, prod) = (random_digits(12), random_digits(12));
     let seed = Seeder::connect(&endpoint).await;
-    seed_world(&seed, &store, &nonprod, &prod).await;
+    let users = seed_world(&seed, &store, &nonprod, &prod).await;
 
     let dir = tempfile::tempdir().expect("tempdir");
     let catalog_path = dir.path().join("catalog.toml");
@@ -247,13 +348,15 @@ pub async fn spawn_via(pipelines: Option<String>, aws_endpoint: Option<String>) 
         ledger_path,
         app,
         clock,
+        store,
+        users,
         _dir: dir,
     }
 }
 
-async fn seed_world(seed: &Seeder, store: &str, nonprod: &str, prod: &str) {
+async fn seed_world(seed: &Seeder, store: &str, nonprod: &str, prod: &str) -> SeededUsers {
     let alice = seed.user(store, "alice", USERS.alice).await.expect("alice");
-    seed.user(store, "bob", USERS.bob).await.expect("bob");
+    let bob = seed.user(store, "bob", USERS.bob).await.expect("bob");
     let carol = seed.user(store, "carol", USERS.carol).await.expect("carol");
     let deployers_nonprod = seed
         .group(store, &format!("Acme_Platform_{nonprod}_Product-Deployers"))
@@ -281,6 +384,7 @@ async fn seed_world(seed: &Seeder, store: &str, nonprod: &str, prod: &str) {
         .expect("member");
     seed.provisioner_role(nonprod).await.expect("provisioner");
     seed.provisioner_role(prod).await.expect("provisioner");
+    SeededUsers { alice, bob, carol }
 }
 
 impl TestApp {

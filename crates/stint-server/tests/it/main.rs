@@ -14,6 +14,7 @@ mod harness;
 mod lambda;
 mod ledger_contract;
 mod migration;
+mod people;
 mod pipelines;
 mod provision;
 mod rejections;

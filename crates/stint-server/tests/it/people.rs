@@ -1,0 +1,231 @@
+//! People's access over HTTP against the AWS emulator: a person signed in at a loopback OpenID
+//! provider asks, an approver approves, the permission set is assigned in Identity Center (read
+//! back through the SDK), and the reaper takes it away at expiry. Overlapping grants share one
+//! assignment; standing access is never removed; every refusal leaves Identity Center as it was.
+
+use std::time::Duration;
+
+use stint_api::{AccessRequestInput, AccessRequestResponse, ClientError, Secret};
+use stint_core::grant::ReapSettings;
+
+use crate::harness::{PeopleApp, SignIn, USERS, spawn_people_app};
+
+fn ask(account: &str, duration: &str, reason: &str, ticket: Option<&str>) -> AccessRequestInput {
+    AccessRequestInput {
+        account: Some(account.to_owned()),
+        persona: Some("Product-Deployers".to_owned()),
+        duration: Some(duration.to_owned()),
+        reason: Some(reason.to_owned()),
+        ticket: ticket.map(str::to_owned),
+    }
+}
+
+impl PeopleApp {
+    async fn request(
+        &self,
+        input: &AccessRequestInput,
+        token: &Secret,
+    ) -> Result<AccessRequestResponse, ClientError> {
+        self.app.client().request_access(input, Some(token)).await
+    }
+
+    /// Moves the broker's clock and runs one reaper pass; answers how many grants expired.
+    async fn expire_after(&self, elapsed: Duration) -> u64 {
+        self.app.clock.advance(elapsed);
+        let report = self
+            .app
+            .app
+            .ops
+            .reap(&ReapSettings::default())
+            .await
+            .unwrap();
+        assert_eq!(report.errors, 0, "{report:?}");
+        report.expired as u64
+    }
+}
+
+/// The stable code of a refusal, with its HTTP status.
+fn refused(result: Result<AccessRequestResponse, ClientError>) -> (u16, String) {
+    match result {
+        Err(ClientError::Refused { status, code, .. }) => (status, code),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn prod_access_is_approved_by_another_person_assigned_in_identity_center_and_ends_at_expiry()
+{
+    let people = spawn_people_app().await;
+    let app = &people.app;
+    let alice = people.id_token(USERS.alice, SignIn::Mfa);
+    let asked = people
+        .request(
+            &ask(
+                "workload-prod",
+                "1h",
+                "roll back the payments deploy",
+                Some("INC-4711"),
+            ),
+            &alice,
+        )
+        .await
+        .unwrap();
+    assert_eq!(asked.request.state, "requested");
+    assert!(asked.grant.is_none());
+    assert!(people.assigned(&app.prod).await.is_empty());
+
+    // Alice cannot approve her own request, and bob needs a fresh MFA sign-in.
+    let id = asked.request.id.clone();
+    let own = app.client().approve(&id, Some(&alice)).await;
+    assert_eq!(refused(own), (403, "self_approval".to_owned()));
+    let bob_password = people.id_token(USERS.bob, SignIn::Password);
+    let weak = app.client().approve(&id, Some(&bob_password)).await;
+    assert_eq!(refused(weak), (403, "mfa_required".to_owned()));
+    assert!(people.assigned(&app.prod).await.is_empty());
+
+    let bob = people.id_token(USERS.bob, SignIn::Mfa);
+    let approved = app.client().approve(&id, Some(&bob)).await.unwrap();
+    assert_eq!(approved.request.state, "approved");
+    assert_eq!(approved.request.approvals.len(), 1);
+    assert_eq!(approved.request.approvals[0].approver, USERS.bob);
+    let grant = approved.grant.expect("the approval starts a grant");
+    assert_eq!(grant.state, "provisioned");
+    assert_eq!(grant.held.as_deref(), Some("created"));
+    assert_eq!(
+        people.assigned(&app.prod).await,
+        vec![app.users.alice.clone()]
+    );
+
+    // Reading the request back shows the same grant.
+    let read = app
+        .client()
+        .access_request(&id, Some(&alice))
+        .await
+        .unwrap();
+    assert_eq!(
+        read.request.grant.as_deref(),
+        Some(grant.transaction_id.as_str())
+    );
+
+    assert_eq!(people.expire_after(Duration::from_secs(61 * 60)).await, 1);
+    assert!(people.assigned(&app.prod).await.is_empty());
+    let ended = app.transaction(&grant.transaction_id).await;
+    assert_eq!(ended["transaction"]["state"], "deprovisioned", "{ended}");
+}
+
+#[tokio::test]
+async fn overlapping_grants_share_one_assignment_until_the_last_one_ends() {
+    let people = spawn_people_app().await;
+    let app = &people.app;
+    let alice = people.id_token(USERS.alice, SignIn::Password);
+    let short = people
+        .request(&ask("workload-nonprod", "1h", "debug", None), &alice)
+        .await
+        .unwrap();
+    let long = people
+        .request(&ask("workload-nonprod", "3h", "long debug", None), &alice)
+        .await
+        .unwrap();
+    let held = |r: &AccessRequestResponse| r.grant.as_ref().and_then(|g| g.held.clone());
+    assert_eq!(held(&short).as_deref(), Some("created"));
+    assert_eq!(held(&long).as_deref(), Some("shared"));
+    // One assignment: a second CreateAccountAssignment would show as a second row.
+    assert_eq!(
+        people.assigned(&app.nonprod).await,
+        vec![app.users.alice.clone()]
+    );
+
+    assert_eq!(people.expire_after(Duration::from_secs(61 * 60)).await, 1);
+    assert_eq!(
+        people.assigned(&app.nonprod).await,
+        vec![app.users.alice.clone()],
+        "the longer grant still holds the assignment"
+    );
+    assert_eq!(people.expire_after(Duration::from_secs(2 * 3600)).await, 1);
+    assert!(people.assigned(&app.nonprod).await.is_empty());
+}
+
+#[tokio::test]
+async fn standing_access_is_recorded_as_held_and_never_removed() {
+    let people = spawn_people_app().await;
+    let app = &people.app;
+    app.seed
+        .assign(&app.nonprod, &people.permission_set_arn, &app.users.alice)
+        .await
+        .unwrap();
+    let alice = people.id_token(USERS.alice, SignIn::Password);
+    let asked = people
+        .request(&ask("workload-nonprod", "1h", "debug", None), &alice)
+        .await
+        .unwrap();
+    let grant = asked.grant.expect("nonprod needs no approval");
+    assert_eq!(grant.held.as_deref(), Some("standing"));
+
+    assert_eq!(people.expire_after(Duration::from_secs(61 * 60)).await, 1);
+    assert_eq!(
+        people.assigned(&app.nonprod).await,
+        vec![app.users.alice.clone()]
+    );
+}
+
+#[tokio::test]
+async fn every_refusal_has_its_code_and_changes_nothing_in_identity_center() {
+    let people = spawn_people_app().await;
+    let app = &people.app;
+    let alice_mfa = people.id_token(USERS.alice, SignIn::Mfa);
+    let alice_password = people.id_token(USERS.alice, SignIn::Password);
+    let bob = people.id_token(USERS.bob, SignIn::Mfa);
+    let cases = [
+        (
+            ask("workload-nonprod", "1h", "debug", None),
+            &bob,
+            (403, "not_eligible"),
+        ),
+        (
+            ask("workload-prod", "1h", "fix", Some("INC-1")),
+            &alice_password,
+            (403, "mfa_required"),
+        ),
+        (
+            ask("workload-prod", "3h", "fix", Some("INC-1")),
+            &alice_mfa,
+            (400, "duration_too_long"),
+        ),
+        (
+            ask("workload-prod", "1h", "", Some("INC-1")),
+            &alice_mfa,
+            (400, "justification_required"),
+        ),
+        (
+            ask("workload-prod", "1h", "fix", Some("JIRA-1")),
+            &alice_mfa,
+            (400, "invalid_ticket"),
+        ),
+        (
+            ask("workload-nonprod", "forever", "debug", None),
+            &alice_mfa,
+            (400, "invalid_duration"),
+        ),
+    ];
+    for (input, token, (status, code)) in cases {
+        let (got_status, got_code) = refused(people.request(&input, token).await);
+        assert_eq!((got_status, got_code.as_str()), (status, code), "{input:?}");
+    }
+    // No token at all is refused before anything is read.
+    let anonymous = app
+        .client()
+        .request_access(&ask("workload-nonprod", "1h", "debug", None), None)
+        .await;
+    assert!(
+        matches!(
+            anonymous,
+            Err(ClientError::Refused {
+                status: 400..=403,
+                ..
+            })
+        ),
+        "{anonymous:?}"
+    );
+    assert!(people.assigned(&app.nonprod).await.is_empty());
+    assert!(people.assigned(&app.prod).await.is_empty());
+}

@@ -1,0 +1,110 @@
+//! Identity Center in the emulator, read and written through the SDK as an administrator would:
+//! the instance, permission sets, and the account assignments that exist (what a test asserts
+//! on, never stint's own word).
+
+use aws_sdk_ssoadmin::types::{PrincipalType, TargetType};
+
+use crate::Error;
+use crate::seed::Seeder;
+
+impl Seeder {
+    pub fn sso_admin(&self) -> aws_sdk_ssoadmin::Client {
+        aws_sdk_ssoadmin::Client::new(&self.sdk)
+    }
+
+    /// The emulator's Identity Center instance (one per account and region).
+    pub async fn sso_instance(&self) -> Result<String, Error> {
+        let out = self
+            .sso_admin()
+            .list_instances()
+            .send()
+            .await
+            .map_err(Error::emulator("listing Identity Center instances"))?;
+        out.instances()
+            .iter()
+            .find_map(|i| i.instance_arn().map(str::to_owned))
+            .ok_or_else(|| Error::Emulator {
+                what: "listing Identity Center instances".into(),
+                source: "the emulator answered no instance".into(),
+            })
+    }
+
+    /// Creates a permission set (one hour sessions); returns its ARN.
+    pub async fn permission_set(&self, name: &str) -> Result<String, Error> {
+        let instance = self.sso_instance().await?;
+        let what = format!("creating the permission set {name}");
+        let out = self
+            .sso_admin()
+            .create_permission_set()
+            .instance_arn(instance)
+            .name(name)
+            // The emulator answers a number where the SDK expects a string without it.
+            .session_duration("PT1H")
+            .send()
+            .await
+            .map_err(Error::emulator(what.clone()))?;
+        out.permission_set()
+            .and_then(|p| p.permission_set_arn())
+            .map(str::to_owned)
+            .ok_or_else(|| Error::Emulator {
+                what,
+                source: "the answer has no permission set ARN".into(),
+            })
+    }
+
+    /// Assigns a permission set to a user on an account, as an administrator would by hand
+    /// (standing access stint did not make).
+    pub async fn assign(
+        &self,
+        account: &str,
+        permission_set_arn: &str,
+        user_id: &str,
+    ) -> Result<(), Error> {
+        let instance = self.sso_instance().await?;
+        self.sso_admin()
+            .create_account_assignment()
+            .instance_arn(instance)
+            .target_id(account)
+            .target_type(TargetType::AwsAccount)
+            .permission_set_arn(permission_set_arn)
+            .principal_type(PrincipalType::User)
+            .principal_id(user_id)
+            .send()
+            .await
+            .map_err(Error::emulator(format!("assigning {user_id} on {account}")))?;
+        Ok(())
+    }
+
+    /// The user ids that hold `permission_set_arn` on `account`, as the emulator lists them
+    /// (a repeated row appears twice).
+    pub async fn assigned_users(
+        &self,
+        account: &str,
+        permission_set_arn: &str,
+    ) -> Result<Vec<String>, Error> {
+        let instance = self.sso_instance().await?;
+        let mut users = Vec::new();
+        let mut token = None;
+        loop {
+            let page = self
+                .sso_admin()
+                .list_account_assignments()
+                .instance_arn(&instance)
+                .account_id(account)
+                .permission_set_arn(permission_set_arn)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(Error::emulator(format!("listing assignments on {account}")))?;
+            users.extend(
+                page.account_assignments()
+                    .iter()
+                    .filter_map(|a| a.principal_id().map(str::to_owned)),
+            );
+            token = page.next_token().map(str::to_owned);
+            if token.is_none() {
+                return Ok(users);
+            }
+        }
+    }
+}
