@@ -771,7 +771,7 @@ impl World {
     }
 
     pub async fn reap(&self, settings: &ReapSettings) -> Result<ReapReport, BrokerError> {
-        self.cases.reaper.reap(settings).await
+        self.cases.reap(settings).await
     }
 
     pub async fn verify_audit(&self) -> Result<ChainReport, LedgerError> {

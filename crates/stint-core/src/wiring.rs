@@ -5,9 +5,11 @@ use std::sync::Arc;
 
 use crate::access::PeopleAccess;
 use crate::catalog::Catalog;
-use crate::grant::{Assignments, GrantEnder, Journal, Reaper};
+use crate::error::BrokerError;
+use crate::grant::{Assignments, GrantEnder, Journal, REAPER, ReapReport, ReapSettings, Reaper};
 use crate::pipeline::Provision;
 use crate::ports::{AccountAssigner, Clock, CredentialIssuer, Directory, Ledger, RoleProvisioner};
+use crate::subject::Actor;
 
 /// The adapters a broker runs on.
 pub struct Ports {
@@ -71,6 +73,17 @@ impl UseCases {
             journal,
             catalog: ports.catalog,
         }
+    }
+
+    /// One reaper pass over every flow: grants (expired, stuck, orphaned roles and
+    /// assignments), then people's requests not answered in time.
+    pub async fn reap(&self, settings: &ReapSettings) -> Result<ReapReport, BrokerError> {
+        let mut report = self.reaper.reap(settings).await?;
+        if let Some(people) = &self.people {
+            let actor = Actor(REAPER.to_owned());
+            report.requests_expired += people.expire_requests(settings.batch, &actor).await?;
+        }
+        Ok(report)
     }
 
     /// The same use cases over another role provisioner (a test's witness around the real

@@ -46,6 +46,8 @@ impl BrokerMetrics {
             total.expired += report.expired;
             total.stuck += report.stuck;
             total.orphans += report.orphans;
+            total.stray_assignments += report.stray_assignments;
+            total.requests_expired += report.requests_expired;
             total.errors += report.errors;
         }
     }
@@ -90,6 +92,8 @@ impl BrokerMetrics {
             ("expired", reaped.expired),
             ("stuck", reaped.stuck),
             ("orphan", reaped.orphans),
+            ("stray_assignment", reaped.stray_assignments),
+            ("request_expired", reaped.requests_expired),
             ("error", reaped.errors),
         ] {
             let _ = writeln!(out, "stint_reaper_actions_total{{kind=\"{kind}\"}} {n}");

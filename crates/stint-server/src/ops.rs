@@ -204,7 +204,7 @@ impl Operations {
 
     /// One reaper pass, counted and logged.
     pub async fn reap(&self, settings: &ReapSettings) -> Result<ReapReport, BrokerError> {
-        let result = self.cases.reaper.reap(settings).await;
+        let result = self.cases.reap(settings).await;
         match &result {
             Ok(report) => {
                 self.metrics.reaped(report);
@@ -215,6 +215,8 @@ impl Operations {
                         expired = report.expired,
                         stuck = report.stuck,
                         orphans = report.orphans,
+                        stray_assignments = report.stray_assignments,
+                        requests_expired = report.requests_expired,
                         errors = report.errors,
                         "reaper pass"
                     );

@@ -1,6 +1,7 @@
 //! A fault-injecting HTTP proxy on loopback, between stint and the AWS emulator. At a set rate
 //! it answers with throttling, with a 500 before forwarding, with a 500 after forwarding (the
-//! change landed, the answer was lost), drops the connection, or answers slowly.
+//! change landed, the answer was lost), drops the connection, or answers slowly. Identity
+//! Center's asynchronous assignment statuses are played by `status_script`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -12,6 +13,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use crate::Error;
+use crate::status_script::{Scripted, StatusScripts};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FaultKind {
@@ -28,6 +30,8 @@ pub struct FaultProxy {
     /// Faults per thousand requests.
     pub rate_per_mille: Arc<AtomicU32>,
     pub counts: Arc<Counts>,
+    /// IN_PROGRESS and FAILED answers for account assignment changes.
+    pub statuses: Arc<StatusScripts>,
 }
 
 /// What went through the proxy so far.
@@ -43,6 +47,7 @@ struct Inner {
     rate_per_mille: Arc<AtomicU32>,
     counts: Arc<Counts>,
     seed: AtomicU64,
+    statuses: Arc<StatusScripts>,
 }
 
 impl FaultProxy {
@@ -57,12 +62,14 @@ impl FaultProxy {
         let url = format!("http://{addr}");
         let rate = Arc::new(AtomicU32::new(rate_per_mille));
         let counts = Arc::new(Counts::default());
+        let statuses = Arc::new(StatusScripts::default());
         let inner = Arc::new(Inner {
             upstream: upstream.trim_end_matches('/').to_owned(),
             http: reqwest::Client::new(),
             rate_per_mille: rate.clone(),
             counts: counts.clone(),
             seed: AtomicU64::new(0x9E37_79B9_7F4A_7C15),
+            statuses: statuses.clone(),
         });
         let router = axum::Router::new().fallback(proxy).with_state(inner);
         tokio::spawn(async move { axum::serve(listener, router).await });
@@ -70,6 +77,7 @@ impl FaultProxy {
             url,
             rate_per_mille: rate,
             counts,
+            statuses,
         })
     }
 }
@@ -165,7 +173,22 @@ async fn proxy(State(inner): State<Arc<Inner>>, request: Request) -> Response {
         .path_and_query()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_default();
-    let json = parts.headers.contains_key("x-amz-target");
+    let target = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let json = target.is_some();
+    match target.map(|t| inner.statuses.route(&t, &body)) {
+        None | Some(Scripted::Pass) => {}
+        Some(Scripted::Answer(answer)) => return answer,
+        Some(Scripted::Rewrite(rewrite)) => {
+            let answer = inner
+                .forward(parts.method, &uri, &parts.headers, body)
+                .await;
+            return rewritten(answer, rewrite).await;
+        }
+    }
     let fault = inner.fault();
     if fault.is_some() {
         inner.counts.faults.fetch_add(1, Ordering::SeqCst);
@@ -212,4 +235,20 @@ async fn proxy(State(inner): State<Arc<Inner>>, request: Request) -> Response {
                 .await
         }
     }
+}
+
+/// The emulator's JSON answer changed by `rewrite` (an answer that is not JSON passes as is).
+async fn rewritten(
+    answer: Response,
+    rewrite: Box<dyn FnOnce(&serde_json::Value) -> serde_json::Value + Send>,
+) -> Response {
+    let (parts, body) = answer.into_parts();
+    let bytes = axum::body::to_bytes(body, 16 << 20)
+        .await
+        .unwrap_or_default();
+    let body = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        Ok(value) if parts.status.is_success() => Body::from(rewrite(&value).to_string()),
+        _ => Body::from(bytes),
+    };
+    Response::from_parts(parts, body)
 }

@@ -4,7 +4,8 @@
 //!
 //! - `seed`: puts the world stint expects into the emulator (users, groups, provisioner roles).
 //! - `identity_center`: permission sets and account assignments in the emulator.
-//! - `fault_proxy`: an HTTP proxy between stint and the emulator that injects AWS faults.
+//! - `fault_proxy`: an HTTP proxy between stint and the emulator that injects AWS faults,
+//!   and (`status_script`) plays Identity Center's IN_PROGRESS and FAILED statuses.
 //! - `issuer`: a GitHub Actions OIDC issuer on loopback that mints tokens (and forgeries).
 //! - `clock`: the wall clock plus an offset a test moves forward.
 //!
@@ -19,6 +20,7 @@ pub mod fault_proxy;
 pub mod identity_center;
 pub mod issuer;
 pub mod seed;
+pub mod status_script;
 
 /// What test support can fail at. Callers do not choose between these: the variant says where
 /// to look (the loopback server, the emulator, the fixtures).

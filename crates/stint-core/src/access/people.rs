@@ -19,7 +19,7 @@ use crate::grant::{
 };
 use crate::ids::{AccountId, AccountName, Email, GroupType, TransactionId};
 use crate::ports::{Directory, DirectoryUser, Membership};
-use crate::record::{Action, RequestState, State};
+use crate::record::{Action, RequestState, State, Status};
 use crate::subject::{Actor, Origin, PersonClaims, Subject};
 use crate::time_fmt::whole_seconds;
 
@@ -269,6 +269,46 @@ impl PeopleAccess {
             caller,
         )
         .await
+    }
+
+    /// For the reaper: every request still unanswered past its `answer_by` ends `expired`
+    /// (at most `limit` per pass). An approver racing the reaper is ordered by the ledger:
+    /// one of the two writes wins. Answers how many expired.
+    pub async fn expire_requests(&self, limit: usize, actor: &Actor) -> Result<u64, BrokerError> {
+        let now = self.journal.now();
+        // Every open request last changed before now; the due ones are those past answer_by.
+        let open = self
+            .journal
+            .ledger
+            .stale(Status::Request(RequestState::Requested), now, limit)
+            .await
+            .map_err(ledger_error)?;
+        let mut expired = 0;
+        for record in &open {
+            let Ok(request) = AccessRequest::decode(record) else {
+                continue;
+            };
+            if request.answer_by > now {
+                continue;
+            }
+            let why = format!(
+                "not answered by {}",
+                crate::time_fmt::rfc3339(request.answer_by)
+            );
+            let Ok(next) = request.advance(RequestState::Expired, now) else {
+                continue;
+            };
+            let mut batch = Batch::default();
+            let step = Step::new(actor, Action::Expired, why);
+            self.journal.stage_record(&mut batch, next.encode(), step);
+            match self.journal.commit(batch).await {
+                Ok(()) => expired += 1,
+                // Answered meanwhile: the answer stands.
+                Err(e) if e.code == ErrorCode::WriteConflict => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(expired)
     }
 
     /// A request, for its requester or anyone who may approve it.

@@ -478,6 +478,94 @@ impl Assignments {
         Ok(())
     }
 
+    /// For the reaper: holdings untouched since `before` that no live grant holds (a crash
+    /// between a grant's end and its leaving, or an assignment left `assigning` or
+    /// `releasing`). An assignment stint made is removed; standing access is only released.
+    /// Answers how many assignments it removed, and how many holdings it left for the next
+    /// pass after an error.
+    pub async fn sweep(
+        &self,
+        before: OffsetDateTime,
+        limit: usize,
+        actor: &Actor,
+    ) -> Result<(u64, u64), BrokerError> {
+        let (mut removed, mut errors) = (0, 0);
+        for state in [
+            HoldingState::Held,
+            HoldingState::Assigning,
+            HoldingState::Releasing,
+        ] {
+            let stale = self
+                .journal
+                .ledger
+                .stale(state.into(), before, limit)
+                .await
+                .map_err(super::journal::ledger_error)?;
+            for record in &stale {
+                match self.sweep_one(record, actor).await {
+                    Ok(true) => removed += 1,
+                    Ok(false) => {}
+                    // A grant joined or left meanwhile: it decides.
+                    Err(e) if e.is_conflict() => {}
+                    Err(e) => {
+                        tracing::warn!(code = %e.code, "reaper: sweeping a holding: {}", e.message);
+                        errors += 1;
+                    }
+                }
+            }
+        }
+        Ok((removed, errors))
+    }
+
+    async fn sweep_one(&self, record: &StoredRecord, actor: &Actor) -> Result<bool, BrokerError> {
+        let holding = Holding::decode(record).map_err(unreadable)?;
+        if self.any_live(&holding.holders).await? {
+            return Ok(false);
+        }
+        self.release_abandoned(&holding, actor).await
+    }
+
+    async fn any_live(&self, holders: &[TransactionId]) -> Result<bool, BrokerError> {
+        for id in holders {
+            match self.journal.find(id).await? {
+                Some(grant) if !grant.state.is_terminal() => return Ok(true),
+                _ => {}
+            }
+        }
+        Ok(false)
+    }
+
+    /// Releases a holding nobody live holds, removing the assignment if stint made it.
+    async fn release_abandoned(
+        &self,
+        holding: &Holding,
+        actor: &Actor,
+    ) -> Result<bool, BrokerError> {
+        let now = self.journal.now();
+        let reason = "the reaper: no live grant holds the assignment";
+        let mut batch = Batch::default();
+        if holding.standing {
+            let next = holding.next(HoldingState::Released, Vec::new(), now);
+            let step = Step::new(actor, Action::Left, reason);
+            self.journal.stage_record(&mut batch, next.encode(), step);
+            self.journal.commit(batch).await?;
+            return Ok(false);
+        }
+        let releasing = if holding.state == HoldingState::Releasing {
+            holding.clone()
+        } else {
+            let next = holding.next(HoldingState::Releasing, Vec::new(), now);
+            let step = Step::new(actor, Action::Left, reason);
+            self.journal.stage_record(&mut batch, next.encode(), step);
+            self.journal.commit(batch).await?;
+            next
+        };
+        let mut outcome = Batch::default();
+        self.unassign(&mut outcome, &releasing, actor).await?;
+        self.journal.commit(outcome).await?;
+        Ok(true)
+    }
+
     /// Removes the assignment the last holder left, staging `released` in `outcome`.
     pub async fn unassign(
         &self,

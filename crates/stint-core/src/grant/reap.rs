@@ -54,8 +54,20 @@ pub struct ReapReport {
     pub stuck: u64,
     /// Roles with no live transaction, deleted.
     pub orphans: u64,
+    /// Identity Center assignments no live grant held (a crash between a grant's end and
+    /// its leaving), removed. People's counts appear in the JSON only when not zero, so a
+    /// broker without people answers as it always did.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub stray_assignments: u64,
+    /// Access requests not answered in time, expired.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub requests_expired: u64,
     /// Items that failed and are left for the next pass.
     pub errors: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The actor of everything the reaper does.
@@ -75,6 +87,16 @@ impl Reaper {
         self.reap_stuck(settings, &actor, &mut report).await?;
         for account in self.catalog.accounts() {
             self.sweep(account, settings, &actor, &mut report).await;
+        }
+        if let Some(assignments) = &self.ender.assignments {
+            let before = self.ender.journal.now() - settings.stuck_after;
+            match assignments.sweep(before, settings.batch, &actor).await {
+                Ok((removed, errors)) => {
+                    report.stray_assignments += removed;
+                    report.errors += errors;
+                }
+                Err(e) => count(Err(e), &mut report, |_| {}),
+            }
         }
         Ok(report)
     }

@@ -207,6 +207,11 @@ pub async fn spawn_pipeline_app() -> (TestApp, TestIssuer) {
 /// maps Product-Deployers to a permission set made in the emulator for this test. Bob and
 /// carol approve production; nonprod needs no approval.
 pub async fn spawn_people_app() -> PeopleApp {
+    spawn_people_app_via(None).await
+}
+
+/// As `spawn_people_app`, with the broker's AWS calls through `aws_endpoint` (a proxy).
+pub async fn spawn_people_app_via(aws_endpoint: Option<String>) -> PeopleApp {
     let provider = TestIssuer::start().expect("test OpenID provider");
     let seed = Seeder::connect(&moto_url()).await;
     let permission_set_name = format!("Acme-Deployers-{}", random_digits(8));
@@ -227,7 +232,7 @@ prod = {{ max_duration = "2h", approvals = 1, approver_groups = ["Acme_Platform_
 "#,
         issuer = provider.url,
     );
-    let app = spawn(Some(people)).await;
+    let app = spawn_via(Some(people), aws_endpoint).await;
     let approvers = app
         .seed
         .group(&app.store, "Acme_Platform_Prod-Approvers")

@@ -3,12 +3,15 @@
 //! back through the SDK), and the reaper takes it away at expiry. Overlapping grants share one
 //! assignment; standing access is never removed; every refusal leaves Identity Center as it was.
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use stint_api::{AccessRequestInput, AccessRequestResponse, ClientError, Secret};
 use stint_core::grant::ReapSettings;
+use stint_testkit::fault_proxy::FaultProxy;
+use stint_testkit::status_script::StatusScript;
 
-use crate::harness::{PeopleApp, SignIn, USERS, spawn_people_app};
+use crate::harness::{PeopleApp, SignIn, USERS, moto_url, spawn_people_app, spawn_people_app_via};
 
 fn ask(account: &str, duration: &str, reason: &str, ticket: Option<&str>) -> AccessRequestInput {
     AccessRequestInput {
@@ -228,4 +231,80 @@ async fn every_refusal_has_its_code_and_changes_nothing_in_identity_center() {
     );
     assert!(people.assigned(&app.nonprod).await.is_empty());
     assert!(people.assigned(&app.prod).await.is_empty());
+}
+
+/// Identity Center answers IN_PROGRESS for a while (the emulator never does; the proxy plays
+/// AWS's documented answers): the broker polls until SUCCEEDED before calling the grant live.
+#[tokio::test]
+async fn an_assignment_in_progress_is_polled_until_identity_center_says_succeeded() {
+    let proxy = FaultProxy::start(&moto_url(), 0).await.unwrap();
+    proxy.statuses.script_creations(Some(StatusScript {
+        pending_polls: 3,
+        failure: None,
+    }));
+    let people = spawn_people_app_via(Some(proxy.url.clone())).await;
+    let app = &people.app;
+    let alice = people.id_token(USERS.alice, SignIn::Password);
+    let asked = people
+        .request(&ask("workload-nonprod", "1h", "debug", None), &alice)
+        .await
+        .unwrap();
+    let grant = asked.grant.expect("nonprod needs no approval");
+    assert_eq!(grant.state, "provisioned");
+    assert_eq!(
+        proxy.statuses.in_progress_answers.load(Ordering::SeqCst),
+        3,
+        "every IN_PROGRESS answer was read before the grant went live"
+    );
+    assert_eq!(
+        people.assigned(&app.nonprod).await,
+        vec![app.users.alice.clone()]
+    );
+}
+
+/// A FAILED assignment ends the grant `failed` with AWS's reason; it is never shown active,
+/// and a later request makes the assignment afresh.
+#[tokio::test]
+async fn a_failed_assignment_ends_the_grant_failed_with_aws_reason() {
+    let proxy = FaultProxy::start(&moto_url(), 0).await.unwrap();
+    let reason = "Received a 404 status error: Not supported account";
+    proxy.statuses.script_creations(Some(StatusScript {
+        pending_polls: 1,
+        failure: Some(reason.to_owned()),
+    }));
+    let people = spawn_people_app_via(Some(proxy.url.clone())).await;
+    let app = &people.app;
+    let alice = people.id_token(USERS.alice, SignIn::Password);
+    let refusal = people
+        .request(&ask("workload-nonprod", "1h", "debug", None), &alice)
+        .await
+        .unwrap_err();
+    let ClientError::Refused {
+        status,
+        code,
+        message,
+        transaction_id,
+    } = refusal
+    else {
+        panic!("expected a refusal, got {refusal:?}");
+    };
+    assert_eq!((status, code.as_str()), (502, "assignment_failed"));
+    assert!(message.contains(reason), "{message}");
+    let grant = app
+        .transaction(&transaction_id.expect("the grant's id"))
+        .await;
+    assert_eq!(grant["transaction"]["state"], "failed", "{grant}");
+    assert!(people.assigned(&app.nonprod).await.is_empty());
+
+    // Identity Center recovers: the next request makes the assignment.
+    proxy.statuses.script_creations(None);
+    let asked = people
+        .request(&ask("workload-nonprod", "1h", "debug", None), &alice)
+        .await
+        .unwrap();
+    assert_eq!(asked.grant.and_then(|g| g.held).as_deref(), Some("created"));
+    assert_eq!(
+        people.assigned(&app.nonprod).await,
+        vec![app.users.alice.clone()]
+    );
 }

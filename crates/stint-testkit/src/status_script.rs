@@ -1,0 +1,159 @@
+//! AWS's asynchronous Identity Center answers, which the emulator never gives (it answers
+//! SUCCEEDED at once): the fault proxy plays them for account assignment creations and
+//! deletions, as AWS documents them. A scripted change answers `IN_PROGRESS` for its first
+//! status reads, then either the emulator's own `SUCCEEDED` (the change was forwarded) or
+//! `FAILED` with a reason (the change was not forwarded: AWS made nothing).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+/// How scripted changes of one kind (creations or deletions) go.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StatusScript {
+    /// Status reads that answer `IN_PROGRESS` before the outcome.
+    pub pending_polls: u32,
+    /// `Some(reason)`: the change fails with AWS's reason; `None`: it succeeds.
+    pub failure: Option<String>,
+}
+
+/// The scripts in force and what they answered.
+#[derive(Debug, Default)]
+pub struct StatusScripts {
+    creations: Mutex<Option<StatusScript>>,
+    deletions: Mutex<Option<StatusScript>>,
+    /// Request id → status reads left before the outcome, and the failure reason.
+    pending: Mutex<HashMap<String, (u32, Option<String>)>>,
+    /// Status reads answered `IN_PROGRESS`.
+    pub in_progress_answers: AtomicU64,
+}
+
+/// What the proxy does with one request.
+pub(crate) enum Scripted {
+    /// Not scripted: forward as it is.
+    Pass,
+    /// Answer this without forwarding.
+    Answer(Response),
+    /// Forward, then rewrite the emulator's answer with `rewrite`.
+    Rewrite(Box<dyn FnOnce(&Value) -> Value + Send>),
+}
+
+/// The names of one kind of change in sso-admin's JSON protocol.
+struct Kind {
+    status_field: &'static str,
+    request_id_field: &'static str,
+}
+
+const CREATION: Kind = Kind {
+    status_field: "AccountAssignmentCreationStatus",
+    request_id_field: "AccountAssignmentCreationRequestId",
+};
+const DELETION: Kind = Kind {
+    status_field: "AccountAssignmentDeletionStatus",
+    request_id_field: "AccountAssignmentDeletionRequestId",
+};
+
+static NEXT_REQUEST: AtomicU64 = AtomicU64::new(1);
+
+impl StatusScripts {
+    pub fn script_creations(&self, script: Option<StatusScript>) {
+        if let Ok(mut slot) = self.creations.lock() {
+            *slot = script;
+        }
+    }
+
+    pub fn script_deletions(&self, script: Option<StatusScript>) {
+        if let Ok(mut slot) = self.deletions.lock() {
+            *slot = script;
+        }
+    }
+
+    /// What to do with a request whose `X-Amz-Target` is `target`.
+    pub(crate) fn route(self: &Arc<Self>, target: &str, body: &Bytes) -> Scripted {
+        let operation = target.rsplit('.').next().unwrap_or_default();
+        match operation {
+            "CreateAccountAssignment" => self.change(&self.creations, &CREATION),
+            "DeleteAccountAssignment" => self.change(&self.deletions, &DELETION),
+            "DescribeAccountAssignmentCreationStatus" => self.status(&CREATION, body),
+            "DescribeAccountAssignmentDeletionStatus" => self.status(&DELETION, body),
+            _ => Scripted::Pass,
+        }
+    }
+
+    fn change(
+        self: &Arc<Self>,
+        script: &Mutex<Option<StatusScript>>,
+        kind: &'static Kind,
+    ) -> Scripted {
+        let Some(script) = script.lock().ok().and_then(|s| s.clone()) else {
+            return Scripted::Pass;
+        };
+        if script.failure.is_some() {
+            // AWS makes nothing for a change that fails: do not forward it.
+            let id = format!("scripted-{}", NEXT_REQUEST.fetch_add(1, Ordering::SeqCst));
+            self.remember(&id, &script);
+            let status = json!({ "Status": "IN_PROGRESS", "RequestId": id });
+            return Scripted::Answer(json_answer(&json!({ kind.status_field: status })));
+        }
+        let pending = Arc::clone(self);
+        Scripted::Rewrite(Box::new(move |answer: &Value| {
+            let mut answer = answer.clone();
+            if let Some(status) = answer.get_mut(kind.status_field) {
+                if let Some(id) = status.get("RequestId").and_then(Value::as_str) {
+                    pending.remember(id, &script);
+                }
+                status["Status"] = json!("IN_PROGRESS");
+            }
+            answer
+        }))
+    }
+
+    fn status(&self, kind: &'static Kind, body: &Bytes) -> Scripted {
+        let asked: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+        let Some(id) = asked.get(kind.request_id_field).and_then(Value::as_str) else {
+            return Scripted::Pass;
+        };
+        let Ok(mut pending) = self.pending.lock() else {
+            return Scripted::Pass;
+        };
+        let Some((left, failure)) = pending.get_mut(id) else {
+            return Scripted::Pass;
+        };
+        if *left > 0 {
+            *left -= 1;
+            self.in_progress_answers.fetch_add(1, Ordering::SeqCst);
+            let status = json!({ "Status": "IN_PROGRESS", "RequestId": id });
+            return Scripted::Answer(json_answer(&json!({ kind.status_field: status })));
+        }
+        match failure.clone() {
+            Some(reason) => {
+                let status =
+                    json!({ "Status": "FAILED", "RequestId": id, "FailureReason": reason });
+                Scripted::Answer(json_answer(&json!({ kind.status_field: status })))
+            }
+            // The emulator made the change and answers SUCCEEDED itself.
+            None => Scripted::Pass,
+        }
+    }
+
+    fn remember(&self, id: &str, script: &StatusScript) {
+        if let Ok(mut pending) = self.pending.lock() {
+            pending.insert(
+                id.to_owned(),
+                (script.pending_polls, script.failure.clone()),
+            );
+        }
+    }
+}
+
+fn json_answer(body: &Value) -> Response {
+    (
+        [("content-type", "application/x-amz-json-1.1")],
+        body.to_string(),
+    )
+        .into_response()
+}
