@@ -6,10 +6,17 @@
 //!   bob@example.com (in no group), and the provisioner role in every member account.
 //! - `demo whoami ENDPOINT`: calls STS GetCallerIdentity with the credentials in
 //!   AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN and prints who they are.
+//! - `demo people ENDPOINT CATALOG`: for the catalog's `[people]`, after `seed`: each persona's
+//!   permission set in Identity Center, alice in every account's Product-Deployers group (prod
+//!   too: eligible there, but only with an approval), and bob in every approver group.
+//! - `demo provider`: the organisation's OpenID provider on loopback (authorization code with
+//!   PKCE; it signs in whoever `login_hint` names, with MFA), printing its URL, until killed.
+//! - `demo assignments ENDPOINT CATALOG ACCOUNT`: who holds each people persona's permission
+//!   set on the account, as Identity Center lists it (user names, one line each).
 
 use anyhow::{Context as _, anyhow, bail};
 use aws_credential_types::Credentials;
-use stint_core::catalog::Environment;
+use stint_core::catalog::{Catalog, Environment};
 use stint_testkit::seed::{Seeder, emulator_config};
 
 pub const DEMO_MEMBER: &str = "alice@example.com";
@@ -26,15 +33,25 @@ async fn main() -> anyhow::Result<()> {
     {
         ["seed", endpoint, catalog] => seed_world(endpoint, catalog).await,
         ["whoami", endpoint] => whoami(endpoint).await,
-        _ => bail!("usage: demo seed ENDPOINT CATALOG | demo whoami ENDPOINT"),
+        ["provider"] => provider().await,
+        ["people", endpoint, catalog] => seed_people(endpoint, catalog).await,
+        ["assignments", endpoint, catalog, account] => {
+            assignments(endpoint, catalog, account).await
+        }
+        _ => bail!(
+            "usage: demo seed ENDPOINT CATALOG | demo whoami ENDPOINT | demo people ENDPOINT CATALOG | demo provider | demo assignments ENDPOINT CATALOG ACCOUNT"
+        ),
     }
 }
 
-async fn seed_world(endpoint: &str, catalog_path: &str) -> anyhow::Result<()> {
+fn load_catalog(catalog_path: &str) -> anyhow::Result<Catalog> {
     let text =
         std::fs::read_to_string(catalog_path).with_context(|| format!("reading {catalog_path}"))?;
-    let catalog = stint_core::catalog::Catalog::from_toml(&text)
-        .with_context(|| format!("loading {catalog_path}"))?;
+    Catalog::from_toml(&text).with_context(|| format!("loading {catalog_path}"))
+}
+
+async fn seed_world(endpoint: &str, catalog_path: &str) -> anyhow::Result<()> {
+    let catalog = load_catalog(catalog_path)?;
     let seeder = Seeder::connect(endpoint).await;
     let store = &catalog.identity_store_id;
     let alice = seeder.user(store, "alice", DEMO_MEMBER).await?;
@@ -79,5 +96,60 @@ async fn whoami(endpoint: &str) -> anyhow::Result<()> {
         "{}",
         serde_json::json!({ "Account": me.account(), "Arn": me.arn(), "UserId": me.user_id() })
     );
+    Ok(())
+}
+
+async fn seed_people(endpoint: &str, catalog_path: &str) -> anyhow::Result<()> {
+    let catalog = load_catalog(catalog_path)?;
+    let people = catalog
+        .people()
+        .ok_or_else(|| anyhow!("{catalog_path} has no [people] table"))?;
+    let seeder = Seeder::connect(endpoint).await;
+    let store = &catalog.identity_store_id;
+    let alice = seeder.user_id(store, DEMO_MEMBER).await?;
+    let bob = seeder.user_id(store, DEMO_OUTSIDER).await?;
+    let mut approver_groups = std::collections::BTreeSet::new();
+    for persona in people.personas() {
+        let arn = seeder.permission_set(&persona.permission_set).await?;
+        println!("permission set {} {arn}", persona.permission_set);
+        for account in catalog.accounts() {
+            approver_groups.extend(persona.rules(account.environment).approver_groups.clone());
+            if account.environment == Environment::Prod {
+                let name = catalog.group_name(&account.id, &persona.name);
+                let group = seeder.group_id(store, &name).await?;
+                seeder.add_member(store, &group, &alice).await?;
+                println!("group {name} (alice)");
+            }
+        }
+    }
+    for name in approver_groups {
+        let group = seeder.group(store, &name).await?;
+        seeder.add_member(store, &group, &bob).await?;
+        println!("approver group {name} (bob)");
+    }
+    Ok(())
+}
+
+async fn assignments(endpoint: &str, catalog_path: &str, account: &str) -> anyhow::Result<()> {
+    let catalog = load_catalog(catalog_path)?;
+    let people = catalog
+        .people()
+        .ok_or_else(|| anyhow!("{catalog_path} has no [people] table"))?;
+    let seeder = Seeder::connect(endpoint).await;
+    for persona in people.personas() {
+        let arn = seeder.permission_set_arn(&persona.permission_set).await?;
+        for user in seeder.assigned_users(account, &arn).await? {
+            let name = seeder.user_name(&catalog.identity_store_id, &user).await?;
+            println!("{name}\t{}\t{account}", persona.permission_set);
+        }
+    }
+    Ok(())
+}
+
+async fn provider() -> anyhow::Result<()> {
+    let issuer = stint_testkit::issuer::TestIssuer::start()?;
+    issuer.sign_in_with(&["pwd", "mfa", "hwk"]);
+    println!("provider {}", issuer.url);
+    std::future::pending::<()>().await;
     Ok(())
 }

@@ -1,5 +1,9 @@
 //! `stint`: the JIT access broker's command line. `serve` runs the HTTP API; the other
-//! commands run the same broker directly against the ledger and AWS, and print JSON.
+//! commands run the same broker directly against the ledger and AWS, and print JSON; the
+//! people commands (`login`, `request`, `approve`, …) are a client of a broker over HTTP
+//! (`people_cli.rs`).
+
+mod people_cli;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -113,6 +117,8 @@ enum Command {
         #[command(subcommand)]
         command: stint_runner::PipelineCommand,
     },
+    #[command(flatten)]
+    People(people_cli::PeopleCommand),
 }
 
 #[derive(Args)]
@@ -212,6 +218,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let command = match cli.command {
         // The pipeline commands run on a GitHub runner: no catalog, ledger or AWS account there.
         Command::Pipeline { command } => return run_pipeline(command, &cli.global).await,
+        // A person's commands talk to a broker over HTTP: no catalog, ledger or AWS here.
+        Command::People(command) => return people_cli::run(command).await,
         command => command,
     };
     let app = App::build(&settings(&cli.global)).await?;
@@ -245,6 +253,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ops.revoke(&transaction_id, &actor).await.map(|d| json(&d))
         }
         Command::Pipeline { command } => return run_pipeline(command, &cli.global).await,
+        Command::People(command) => return people_cli::run(command).await,
         Command::Provision {
             email,
             branch,

@@ -2,7 +2,9 @@
 //! the instance, permission sets, and the account assignments that exist (what a test asserts
 //! on, never stint's own word).
 
+use aws_sdk_identitystore::types::{AlternateIdentifier, UniqueAttribute};
 use aws_sdk_ssoadmin::types::{PrincipalType, TargetType};
+use aws_smithy_types::Document;
 
 use crate::Error;
 use crate::seed::Seeder;
@@ -50,6 +52,95 @@ impl Seeder {
                 what,
                 source: "the answer has no permission set ARN".into(),
             })
+    }
+
+    /// The ARN of the permission set named `name` (the first the emulator lists).
+    pub async fn permission_set_arn(&self, name: &str) -> Result<String, Error> {
+        let instance = self.sso_instance().await?;
+        let what = format!("finding the permission set {name}");
+        let sso = self.sso_admin();
+        let listed = sso
+            .list_permission_sets()
+            .instance_arn(&instance)
+            .send()
+            .await
+            .map_err(Error::emulator(what.clone()))?;
+        for arn in listed.permission_sets() {
+            let described = sso
+                .describe_permission_set()
+                .instance_arn(&instance)
+                .permission_set_arn(arn)
+                .send()
+                .await
+                .map_err(Error::emulator(what.clone()))?;
+            if described.permission_set().and_then(|p| p.name()) == Some(name) {
+                return Ok(arn.clone());
+            }
+        }
+        Err(Error::Emulator {
+            what,
+            source: "no such permission set".into(),
+        })
+    }
+
+    /// A user's id in the identity store, by email.
+    pub async fn user_id(&self, store: &str, email: &str) -> Result<String, Error> {
+        self.lookup(store, "emails.value", email, true).await
+    }
+
+    /// A group's id in the identity store, by display name.
+    pub async fn group_id(&self, store: &str, name: &str) -> Result<String, Error> {
+        self.lookup(store, "displayName", name, false).await
+    }
+
+    /// A user's user name, by id.
+    pub async fn user_name(&self, store: &str, user_id: &str) -> Result<String, Error> {
+        let out = self
+            .identity_store
+            .describe_user()
+            .identity_store_id(store)
+            .user_id(user_id)
+            .send()
+            .await
+            .map_err(Error::emulator(format!("describing the user {user_id}")))?;
+        Ok(out.user_name().unwrap_or(user_id).to_owned())
+    }
+
+    async fn lookup(
+        &self,
+        store: &str,
+        path: &str,
+        value: &str,
+        user: bool,
+    ) -> Result<String, Error> {
+        let what = format!("looking up {value} in {store}");
+        let attribute = UniqueAttribute::builder()
+            .attribute_path(path)
+            .attribute_value(Document::String(value.to_owned()))
+            .build()
+            .map_err(Error::emulator(what.clone()))?;
+        let identifier = AlternateIdentifier::UniqueAttribute(attribute);
+        if user {
+            let out = self
+                .identity_store
+                .get_user_id()
+                .identity_store_id(store)
+                .alternate_identifier(identifier)
+                .send()
+                .await
+                .map_err(Error::emulator(what))?;
+            Ok(out.user_id().to_owned())
+        } else {
+            let out = self
+                .identity_store
+                .get_group_id()
+                .identity_store_id(store)
+                .alternate_identifier(identifier)
+                .send()
+                .await
+                .map_err(Error::emulator(what))?;
+            Ok(out.group_id().to_owned())
+        }
     }
 
     /// Assigns a permission set to a user on an account, as an administrator would by hand

@@ -2,12 +2,18 @@
 //! a JWKS, that mints tokens shaped like GitHub's; its `/token` stands for a job's
 //! `ACTIONS_ID_TOKEN_REQUEST_URL`. Plus the forgeries a verifier must refuse.
 //!
+//! It is also the organisation's OpenID provider people sign in at: the authorization-code
+//! flow with PKCE (`GET /authorize`, `POST /token`), as a real provider runs it, except that
+//! nobody types a password: `/authorize` signs in the user its `login_hint` names, with the
+//! `amr` of its `amr` parameter or of `TestIssuer::sign_in_with`.
+//!
 //! It serves from a thread (and runtime) of its own, so it answers whatever runtime the caller
 //! is on (or none), and takes no time from a runtime being measured; tokens are minted in the
 //! caller's thread. Dropping the issuer stops its server.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use axum::Json;
 use axum::extract::{Query, State};
@@ -18,6 +24,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
 
 use crate::Error;
 
@@ -45,6 +52,8 @@ pub struct TestIssuer {
     /// How many times the JWKS was fetched.
     pub jwks_fetches: Arc<AtomicUsize>,
     signer: Arc<Signer>,
+    /// The sign-ins under way, shared with `/authorize` and `/token`.
+    provider: Arc<Provider>,
     /// Dropped with the issuer: its server's thread then ends.
     _stop: tokio::sync::oneshot::Sender<()>,
 }
@@ -61,6 +70,34 @@ struct Signer {
 #[allow(clippy::disallowed_methods)]
 pub fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// How long an authorization code may wait for its exchange.
+const CODE_LIFETIME: i64 = 60;
+/// How long the ID tokens of `/token` (authorization code) last.
+const ID_TOKEN_LIFETIME: i64 = 3600;
+
+/// What the server's routes share: the signer, the codes `/authorize` gave out and not yet
+/// exchanged, and how the next user signs in.
+struct Provider {
+    signer: Arc<Signer>,
+    /// By code; a code is removed at its first exchange, whether that succeeds or not.
+    codes: Mutex<HashMap<String, Authorization>>,
+    /// The `amr` of a sign-in whose `/authorize` names none.
+    amr: Mutex<Vec<String>>,
+}
+
+/// A sign-in `/authorize` made, waiting for its code to be exchanged.
+struct Authorization {
+    client_id: String,
+    redirect_uri: String,
+    /// BASE64URL(SHA256(code_verifier)).
+    code_challenge: String,
+    nonce: Option<String>,
+    email: String,
+    amr: Vec<String>,
+    /// When the user signed in (and the code was issued), Unix seconds.
+    auth_time: i64,
 }
 
 #[derive(serde::Deserialize)]
@@ -90,12 +127,30 @@ impl TestIssuer {
             header,
         });
         let jwks_fetches = Arc::new(AtomicUsize::new(0));
+        let provider = Arc::new(Provider {
+            signer: signer.clone(),
+            codes: Mutex::new(HashMap::new()),
+            amr: Mutex::new(vec!["pwd".to_owned()]),
+        });
 
-        let discovery = json!({ "issuer": url, "jwks_uri": format!("{url}/.well-known/jwks") });
+        let discovery = json!({
+            "issuer": url,
+            "jwks_uri": format!("{url}/.well-known/jwks"),
+            "authorization_endpoint": format!("{url}/authorize"),
+            "token_endpoint": format!("{url}/token"),
+            "response_types_supported": ["code"],
+            "grant_types_supported": ["authorization_code"],
+            "code_challenge_methods_supported": ["S256"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "scopes_supported": ["openid", "email"],
+            "token_endpoint_auth_methods_supported": ["none"],
+        });
         let jwks = json!({ "keys": [jwk.clone()] });
         let fetches = jwks_fetches.clone();
         let router = axum::Router::new()
-            .route("/token", get(runner_token))
+            .route("/token", get(runner_token).post(code_token))
+            .route("/authorize", get(authorize))
             .route(
                 "/.well-known/openid-configuration",
                 get(move || async move { Json(discovery) }),
@@ -107,7 +162,7 @@ impl TestIssuer {
                     Json(jwks)
                 }),
             )
-            .with_state(signer.clone());
+            .with_state(provider.clone());
 
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -134,6 +189,7 @@ impl TestIssuer {
             jwk,
             jwks_fetches,
             signer,
+            provider,
             _stop: stop,
         })
     }
@@ -152,6 +208,14 @@ impl TestIssuer {
     /// A valid token for the default claims changed by `change`.
     pub fn mint_with(&self, change: impl FnOnce(&mut Value)) -> String {
         self.signer.mint_with(change)
+    }
+
+    /// The `amr` of the sign-ins that follow, where `/authorize` names none (`["pwd"]` until
+    /// this is called).
+    pub fn sign_in_with(&self, amr: &[&str]) {
+        if let Ok(mut current) = self.provider.amr.lock() {
+            *current = amr.iter().map(|m| (*m).to_owned()).collect();
+        }
     }
 
     /// The RSA modulus size in bits.
@@ -212,7 +276,7 @@ impl Signer {
 /// GitHub's `ACTIONS_ID_TOKEN_REQUEST_URL`: a token for the asked audience, to the holder of
 /// the job's request token only.
 async fn runner_token(
-    State(signer): State<Arc<Signer>>,
+    State(provider): State<Arc<Provider>>,
     headers: HeaderMap,
     Query(query): Query<TokenQuery>,
 ) -> Response {
@@ -221,8 +285,197 @@ async fn runner_token(
     if !authorized {
         return StatusCode::UNAUTHORIZED.into_response();
     }
-    let token = signer.mint_with(|c| c["aud"] = json!(query.audience));
+    let token = provider
+        .signer
+        .mint_with(|c| c["aud"] = json!(query.audience));
     Json(json!({ "value": token })).into_response()
+}
+
+/// The authorization endpoint. With no UI, the sign-in is the `login_hint`'s, with the `amr`
+/// parameter's methods (space- or comma-separated) or `sign_in_with`'s. Refuses outright
+/// (400) a request without a client or a loopback `redirect_uri` (there is no registration
+/// to check one against, and an open redirector is what a provider must not be); any other
+/// fault goes back to the client as `?error=` with its `state`, as RFC 6749 §4.1.2.1 says.
+async fn authorize(
+    State(provider): State<Arc<Provider>>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let param = |name: &str| params.get(name).filter(|v| !v.is_empty()).cloned();
+    let Some(redirect) = param("redirect_uri")
+        .and_then(|r| reqwest::Url::parse(&r).ok())
+        .filter(is_loopback)
+    else {
+        return oauth_error(
+            "invalid_request",
+            "redirect_uri must be an http loopback URL",
+        );
+    };
+    let Some(client_id) = param("client_id") else {
+        return oauth_error("invalid_request", "client_id is missing");
+    };
+    let state = param("state");
+    let back = |pairs: &[(&str, &str)]| {
+        let mut location = redirect.clone();
+        {
+            let mut query = location.query_pairs_mut();
+            for (name, value) in pairs {
+                query.append_pair(name, value);
+            }
+            if let Some(state) = &state {
+                query.append_pair("state", state);
+            }
+        }
+        (
+            StatusCode::FOUND,
+            [(axum::http::header::LOCATION, location.to_string())],
+        )
+            .into_response()
+    };
+    if param("response_type").as_deref() != Some("code") {
+        return back(&[("error", "unsupported_response_type")]);
+    }
+    let challenge = param("code_challenge");
+    let Some(code_challenge) =
+        challenge.filter(|_| param("code_challenge_method").as_deref() == Some("S256"))
+    else {
+        return back(&[
+            ("error", "invalid_request"),
+            (
+                "error_description",
+                "PKCE with code_challenge_method=S256 is required",
+            ),
+        ]);
+    };
+    let Some(email) = param("login_hint") else {
+        return back(&[
+            ("error", "login_required"),
+            (
+                "error_description",
+                "the test provider signs in the login_hint's user",
+            ),
+        ]);
+    };
+    let amr = match param("amr") {
+        Some(methods) => methods
+            .split([' ', ','])
+            .filter(|m| !m.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        None => provider.amr.lock().map(|a| a.clone()).unwrap_or_default(),
+    };
+    let code = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let authorization = Authorization {
+        client_id,
+        redirect_uri: redirect.to_string(),
+        code_challenge,
+        nonce: param("nonce"),
+        email,
+        amr,
+        auth_time: now(),
+    };
+    if let Ok(mut codes) = provider.codes.lock() {
+        codes.insert(code.clone(), authorization);
+    }
+    back(&[("code", &code)])
+}
+
+/// An http URL on 127.0.0.1, ::1 or localhost (RFC 8252 §7.3: any port).
+fn is_loopback(url: &reqwest::Url) -> bool {
+    url.scheme() == "http" && matches!(url.host_str(), Some("127.0.0.1" | "[::1]" | "localhost"))
+}
+
+/// The token endpoint for the authorization code grant (a form body): the code exists, is
+/// exchanged once (it is gone after its first try, right or wrong), within `CODE_LIFETIME`,
+/// by the client it was given to, for the same `redirect_uri`, with the verifier whose S256
+/// is the challenge. Anything else is a 400 `invalid_grant` (or `invalid_request`).
+async fn code_token(State(provider): State<Arc<Provider>>, body: String) -> Response {
+    let form: HashMap<String, String> = form_pairs(&body);
+    let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
+    if field("grant_type") != "authorization_code" {
+        return oauth_error(
+            "unsupported_grant_type",
+            "only authorization_code is served",
+        );
+    }
+    let taken = provider
+        .codes
+        .lock()
+        .ok()
+        .and_then(|mut codes| codes.remove(field("code")));
+    let Some(granted) = taken else {
+        return oauth_error("invalid_grant", "the code is unknown or was used already");
+    };
+    if now() - granted.auth_time > CODE_LIFETIME {
+        return oauth_error("invalid_grant", "the code has expired");
+    }
+    if field("client_id") != granted.client_id {
+        return oauth_error("invalid_grant", "the code was issued to another client");
+    }
+    if field("redirect_uri") != granted.redirect_uri {
+        return oauth_error("invalid_grant", "redirect_uri is not the authorization's");
+    }
+    if pkce_challenge(field("code_verifier")) != granted.code_challenge {
+        return oauth_error(
+            "invalid_grant",
+            "code_verifier does not match code_challenge",
+        );
+    }
+    let iat = now();
+    let mut claims = json!({
+        "iss": provider.signer.url,
+        "aud": granted.client_id,
+        "sub": format!("sub-{}", granted.email),
+        "email": granted.email,
+        "email_verified": true,
+        "iat": iat,
+        "exp": iat + ID_TOKEN_LIFETIME,
+        "auth_time": granted.auth_time,
+        "amr": granted.amr,
+    });
+    if let Some(nonce) = granted.nonce {
+        claims["nonce"] = json!(nonce);
+    }
+    let id_token = provider.signer.mint(&claims);
+    (
+        [(axum::http::header::CACHE_CONTROL, "no-store")],
+        Json(json!({
+            "access_token": uuid::Uuid::new_v4().simple().to_string(),
+            "token_type": "Bearer",
+            "expires_in": ID_TOKEN_LIFETIME,
+            "scope": "openid email",
+            "id_token": id_token,
+        })),
+    )
+        .into_response()
+}
+
+/// BASE64URL(SHA256(verifier)), RFC 7636's S256.
+pub fn pkce_challenge(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+/// An `application/x-www-form-urlencoded` body as name → value (the last of a repeated name).
+fn form_pairs(body: &str) -> HashMap<String, String> {
+    let Ok(mut url) = reqwest::Url::parse("http://form.invalid/") else {
+        return HashMap::new();
+    };
+    url.set_query(Some(body));
+    url.query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+/// An OAuth error answer (RFC 6749 §5.2).
+fn oauth_error(error: &str, description: &str) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({ "error": error, "error_description": description })),
+    )
+        .into_response()
 }
 
 pub fn sign(claims: &Value, kid: &str, key: &EncodingKey, alg: Algorithm) -> String {
@@ -272,4 +525,160 @@ pub fn unknown_kid(claims: &Value) -> String {
 pub fn without_kid(claims: &Value) -> String {
     let header = Header::new(Algorithm::RS256);
     jsonwebtoken::encode(&header, claims, &issuer_key()).expect("the fixture key signs")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CLIENT: &str = "stint-cli";
+    const REDIRECT: &str = "http://127.0.0.1:9/callback";
+    const VERIFIER: &str = "a-verifier-of-at-least-forty-three-characters-0123456789";
+
+    fn browser() -> reqwest::Client {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    }
+
+    /// Signs alice in as `/authorize` does; the redirect's query as name → value.
+    async fn sign_in(issuer: &TestIssuer, extra: &[(&str, &str)]) -> HashMap<String, String> {
+        let mut url = reqwest::Url::parse(&format!("{}/authorize", issuer.url)).unwrap();
+        url.query_pairs_mut()
+            .append_pair("response_type", "code")
+            .append_pair("client_id", CLIENT)
+            .append_pair("redirect_uri", REDIRECT)
+            .append_pair("state", "st&te 1")
+            .append_pair("nonce", "n-1")
+            .append_pair("code_challenge", &pkce_challenge(VERIFIER))
+            .append_pair("code_challenge_method", "S256")
+            .append_pair("login_hint", "alice@example.com");
+        for (name, value) in extra {
+            url.query_pairs_mut().append_pair(name, value);
+        }
+        let response = browser().get(url).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::FOUND);
+        let location = response.headers()["location"].to_str().unwrap();
+        assert!(location.starts_with(REDIRECT), "{location}");
+        let location = reqwest::Url::parse(location).unwrap();
+        location.query_pairs().into_owned().collect()
+    }
+
+    /// Exchanges `code` at `/token`: the status and the JSON answer.
+    async fn exchange(issuer: &TestIssuer, code: &str, verifier: &str) -> (u16, Value) {
+        let mut form = reqwest::Url::parse("http://form.invalid/").unwrap();
+        form.query_pairs_mut()
+            .append_pair("grant_type", "authorization_code")
+            .append_pair("code", code)
+            .append_pair("redirect_uri", REDIRECT)
+            .append_pair("client_id", CLIENT)
+            .append_pair("code_verifier", verifier);
+        let response = browser()
+            .post(format!("{}/token", issuer.url))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form.query().unwrap().to_owned())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap())
+    }
+
+    fn payload(token: &str) -> Value {
+        let part = token.split('.').nth(1).unwrap();
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_code_with_its_verifier_gets_an_id_token_for_the_signed_in_user() {
+        let issuer = TestIssuer::start().unwrap();
+        issuer.sign_in_with(&["pwd", "mfa"]);
+        let redirect = sign_in(&issuer, &[]).await;
+        assert_eq!(redirect["state"], "st&te 1");
+        let (status, answer) = exchange(&issuer, &redirect["code"], VERIFIER).await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["token_type"], "Bearer");
+        let claims = payload(answer["id_token"].as_str().unwrap());
+        assert_eq!(claims["iss"], json!(issuer.url));
+        assert_eq!(claims["aud"], CLIENT);
+        assert_eq!(claims["email"], "alice@example.com");
+        assert_eq!(claims["sub"], "sub-alice@example.com");
+        assert_eq!(claims["nonce"], "n-1");
+        assert_eq!(claims["amr"], json!(["pwd", "mfa"]));
+        assert!(claims["auth_time"].as_i64().unwrap() <= claims["iat"].as_i64().unwrap());
+        assert!(claims["exp"].as_i64().unwrap() > claims["iat"].as_i64().unwrap());
+
+        // The amr parameter overrides the setter's, for one sign-in.
+        let redirect = sign_in(&issuer, &[("amr", "pwd hwk")]).await;
+        let (_, answer) = exchange(&issuer, &redirect["code"], VERIFIER).await;
+        let claims = payload(answer["id_token"].as_str().unwrap());
+        assert_eq!(claims["amr"], json!(["pwd", "hwk"]));
+    }
+
+    #[tokio::test]
+    async fn a_wrong_verifier_is_refused_and_burns_the_code() {
+        let issuer = TestIssuer::start().unwrap();
+        let redirect = sign_in(&issuer, &[]).await;
+        let wrong = "another-verifier-of-at-least-forty-three-characters-00000";
+        let (status, answer) = exchange(&issuer, &redirect["code"], wrong).await;
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (400, Some("invalid_grant"))
+        );
+        assert!(answer.get("id_token").is_none());
+        let (status, answer) = exchange(&issuer, &redirect["code"], VERIFIER).await;
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (400, Some("invalid_grant"))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_code_is_exchanged_once() {
+        let issuer = TestIssuer::start().unwrap();
+        let redirect = sign_in(&issuer, &[]).await;
+        let (status, _) = exchange(&issuer, &redirect["code"], VERIFIER).await;
+        assert_eq!(status, 200);
+        let (status, answer) = exchange(&issuer, &redirect["code"], VERIFIER).await;
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (400, Some("invalid_grant"))
+        );
+        let (status, answer) = exchange(&issuer, "no-such-code", VERIFIER).await;
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (400, Some("invalid_grant"))
+        );
+    }
+
+    #[tokio::test]
+    async fn authorize_redirects_only_to_loopback_and_wants_pkce() {
+        let issuer = TestIssuer::start().unwrap();
+        let elsewhere = format!(
+            "{}/authorize?response_type=code&client_id=c&redirect_uri=https%3A%2F%2Fevil.example%2Fcb&code_challenge=x&code_challenge_method=S256&login_hint=a%40example.com",
+            issuer.url
+        );
+        let response = browser().get(elsewhere).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let plain = format!(
+            "{}/authorize?response_type=code&client_id=c&redirect_uri={}&state=s&code_challenge=x&code_challenge_method=plain&login_hint=a%40example.com",
+            issuer.url, "http%3A%2F%2F127.0.0.1%3A9%2Fcallback"
+        );
+        let response = browser().get(plain).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::FOUND);
+        let location = response.headers()["location"].to_str().unwrap();
+        assert!(location.contains("error=invalid_request"), "{location}");
+        assert!(location.contains("state=s"), "{location}");
+        assert!(!location.contains("code="), "{location}");
+    }
+
+    #[test]
+    fn the_s256_challenge_is_rfc_7636s() {
+        // RFC 7636, appendix B.
+        assert_eq!(
+            pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+    }
 }

@@ -6,7 +6,8 @@
 //! - `identity_center`: permission sets and account assignments in the emulator.
 //! - `fault_proxy`: an HTTP proxy between stint and the emulator that injects AWS faults,
 //!   and (`status_script`) plays Identity Center's IN_PROGRESS and FAILED statuses.
-//! - `issuer`: a GitHub Actions OIDC issuer on loopback that mints tokens (and forgeries).
+//! - `issuer`: a GitHub Actions OIDC issuer on loopback that mints tokens (and forgeries), and
+//!   the organisation's OpenID provider for people (authorization code with PKCE).
 //! - `clock`: the wall clock plus an offset a test moves forward.
 //!
 //! Nothing here is for production: it trusts fixture keys and talks to an emulator.

@@ -15,6 +15,7 @@ mod lambda;
 mod ledger_contract;
 mod migration;
 mod people;
+mod people_cli;
 mod pipelines;
 mod provision;
 mod rejections;
