@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::EventView;
+
 /// `POST /v1/requests`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -72,8 +74,11 @@ pub struct PersonGrantView {
 }
 
 /// The answer to asking, approving, denying and withdrawing, and to `GET /v1/requests/{id}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AccessRequestResponse {
     pub request: AccessRequestView,
     pub grant: Option<PersonGrantView>,
+    /// The request's audit trail, oldest first (`GET /v1/requests/{id}` only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<EventView>,
 }

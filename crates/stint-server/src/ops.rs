@@ -181,9 +181,11 @@ impl Operations {
             Some(grant) => self.cases.journal.find(grant).await?,
             None => None,
         };
+        let events = self.cases.journal.events(&id).await?;
         Ok(AccessRequestResponse {
             request: wire::access_request_view(&request),
             grant: grant.as_ref().map(|g| wire::person_grant_view(g, None)),
+            events: events.iter().map(wire::event_view).collect(),
         })
     }
 

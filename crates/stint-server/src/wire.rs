@@ -247,6 +247,7 @@ pub fn access_request_response(d: &Decided) -> AccessRequestResponse {
     AccessRequestResponse {
         request: access_request_view(&d.request),
         grant: d.grant.as_ref().map(|g| person_grant_view(g, d.joined)),
+        events: Vec::new(),
     }
 }
 

@@ -12,9 +12,6 @@ use crate::subject::PersonClaims;
 
 use super::request::AccessRequest;
 
-/// The shortest grant: Identity Center sessions last at least this long anyway.
-pub const MIN_DURATION: Duration = Duration::from_secs(15 * 60);
-
 /// The sign-in behind `person`'s token meets the rules: every required `amr` value, the
 /// required `acr`, and no older than `max_auth_age`.
 pub fn check_sign_in(
@@ -75,10 +72,13 @@ pub fn check_ask(
     reason: &str,
     ticket: Option<&str>,
 ) -> Result<(), BrokerError> {
-    if duration < MIN_DURATION {
+    if duration < rules.min_duration {
         return Err(BrokerError::new(
             ErrorCode::InvalidDuration,
-            "a grant lasts at least 15 minutes",
+            format!(
+                "a grant here lasts at least {}",
+                crate::catalog::format_duration(rules.min_duration)
+            ),
         ));
     }
     if duration > rules.max_duration {

@@ -15,6 +15,8 @@ use crate::ids::GroupType;
 
 /// A request waits at most this long for its approvals.
 const REQUEST_TIMEOUT_MAX: Duration = Duration::from_secs(7 * 86_400);
+/// The shortest grant, unless the rules say otherwise.
+const DEFAULT_MIN_DURATION: Duration = Duration::from_secs(15 * 60);
 /// The most approvals a request can need.
 const APPROVALS_MAX: u32 = 10;
 
@@ -65,6 +67,8 @@ impl PeoplePersona {
 /// How a request for one persona in one environment is asked and approved.
 #[derive(Debug, Clone)]
 pub struct AccessRules {
+    /// The shortest grant one may ask for (default 15m).
+    pub min_duration: Duration,
     pub max_duration: Duration,
     /// 0: the grant starts when asked (still recorded and notified).
     pub approvals: u32,
@@ -155,6 +159,7 @@ fn validate_persona(
     let resolve = |env: &str, over: Option<RawAccessRules>| {
         let over = over.unwrap_or_default();
         let merged = RawAccessRules {
+            min_duration: over.min_duration.or_else(|| raw.rules.min_duration.clone()),
             max_duration: over.max_duration.or_else(|| raw.rules.max_duration.clone()),
             approvals: over.approvals.or(raw.rules.approvals),
             approver_groups: over
@@ -186,6 +191,17 @@ fn validate_rules(key: &str, raw: RawAccessRules) -> Result<AccessRules, Catalog
     let max_duration = raw.max_duration.as_deref().unwrap_or("1h");
     let max_duration =
         parse_ttl(max_duration).map_err(|m| err(format!("{key}.max_duration"), m))?;
+    let min_duration = match raw.min_duration.as_deref() {
+        None => DEFAULT_MIN_DURATION,
+        Some(text) => parse_duration(text)
+            .filter(|d| *d <= max_duration)
+            .ok_or_else(|| {
+                err(
+                    format!("{key}.min_duration"),
+                    format!("{text:?} must be a duration such as 15m, at most max_duration"),
+                )
+            })?,
+    };
     let approvals = raw.approvals.unwrap_or(0);
     if approvals > APPROVALS_MAX {
         return Err(err(
@@ -234,6 +250,7 @@ fn validate_rules(key: &str, raw: RawAccessRules) -> Result<AccessRules, Catalog
         })
         .transpose()?;
     Ok(AccessRules {
+        min_duration,
         max_duration,
         approvals,
         approver_groups,

@@ -179,6 +179,7 @@ pub(super) struct RawPeoplePersona {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawAccessRules {
+    pub(super) min_duration: Option<String>,
     pub(super) max_duration: Option<String>,
     pub(super) approvals: Option<u32>,
     pub(super) approver_groups: Option<Vec<String>>,

@@ -236,6 +236,11 @@ fn people_faults_name_the_key() {
             "people.personas.Product-Deployers.prod.max_duration",
         ),
         (
+            "prod = { max_duration = \"2h\"",
+            "prod = { min_duration = \"3h\", max_duration = \"2h\"",
+            "people.personas.Product-Deployers.prod.min_duration",
+        ),
+        (
             "ticket_pattern = \"(INC|CHG)-[0-9]+\"",
             "ticket_pattern = \"(INC\"",
             "people.personas.Product-Deployers.prod.ticket_pattern",
