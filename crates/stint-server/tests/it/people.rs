@@ -308,3 +308,45 @@ async fn a_failed_assignment_ends_the_grant_failed_with_aws_reason() {
         vec![app.users.alice.clone()]
     );
 }
+
+/// A person gives access back early: only their own grant, and an overlapping grant keeps the
+/// assignment until it ends too.
+#[tokio::test]
+async fn a_person_revokes_their_own_grant_early_and_only_theirs() {
+    let people = spawn_people_app().await;
+    let app = &people.app;
+    let alice = people.id_token(USERS.alice, SignIn::Password);
+    let carol = people.id_token(USERS.carol, SignIn::Password);
+    let first = people
+        .request(&ask("workload-nonprod", "2h", "debug", None), &alice)
+        .await
+        .unwrap();
+    let second = people
+        .request(&ask("workload-nonprod", "4h", "more debug", None), &alice)
+        .await
+        .unwrap();
+    let grant_id = |r: &AccessRequestResponse| r.grant.clone().unwrap().transaction_id;
+
+    let stranger = app
+        .client()
+        .revoke(&grant_id(&first), Some(&carol))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&stranger, ClientError::Refused { status: 403, code, .. } if code == "not_owner"),
+        "{stranger:?}"
+    );
+
+    app.client()
+        .revoke(&grant_id(&first), Some(&alice))
+        .await
+        .unwrap();
+    assert_eq!(people.assigned(&app.nonprod).await, vec![app.users.alice.clone()]);
+    app.client()
+        .revoke(&grant_id(&second), Some(&alice))
+        .await
+        .unwrap();
+    assert!(people.assigned(&app.nonprod).await.is_empty());
+    let ended = app.transaction(&grant_id(&second)).await;
+    assert_eq!(ended["transaction"]["state"], "deprovisioned", "{ended}");
+}
