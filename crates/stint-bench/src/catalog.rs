@@ -1,5 +1,6 @@
 //! The catalogs the sections run with: loading one, the account and persona a section asks
-//! for, and a copy that turns on token authentication against the loopback issuer.
+//! for, a copy that turns on token authentication against the loopback issuer, and one whose
+//! `[people]` trusts that issuer.
 
 use std::path::Path;
 
@@ -68,4 +69,40 @@ personas = ["Product-Deployers"]
     );
     std::fs::write(out, format!("{text}\n{addition}"))
         .with_context(|| format!("writing {}", out.display()))
+}
+
+/// Writes to `out` the catalog `text` with its `[people]` table's `issuer` pointing at
+/// `issuer` (people then sign in at the benchmark's loopback provider); the table must be
+/// there already (the example catalog's is), with `client_id` the provider's audience.
+pub fn write_with_people_issuer(text: &str, issuer: &TestIssuer, out: &Path) -> anyhow::Result<()> {
+    let mut in_people = false;
+    let mut replaced = false;
+    let mut lines = Vec::new();
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with('[') {
+            in_people = trimmed.starts_with("[people]");
+        }
+        if in_people && !replaced && trimmed.starts_with("issuer") && trimmed.contains('=') {
+            lines.push(format!(
+                "issuer = \"{}\"   # scripts/bench: the benchmark's loopback provider",
+                issuer.url
+            ));
+            replaced = true;
+        } else {
+            lines.push(line.to_owned());
+        }
+    }
+    if !replaced {
+        return Err(anyhow!("the catalog has no [people] table with an issuer"));
+    }
+    let written = lines.join("\n") + "\n";
+    let catalog = Catalog::from_toml(&written).context("loading the catalog with [people]")?;
+    let client_id = catalog.people().map(|p| p.client_id.as_str());
+    if client_id != Some(AUDIENCE) {
+        return Err(anyhow!(
+            "[people] client_id is {client_id:?}; the benchmark's provider mints ID tokens for {AUDIENCE:?}"
+        ));
+    }
+    std::fs::write(out, written).with_context(|| format!("writing {}", out.display()))
 }

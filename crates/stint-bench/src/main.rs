@@ -18,7 +18,7 @@ mod stats;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
-use figures::{auth, dynamo, faults, lambda, load, reap, startup, verify};
+use figures::{auth, dynamo, faults, lambda, load, people, reap, startup, verify};
 
 #[derive(Parser)]
 #[command(
@@ -55,6 +55,8 @@ enum OnRuntime {
     Lambda(lambda::LambdaArgs),
     /// DynamoDB calls per provisioning, and latency with the DynamoDB vs the SQLite ledger.
     Dynamo(args::TwoServers),
+    /// People's access: request to active, its floor, calls per activation and expiry, many at once.
+    People(people::PeopleArgs),
 }
 
 impl OnRuntime {
@@ -67,6 +69,7 @@ impl OnRuntime {
             Self::Faults(args) => faults::run(&args).await,
             Self::Lambda(args) => lambda::run(&args).await,
             Self::Dynamo(args) => dynamo::run(&args).await,
+            Self::People(args) => people::run(&args).await,
         }
     }
 }

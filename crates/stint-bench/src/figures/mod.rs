@@ -11,6 +11,8 @@
 //! - `faults`: 9, provision+deprovision at an injected AWS fault rate, then leaks.
 //! - `lambda`: 10, `stint-lambda` cold start.
 //! - `dynamo`: 11-12, DynamoDB calls per provisioning, and its latency against SQLite's.
+//! - `people`: 13-16, people's access: request to active (auto-approved and approved), its
+//!   bare-SDK floor, AWS calls and ledger writes per activation and expiry, many at once.
 
 pub mod auth;
 pub mod dynamo;
@@ -19,6 +21,7 @@ pub mod floor;
 pub mod lambda;
 pub mod load;
 pub mod moto_probe;
+pub mod people;
 pub mod reap;
 pub mod startup;
 pub mod verify;
