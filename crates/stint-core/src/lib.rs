@@ -4,8 +4,8 @@
 //! this crate builds and tests in seconds.
 //!
 //! Layers, each using only those above it: `error`, `time_fmt`, `credentials` → `ids` →
-//! `policy`, `subject`, `record` → `catalog`, `audit`, `ports` → `grant` (shared by every
-//! flow) → `pipeline`, `access` (one room per flow) → `wiring`.
+//! `policy`, `subject`, `record` → `notice` → `catalog`, `audit`, `ports` → `grant` (shared
+//! by every flow) → `outbox`, `pipeline`, `access` (one room per flow) → `wiring`.
 
 pub mod access;
 pub mod audit;
@@ -14,6 +14,8 @@ pub mod credentials;
 pub mod error;
 pub mod grant;
 pub mod ids;
+pub mod notice;
+pub mod outbox;
 pub mod pipeline;
 pub mod policy;
 pub mod ports;

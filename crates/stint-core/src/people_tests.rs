@@ -430,3 +430,73 @@ async fn the_sweep_removes_an_assignment_that_no_live_grant_holds() {
     let again = world.reap(&ReapSettings::default()).await.unwrap();
     assert_eq!(again.stray_assignments, 0);
 }
+
+/// Every step people are told of is queued in the write that makes it, and delivered later
+/// by the outbox; a channel that fails does not fail the request, and the notice is tried
+/// again with backoff until it goes through.
+#[tokio::test]
+async fn notices_ride_with_each_change_and_the_outbox_retries_a_failing_channel() {
+    let world = World::new();
+    world
+        .directory
+        .members
+        .lock()
+        .unwrap()
+        .insert("Approvers".into(), vec!["u-bob".into(), "u-carol".into()]);
+    world
+        .notifier
+        .failing
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let alice = person(&world, "alice@example.com", &["pwd", "mfa"]);
+    let writes = world.ledger_writes();
+    let asked = people(&world).ask(&prod(), &alice).await.unwrap();
+    assert_eq!(
+        world.ledger_writes() - writes,
+        1,
+        "the notice rides in the request's write"
+    );
+    let id = asked.request.id.clone();
+
+    let report = world.cases.deliver_notices(100).await.unwrap();
+    assert_eq!((report.delivered, report.retried), (0, 1), "{report:?}");
+    // Not due again until the backoff has passed.
+    let report = world.cases.deliver_notices(100).await.unwrap();
+    assert_eq!(report, Default::default());
+
+    world
+        .notifier
+        .failing
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    world.clock.advance(Duration::from_secs(3));
+    let report = world.cases.deliver_notices(100).await.unwrap();
+    assert_eq!(report.delivered, 1, "{report:?}");
+    let created = world.notifier.received.lock().unwrap()[0].clone();
+    assert_eq!(created.attempts, 1, "one failed attempt before");
+    assert_eq!(created.about.approver_groups, ["Approvers"]);
+
+    for approver in ["bob@example.com", "carol@example.com"] {
+        let approver = person(&world, approver, &["pwd", "mfa"]);
+        people(&world).approve(&id, &approver).await.unwrap();
+    }
+    world.clock.advance(Duration::from_secs(3601));
+    world.reap(&ReapSettings::default()).await.unwrap();
+    world.cases.deliver_notices(100).await.unwrap();
+    // The approval and the start happen at one instant of the test's frozen clock, so their
+    // order between themselves is not fixed here; everything else is in order.
+    let mut kinds = world.notifier.kinds();
+    kinds[1..3].sort_unstable();
+    assert_eq!(
+        kinds,
+        [
+            "request_created",
+            "grant_started",
+            "request_approved",
+            "grant_ended"
+        ]
+    );
+    // Delivered once each: nothing is left queued.
+    assert_eq!(
+        world.cases.deliver_notices(100).await.unwrap(),
+        Default::default()
+    );
+}

@@ -220,6 +220,14 @@ pub trait AccountAssigner: Send + Sync {
     ) -> Result<Vec<Assignment>, PortError>;
 }
 
+/// Delivers notices to people's channels (chat webhooks, a signed JSON webhook). Delivery is
+/// at least once: a notice carries its id, for a receiver that must not act twice.
+#[async_trait]
+pub trait Notifier: Send + Sync {
+    /// Delivers `notice` to every channel; an error leaves it queued for a later attempt.
+    async fn deliver(&self, notice: &crate::notice::Notice) -> Result<(), PortError>;
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
     /// The stored record is not at the version this write expected: someone else moved it.

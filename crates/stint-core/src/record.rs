@@ -165,13 +165,45 @@ impl fmt::Display for HoldingState {
     }
 }
 
-/// The status of any ledger record. Grant, request and holding state names never overlap,
-/// so the stored string alone says which it is.
+/// The state of a notice in the outbox: queued until a channel took it, or given up on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeState {
+    Queued,
+    Delivered,
+    Undeliverable,
+}
+
+impl NoticeState {
+    pub const ALL: [NoticeState; 3] = [Self::Queued, Self::Delivered, Self::Undeliverable];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Delivered => "delivered",
+            Self::Undeliverable => "undeliverable",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == value)
+    }
+}
+
+impl fmt::Display for NoticeState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The status of any ledger record. Grant, request, holding and notice state names never
+/// overlap, so the stored string alone says which it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Status {
     Grant(State),
     Request(RequestState),
     Holding(HoldingState),
+    Notice(NoticeState),
 }
 
 impl Status {
@@ -180,6 +212,7 @@ impl Status {
             Self::Grant(state) => state.as_str(),
             Self::Request(state) => state.as_str(),
             Self::Holding(state) => state.as_str(),
+            Self::Notice(state) => state.as_str(),
         }
     }
 
@@ -188,6 +221,7 @@ impl Status {
             .map(Self::Grant)
             .or_else(|| RequestState::parse(value).map(Self::Request))
             .or_else(|| HoldingState::parse(value).map(Self::Holding))
+            .or_else(|| NoticeState::parse(value).map(Self::Notice))
     }
 
     /// Whether the record is done with (a holding never is: it can be held again).
@@ -196,6 +230,7 @@ impl Status {
             Self::Grant(state) => state.is_terminal(),
             Self::Request(state) => state.is_terminal(),
             Self::Holding(_) => false,
+            Self::Notice(state) => state != NoticeState::Queued,
         }
     }
 
@@ -203,7 +238,7 @@ impl Status {
     pub fn grant(self) -> Option<State> {
         match self {
             Self::Grant(state) => Some(state),
-            Self::Request(_) | Self::Holding(_) => None,
+            Self::Request(_) | Self::Holding(_) | Self::Notice(_) => None,
         }
     }
 }
@@ -217,6 +252,12 @@ impl From<State> for Status {
 impl From<HoldingState> for Status {
     fn from(state: HoldingState) -> Self {
         Self::Holding(state)
+    }
+}
+
+impl From<NoticeState> for Status {
+    fn from(state: NoticeState) -> Self {
+        Self::Notice(state)
     }
 }
 
@@ -284,6 +325,12 @@ pub enum Action {
     Denied,
     /// The requester took an access request back.
     Withdrawn,
+    /// A notice went into the outbox.
+    Queued,
+    /// A notice reached its channels.
+    Notified,
+    /// A notice's delivery failed (retried later, or given up on).
+    NotifyFailed,
 }
 
 impl Action {
@@ -310,6 +357,9 @@ impl Action {
             Self::Approved => "approved",
             Self::Denied => "denied",
             Self::Withdrawn => "withdrawn",
+            Self::Queued => "queued",
+            Self::Notified => "notified",
+            Self::NotifyFailed => "notify_failed",
         }
     }
 }
@@ -389,7 +439,14 @@ pub struct Body<T> {
 }
 
 /// The record kinds a body may hold, by their stored names.
-pub const KINDS: [&str; 5] = ["provision", "deprovision", "orphan", "request", "holding"];
+pub const KINDS: [&str; 6] = [
+    "provision",
+    "deprovision",
+    "orphan",
+    "request",
+    "holding",
+    "notice",
+];
 
 /// The stored kind name `kind` as the `'static` name `StoredRecord` carries.
 pub fn kind_name(kind: &str) -> Option<&'static str> {

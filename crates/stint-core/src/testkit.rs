@@ -664,6 +664,40 @@ pub struct World {
     pub ledger: Arc<MemoryLedger>,
     pub assigner: Arc<MemoryAssigner>,
     pub directory: Arc<OpenDirectory>,
+    pub notifier: Arc<MemoryNotifier>,
+}
+
+/// Notices as a channel received them; `failing` makes every delivery fail.
+#[derive(Default)]
+pub struct MemoryNotifier {
+    pub received: Mutex<Vec<crate::notice::Notice>>,
+    pub failing: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait]
+impl crate::ports::Notifier for MemoryNotifier {
+    async fn deliver(&self, notice: &crate::notice::Notice) -> Result<(), PortError> {
+        if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(PortError::new(
+                "posting the notice",
+                "503 Service Unavailable",
+            ));
+        }
+        if let Ok(mut received) = self.received.lock() {
+            received.push(notice.clone());
+        }
+        Ok(())
+    }
+}
+
+impl MemoryNotifier {
+    /// The kinds received, in order.
+    pub fn kinds(&self) -> Vec<&'static str> {
+        self.received
+            .lock()
+            .map(|r| r.iter().map(|n| n.kind.as_str()).collect())
+            .unwrap_or_default()
+    }
 }
 
 impl World {
@@ -688,7 +722,9 @@ impl World {
             plan: plan.clone(),
             ..MemoryAssigner::default()
         });
+        let notifier = Arc::new(MemoryNotifier::default());
         let cases = UseCases::wire(Ports {
+            notifier: Some(notifier.clone()),
             assigner: Some(assigner.clone()),
             catalog: Arc::new(Catalog::from_toml(CATALOG).unwrap_or_else(|e| panic!("{e}"))),
             ledger: ledger.clone(),
@@ -708,6 +744,7 @@ impl World {
             ledger,
             assigner,
             directory,
+            notifier,
         }
     }
 

@@ -7,8 +7,11 @@ use crate::access::PeopleAccess;
 use crate::catalog::Catalog;
 use crate::error::BrokerError;
 use crate::grant::{Assignments, GrantEnder, Journal, REAPER, ReapReport, ReapSettings, Reaper};
+use crate::outbox::{Outbox, OutboxReport};
 use crate::pipeline::Provision;
-use crate::ports::{AccountAssigner, Clock, CredentialIssuer, Directory, Ledger, RoleProvisioner};
+use crate::ports::{
+    AccountAssigner, Clock, CredentialIssuer, Directory, Ledger, Notifier, RoleProvisioner,
+};
 use crate::subject::Actor;
 
 /// The adapters a broker runs on.
@@ -21,6 +24,8 @@ pub struct Ports {
     pub clock: Arc<dyn Clock>,
     /// Identity Center assignments, for people's grants (`None` without `[people]`).
     pub assigner: Option<Arc<dyn AccountAssigner>>,
+    /// Delivers notices (`None` without `[notifications]`: none are queued).
+    pub notifier: Option<Arc<dyn Notifier>>,
 }
 
 /// Every use case, each holding only the ports it needs.
@@ -34,11 +39,18 @@ pub struct UseCases {
     pub reaper: Reaper,
     /// People's access (with `[people]` in the catalog and an assigner).
     pub people: Option<PeopleAccess>,
+    /// Delivers queued notices (with a notifier).
+    pub outbox: Option<Outbox>,
 }
 
 impl UseCases {
     pub fn wire(ports: Ports) -> Self {
-        let journal = Journal::new(ports.ledger, ports.clock);
+        let journal =
+            Journal::new(ports.ledger, ports.clock).with_notices(ports.notifier.is_some());
+        let outbox = ports.notifier.map(|notifier| Outbox {
+            journal: journal.clone(),
+            notifier,
+        });
         let ender = GrantEnder {
             journal: journal.clone(),
             roles: ports.roles.clone(),
@@ -57,6 +69,7 @@ impl UseCases {
             _ => None,
         };
         Self {
+            outbox,
             people,
             provision: Provision {
                 catalog: ports.catalog.clone(),
@@ -84,6 +97,14 @@ impl UseCases {
             report.requests_expired += people.expire_requests(settings.batch, &actor).await?;
         }
         Ok(report)
+    }
+
+    /// Delivers the notices that are due (nothing without a notifier).
+    pub async fn deliver_notices(&self, limit: usize) -> Result<OutboxReport, BrokerError> {
+        match &self.outbox {
+            Some(outbox) => outbox.deliver_due(limit).await,
+            None => Ok(OutboxReport::default()),
+        }
     }
 
     /// The same use cases over another role provisioner (a test's witness around the real

@@ -9,12 +9,13 @@ use stint_aws::{
     IdentityStoreDirectory, IssueRetry, StsCredentialIssuer,
 };
 use stint_core::catalog::{Catalog, CatalogError, OidcSettings};
-use stint_core::ports::{AccountAssigner, Clock, Ledger};
+use stint_core::ports::{AccountAssigner, Clock, Ledger, Notifier};
 use stint_core::wiring::{Ports, UseCases};
 
 use crate::clock::SystemClock;
 use crate::ledger::{SqliteError, SqliteLedger};
 use crate::metrics::BrokerMetrics;
+use crate::notify::WebhookNotifier;
 use crate::ops::Operations;
 use crate::tokens::TokenVerifier;
 
@@ -40,6 +41,8 @@ pub enum StartupError {
     Catalog { path: PathBuf, error: CatalogError },
     #[error("opening ledger {path}: {error}")]
     Ledger { path: PathBuf, error: SqliteError },
+    #[error(transparent)]
+    Notifications(#[from] crate::notify::MissingSecret),
 }
 
 /// The operations over the wired use cases, the AWS call counter their clients share, and
@@ -114,7 +117,15 @@ impl App {
             let verifier = TokenVerifier::new(settings, clock.clone(), ledger.clone());
             (Arc::new(verifier), people.user_claim.clone())
         });
+        let notifier = match catalog.notifications() {
+            Some(settings) => Some(Arc::new(WebhookNotifier::from_settings(
+                settings,
+                clock.clone(),
+            )?) as Arc<dyn Notifier>),
+            None => None,
+        };
         let cases = UseCases::wire(Ports {
+            notifier,
             assigner: catalog.people().map(|people| {
                 Arc::new(IdentityCenterAssigner::new(
                     &sdk,

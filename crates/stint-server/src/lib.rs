@@ -1,6 +1,6 @@
 //! stint's server side: wiring (`app`), the operations layer every door runs through
 //! (`ops`), the doors themselves (`http`, `lambda`, the `stint` CLI in `main.rs`), token
-//! verification, the SQLite ledger, metrics, and the wire format.
+//! verification, the SQLite ledger, metrics, notice channels (`notify`), and the wire format.
 
 pub mod app;
 pub mod clock;
@@ -8,6 +8,7 @@ pub mod http;
 pub mod lambda;
 pub mod ledger;
 pub mod metrics;
+pub mod notify;
 pub mod ops;
 pub mod tokens;
 pub mod wire;
@@ -39,6 +40,19 @@ pub fn spawn_reaper(
             ticks.tick().await;
             // The pass counts and logs itself; a failed pass is retried at the next tick.
             let _ = app.ops.reap(&settings).await;
+        }
+    })
+}
+
+/// Delivers queued notices every `interval` until the process ends (several servers on one
+/// ledger record each attempt once; a notice may reach a channel twice, never zero times).
+pub fn spawn_outbox(app: app::App, interval: std::time::Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            let _ = app.ops.deliver_notices().await;
         }
     })
 }

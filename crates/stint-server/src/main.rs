@@ -164,6 +164,9 @@ fn parse_interval(text: &str) -> Result<ReapInterval, String> {
     }
 }
 
+/// How often `stint serve` delivers queued notices: soon after the change they tell of.
+const OUTBOX_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
 #[derive(Subcommand)]
 enum TransactionsCommand {
     /// A transaction and its events.
@@ -237,6 +240,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             if let ReapInterval(Some(interval)) = reap_interval {
                 stint_server::spawn_reaper(app.clone(), reap.settings(), interval);
+            }
+            if app.ops.cases.outbox.is_some() {
+                stint_server::spawn_outbox(app.clone(), OUTBOX_INTERVAL);
             }
             return serve(app, listen).await;
         }

@@ -11,6 +11,7 @@ use stint_core::audit::ChainReport;
 use stint_core::error::{BrokerError, ErrorCode};
 use stint_core::grant::{self, Caller, ReapReport, ReapSettings};
 use stint_core::ids::TransactionId;
+use stint_core::outbox::OutboxReport;
 use stint_core::pipeline::{self, JobContext};
 use stint_core::wiring::UseCases;
 
@@ -20,6 +21,9 @@ use crate::wire::{
     DeprovisionResponse, JobDeprovisionResponse, ProvisionInput, ProvisionResponse,
     TransactionResponse,
 };
+
+/// Notices one outbox pass delivers at most.
+const NOTICES_PER_PASS: usize = 100;
 
 #[derive(Clone)]
 pub struct Operations {
@@ -207,6 +211,9 @@ impl Operations {
     /// One reaper pass, counted and logged.
     pub async fn reap(&self, settings: &ReapSettings) -> Result<ReapReport, BrokerError> {
         let result = self.cases.reap(settings).await;
+        // What the pass ended is told at once (the Lambda reaper and `stint reap` have no
+        // outbox loop of their own).
+        let _ = self.deliver_notices().await;
         match &result {
             Ok(report) => {
                 self.metrics.reaped(report);
@@ -225,6 +232,22 @@ impl Operations {
                 }
             }
             Err(error) => tracing::error!("reaper pass failed: {}", error_chain(error)),
+        }
+        result
+    }
+
+    /// Delivers the queued notices that are due; logs what it did.
+    pub async fn deliver_notices(&self) -> Result<OutboxReport, BrokerError> {
+        let result = self.cases.deliver_notices(NOTICES_PER_PASS).await;
+        match &result {
+            Ok(report) if *report != OutboxReport::default() => tracing::info!(
+                delivered = report.delivered,
+                retried = report.retried,
+                undeliverable = report.undeliverable,
+                "outbox pass"
+            ),
+            Ok(_) => {}
+            Err(error) => tracing::error!("outbox pass failed: {}", error_chain(error)),
         }
         result
     }

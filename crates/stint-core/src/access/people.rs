@@ -18,6 +18,7 @@ use crate::grant::{
     Terms, aws_error, ledger_error,
 };
 use crate::ids::{AccountId, AccountName, Email, GroupType, TransactionId};
+use crate::notice::{NoticeAbout, NoticeKind};
 use crate::ports::{Directory, DirectoryUser, Membership};
 use crate::record::{Action, RequestState, State, Status};
 use crate::subject::{Actor, Origin, PersonClaims, Subject};
@@ -122,7 +123,7 @@ impl PeopleAccess {
                 reason
             }
         );
-        let step = Step::new(&actor, Action::Requested, why).data(json!({
+        let step = Step::new(&actor, Action::Requested, why.clone()).data(json!({
             "duration_seconds": duration.as_secs(),
             "ticket": request.terms.ticket,
             "approvals_needed": resolved.rules.approvals,
@@ -139,6 +140,19 @@ impl PeopleAccess {
                 .start(batch, request, step, &user, &resolved, &actor)
                 .await;
         }
+        let approvers = resolved.rules.approver_groups.clone();
+        let text = format!(
+            "{why}. Waiting for {} approval(s) from {}",
+            resolved.rules.approvals,
+            approvers.join(", ")
+        );
+        self.journal.stage_notice(
+            &mut batch,
+            &actor,
+            NoticeKind::RequestCreated,
+            text,
+            about(&request, approvers),
+        );
         self.journal.commit(batch).await?;
         Ok(Decided {
             request,
@@ -202,8 +216,22 @@ impl PeopleAccess {
             }
             Tally::Approved => {
                 let why = format!("approved by {}", approver.email);
+                let mut batch = Batch::default();
+                let text = format!(
+                    "{}'s request for {} on {} was {why}",
+                    approved.terms.requester,
+                    approved.terms.target.persona,
+                    approved.terms.target.account_name
+                );
+                let notice = about(&approved, Vec::new());
+                self.journal.stage_notice(
+                    &mut batch,
+                    &actor,
+                    NoticeKind::RequestApproved,
+                    text,
+                    notice,
+                );
                 let step = Step::new(&actor, Action::Approved, why);
-                let batch = Batch::default();
                 self.start(batch, approved, step, &requester_user, &resolved, &actor)
                     .await
             }
@@ -299,6 +327,13 @@ impl PeopleAccess {
                 continue;
             };
             let mut batch = Batch::default();
+            let text = format!(
+                "{}'s request for {} on {} expired: {why}",
+                next.terms.requester, next.terms.target.persona, next.terms.target.account_name
+            );
+            let notice = about(&next, Vec::new());
+            self.journal
+                .stage_notice(&mut batch, actor, NoticeKind::RequestExpired, text, notice);
             let step = Step::new(actor, Action::Expired, why);
             self.journal.stage_record(&mut batch, next.encode(), step);
             match self.journal.commit(batch).await {
@@ -350,8 +385,18 @@ impl PeopleAccess {
         let next = request
             .advance(to, self.journal.now())
             .map_err(|e| BrokerError::new(ErrorCode::NotPending, e.to_string()))?;
-        let step = Step::new(&caller.actor(), action, why);
+        let actor = caller.actor();
         let mut batch = Batch::default();
+        if to == RequestState::Denied {
+            let text = format!(
+                "{}'s request for {} on {} was {why}",
+                next.terms.requester, next.terms.target.persona, next.terms.target.account_name
+            );
+            let notice = about(&next, Vec::new());
+            self.journal
+                .stage_notice(&mut batch, &actor, NoticeKind::RequestDenied, text, notice);
+        }
+        let step = Step::new(&actor, action, why);
         self.journal.stage_record(&mut batch, next.encode(), step);
         self.journal.commit(batch).await?;
         Ok(Decided {
@@ -594,4 +639,17 @@ fn person(caller: &Caller) -> Result<&PersonClaims, BrokerError> {
 
 fn missing(field: &str) -> BrokerError {
     BrokerError::new(ErrorCode::MissingField, format!("`{field}` is required"))
+}
+
+/// What a notice about `request` names.
+fn about(request: &AccessRequest, approver_groups: Vec<String>) -> NoticeAbout {
+    NoticeAbout {
+        requester: request.terms.requester.to_string(),
+        account_id: request.terms.target.account_id.to_string(),
+        account_name: request.terms.target.account_name.to_string(),
+        persona: request.terms.target.persona.to_string(),
+        request_id: Some(request.id.clone()),
+        grant_id: request.grant.clone(),
+        approver_groups,
+    }
 }

@@ -3,11 +3,12 @@
 //! refuse unknown keys (`raw`), then a validated `Catalog` that already rejects what AWS would
 //! reject later (`limits`), naming the key. This module owns the `Catalog` itself, its
 //! top-level settings and the order in which the parts are checked; each part lives in its
-//! own module: `accounts`, `personas`, `pipelines`, `people`, `duration`.
+//! own module: `accounts`, `personas`, `pipelines`, `people`, `notifications`, `duration`.
 
 mod accounts;
 mod duration;
 mod limits;
+mod notifications;
 mod parse_error;
 mod people;
 mod personas;
@@ -26,12 +27,14 @@ pub use self::limits::{
     DEFAULT_MANAGED_POLICIES_PER_ROLE, HARD_MANAGED_POLICIES_PER_ROLE, INLINE_POLICY_MAX, MAX_TTL,
     MIN_TTL, TRUST_POLICY_MAX,
 };
+pub use self::notifications::NotificationSettings;
 pub use self::people::{AccessRules, PeoplePersona, PeopleSettings, TicketPattern};
 pub use self::personas::{Grant, Persona};
 pub use self::pipelines::{OidcSettings, PipelineRule};
 
 use self::accounts::validate_accounts;
 use self::limits::ROLE_PREFIX_MAX;
+use self::notifications::validate_notifications;
 use self::people::validate_people;
 use self::personas::{check_policy_arn, in_account, known_persona, validate_personas};
 use self::pipelines::{validate_identities, validate_oidc, validate_rules};
@@ -79,6 +82,7 @@ pub struct Catalog {
     identities: BTreeMap<String, Email>,
     pipelines: Vec<PipelineRule>,
     people: Option<PeopleSettings>,
+    notifications: Option<NotificationSettings>,
 }
 
 impl Catalog {
@@ -118,6 +122,11 @@ impl Catalog {
         self.oidc.as_ref()
     }
 
+    /// Where people are told of requests and grants (`[notifications]`).
+    pub fn notifications(&self) -> Option<&NotificationSettings> {
+        self.notifications.as_ref()
+    }
+
     /// People's access through Identity Center, if the catalog has a `[people]` table.
     pub fn people(&self) -> Option<&PeopleSettings> {
         self.people.as_ref()
@@ -152,8 +161,10 @@ impl Catalog {
         let identities = validate_identities(raw.identities)?;
         let pipelines = validate_rules(raw.pipelines, &personas)?;
         let people = raw.people.map(validate_people).transpose()?;
+        let notifications = raw.notifications.map(validate_notifications).transpose()?;
         Ok(Self {
             people,
+            notifications,
             oidc,
             identities,
             pipelines,

@@ -38,6 +38,29 @@ pub(super) struct RawCatalog {
     pub(super) pipelines: Vec<RawPipelineRule>,
     #[serde(default)]
     pub(super) people: Option<RawPeople>,
+    #[serde(default)]
+    pub(super) notifications: Option<RawNotifications>,
+}
+
+/// Where people are told of requests and grants.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawNotifications {
+    #[serde(default)]
+    pub(super) slack_webhook_url: Option<String>,
+    #[serde(default)]
+    pub(super) webhook_url: Option<String>,
+    #[serde(default = "default_webhook_secret_env")]
+    pub(super) webhook_secret_env: String,
+    /// A file holding the secret instead (a mounted secret), read at start.
+    #[serde(default)]
+    pub(super) webhook_secret_file: Option<String>,
+    #[serde(default)]
+    pub(super) page_url: Option<String>,
+}
+
+fn default_webhook_secret_env() -> String {
+    "STINT_WEBHOOK_SECRET".to_owned()
 }
 
 fn default_group_type() -> String {

@@ -14,6 +14,7 @@ use time::OffsetDateTime;
 
 use crate::error::{BrokerError, ErrorCode};
 use crate::ids::TransactionId;
+use crate::notice::NoticeKind;
 use crate::ports::{AccountAssigner, Assignment, AssignmentStatus};
 use crate::record::{Action, Body, HoldingState, StoredRecord, Versioned, advanced};
 use crate::subject::Actor;
@@ -366,6 +367,18 @@ impl Assignments {
             step,
             |next| next.expires_at = Some(expires_at),
         )?;
+        if grant.is_persons() {
+            let text = format!(
+                "{} now holds {} on {} until {}",
+                grant.terms.subject.requester,
+                grant.terms.target.persona,
+                grant.terms.target.account_name,
+                crate::time_fmt::rfc3339(expires_at),
+            );
+            let about = grant.notice_about();
+            self.journal
+                .stage_notice(&mut batch, actor, NoticeKind::GrantStarted, text, about);
+        }
         self.journal.commit(batch).await
     }
 

@@ -10,6 +10,7 @@ use serde_json::json;
 
 use crate::error::{BrokerError, ErrorCode};
 use crate::ids::TransactionId;
+use crate::notice::NoticeKind;
 use crate::ports::{RoleDeletion, RoleProvisioner};
 use crate::record::{Action, State};
 use crate::subject::Actor;
@@ -143,6 +144,23 @@ impl GrantEnder {
                         step,
                         |_| {},
                     )?;
+                }
+                if grant.is_persons() {
+                    let text = format!(
+                        "{}'s access to {} on {} ended ({}): {reason}",
+                        grant.terms.subject.requester,
+                        grant.terms.target.persona,
+                        grant.terms.target.account_name,
+                        ending.why,
+                    );
+                    let about = grant.notice_about();
+                    self.journal.stage_notice(
+                        &mut outcome,
+                        actor,
+                        NoticeKind::GrantEnded,
+                        text,
+                        about,
+                    );
                 }
                 self.journal.commit(outcome).await?;
                 Ok(Deprovisioned {

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use crate::error::{BrokerError, ErrorCode};
 use crate::ids::TransactionId;
+use crate::notice::{Notice, NoticeAbout, NoticeKind};
 use crate::ports::{Clock, Filing, Ledger, LedgerError, PortError, RecordWrite};
 use crate::record::{Action, Event, NewEvent, State, StoredRecord};
 use crate::subject::Actor;
@@ -68,11 +69,23 @@ impl Batch {
 pub struct Journal {
     pub ledger: Arc<dyn Ledger>,
     pub clock: Arc<dyn Clock>,
+    /// Whether notices are queued (a broker with somewhere to deliver them).
+    pub notices: bool,
 }
 
 impl Journal {
     pub fn new(ledger: Arc<dyn Ledger>, clock: Arc<dyn Clock>) -> Self {
-        Self { ledger, clock }
+        Self {
+            ledger,
+            clock,
+            notices: false,
+        }
+    }
+
+    /// The same journal, queueing notices (or not).
+    pub fn with_notices(mut self, on: bool) -> Self {
+        self.notices = on;
+        self
     }
 
     pub fn now(&self) -> time::OffsetDateTime {
@@ -168,6 +181,24 @@ impl Journal {
                 filing: Filing::default(),
             }),
         }
+    }
+
+    /// Stages a new notice for the outbox, in the write of the change it tells of: written
+    /// together or not at all, and delivered later, never in the caller's way.
+    pub fn stage_notice(
+        &self,
+        batch: &mut Batch,
+        actor: &Actor,
+        kind: NoticeKind,
+        text: impl Into<String>,
+        about: NoticeAbout,
+    ) {
+        if !self.notices {
+            return;
+        }
+        let notice = Notice::new(self.new_id(), kind, text, about, self.now());
+        let step = Step::new(actor, Action::Queued, kind.as_str());
+        self.stage_record(batch, notice.encode(), step);
     }
 
     /// Writes everything staged in `batch` in one conditional ledger write.

@@ -7,9 +7,10 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::ids::{AccountId, AccountName, Branch, GroupType, RoleName, TransactionId};
+use crate::notice::NoticeAbout;
 use crate::ports::{Assignment, RoleContents};
 use crate::record::{State, Versioned, advanced};
-use crate::subject::Subject;
+use crate::subject::{Origin, Subject};
 use crate::time_fmt::serde_rfc3339;
 
 use super::INLINE_POLICY_NAME;
@@ -136,6 +137,24 @@ pub struct IllegalTransition {
 }
 
 impl Grant {
+    /// What a notice about this grant names.
+    pub fn notice_about(&self) -> NoticeAbout {
+        NoticeAbout {
+            requester: self.terms.subject.requester.to_string(),
+            account_id: self.terms.target.account_id.to_string(),
+            account_name: self.terms.target.account_name.to_string(),
+            persona: self.terms.target.persona.to_string(),
+            request_id: self.links.request.clone(),
+            grant_id: Some(self.id.clone()),
+            approver_groups: Vec::new(),
+        }
+    }
+
+    /// Whether people are told of this grant's changes (a person's grant).
+    pub fn is_persons(&self) -> bool {
+        matches!(self.terms.subject.origin, Origin::Person)
+    }
+
     /// The one constructor: version 1 of record `id` in `state`, created at `at`.
     pub fn new(
         id: TransactionId,

@@ -212,6 +212,15 @@ pub async fn spawn_people_app() -> PeopleApp {
 
 /// As `spawn_people_app`, with the broker's AWS calls through `aws_endpoint` (a proxy).
 pub async fn spawn_people_app_via(aws_endpoint: Option<String>) -> PeopleApp {
+    spawn_people(aws_endpoint, "").await
+}
+
+/// As `spawn_people_app`, with `extra` added to the catalog (another table).
+pub async fn spawn_people_app_with(extra: &str) -> PeopleApp {
+    spawn_people(None, extra).await
+}
+
+async fn spawn_people(aws_endpoint: Option<String>, extra: &str) -> PeopleApp {
     let provider = TestIssuer::start().expect("test OpenID provider");
     let seed = Seeder::connect(&moto_url()).await;
     let permission_set_name = format!("Acme-Deployers-{}", random_digits(8));
@@ -231,7 +240,7 @@ rules = {{ max_duration = "8h" }}
 prod = {{ max_duration = "2h", approvals = 1, approver_groups = ["Acme_Platform_Prod-Approvers"], justification = true, ticket_pattern = "(INC|CHG)-[0-9]+", required_amr = ["mfa"], max_auth_age = "15m" }}
 "#,
         issuer = provider.url,
-    );
+    ) + extra;
     let app = spawn_via(Some(people), aws_endpoint).await;
     let approvers = app
         .seed

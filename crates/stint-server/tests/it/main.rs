@@ -14,6 +14,7 @@ mod harness;
 mod lambda;
 mod ledger_contract;
 mod migration;
+mod notices;
 mod people;
 mod people_cli;
 mod pipelines;

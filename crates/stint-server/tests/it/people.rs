@@ -341,7 +341,10 @@ async fn a_person_revokes_their_own_grant_early_and_only_theirs() {
         .revoke(&grant_id(&first), Some(&alice))
         .await
         .unwrap();
-    assert_eq!(people.assigned(&app.nonprod).await, vec![app.users.alice.clone()]);
+    assert_eq!(
+        people.assigned(&app.nonprod).await,
+        vec![app.users.alice.clone()]
+    );
     app.client()
         .revoke(&grant_id(&second), Some(&alice))
         .await
