@@ -22,6 +22,10 @@ pub struct AccessRequestInput {
     pub reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ticket: Option<String>,
+    /// Break-glass: self-activated at once without approval, where the persona allows it;
+    /// every channel is told and the request is flagged for review.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub break_glass: Option<bool>,
 }
 
 /// `POST /v1/requests/{id}/deny`.
@@ -52,6 +56,9 @@ pub struct AccessRequestView {
     pub duration_seconds: u64,
     pub reason: String,
     pub ticket: Option<String>,
+    /// Self-activated without approval, to be reviewed after the fact.
+    #[serde(default)]
+    pub break_glass: bool,
     pub approvals: Vec<ApprovalView>,
     /// The grant an approval started.
     pub grant: Option<String>,

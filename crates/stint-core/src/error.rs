@@ -101,6 +101,7 @@ error_codes! {
     MfaRequired => "mfa_required", Forbidden;
     ReauthenticationRequired => "reauthentication_required", Unauthenticated;
     SelfApproval => "self_approval", Forbidden;
+    BreakGlassNotAllowed => "break_glass_not_allowed", Forbidden;
     NotAnApprover => "not_an_approver", Forbidden;
     AlreadyApproved => "already_approved", Conflict;
     NotPending => "not_pending", Conflict;

@@ -28,6 +28,8 @@ pub enum NoticeKind {
     GrantStarted,
     /// The grant ended (expiry or revoke): the access is gone.
     GrantEnded,
+    /// Someone self-activated access without approval: to everyone, for review.
+    BreakGlassUsed,
 }
 
 impl NoticeKind {
@@ -39,6 +41,7 @@ impl NoticeKind {
             Self::RequestExpired => "request_expired",
             Self::GrantStarted => "grant_started",
             Self::GrantEnded => "grant_ended",
+            Self::BreakGlassUsed => "break_glass_used",
         }
     }
 }

@@ -38,6 +38,7 @@ fn nonprod(duration: &'static str) -> AccessAsk<'static> {
         duration: Some(duration),
         reason: Some("rotate the cache nodes"),
         ticket: None,
+        break_glass: false,
     }
 }
 
@@ -499,4 +500,60 @@ async fn notices_ride_with_each_change_and_the_outbox_retries_a_failing_channel(
         world.cases.deliver_notices(100).await.unwrap(),
         Default::default()
     );
+}
+
+/// Break-glass: where the rules allow it, a person activates at once without approval, for at
+/// most the break-glass duration, always with a reason and the same sign-in strength; every
+/// channel hears of it and the request says it wants review. Where it is not allowed, it is
+/// refused and nothing is written.
+#[tokio::test]
+async fn break_glass_activates_at_once_loudly_and_only_where_allowed() {
+    let world = World::new();
+    let alice = person(&world, "alice@example.com", &["pwd", "mfa"]);
+    let glass = |ask: AccessAsk<'static>| AccessAsk {
+        break_glass: true,
+        ..ask
+    };
+    let code = |r: Result<Decided, crate::error::BrokerError>| r.unwrap_err().code;
+    let access = people(&world);
+    assert_eq!(
+        code(access.ask(&glass(nonprod("30m")), &alice).await),
+        ErrorCode::BreakGlassNotAllowed
+    );
+    let too_long = AccessAsk {
+        duration: Some("1h"),
+        ..glass(prod())
+    };
+    assert_eq!(
+        code(access.ask(&too_long, &alice).await),
+        ErrorCode::DurationTooLong
+    );
+    let no_reason = AccessAsk {
+        reason: None,
+        duration: Some("30m"),
+        ..glass(prod())
+    };
+    assert_eq!(
+        code(access.ask(&no_reason, &alice).await),
+        ErrorCode::JustificationRequired
+    );
+    let weak = person(&world, "alice@example.com", &["pwd"]);
+    let ask = AccessAsk {
+        duration: Some("30m"),
+        ..glass(prod())
+    };
+    assert_eq!(code(access.ask(&ask, &weak).await), ErrorCode::MfaRequired);
+    assert_eq!(world.ledger_writes(), 0, "refusals write nothing");
+
+    let decided = access.ask(&ask, &alice).await.unwrap();
+    assert_eq!(decided.request.state, RequestState::Approved);
+    assert!(decided.request.terms.break_glass);
+    assert!(decided.request.approvals.is_empty());
+    assert_eq!(decided.grant.unwrap().state, State::Provisioned);
+    assert_eq!(world.assigner.held().len(), 1);
+    world.cases.deliver_notices(100).await.unwrap();
+    // One instant of the frozen clock: their order between themselves is not fixed here.
+    let mut kinds = world.notifier.kinds();
+    kinds.sort_unstable();
+    assert_eq!(kinds, ["break_glass_used", "grant_started"]);
 }

@@ -652,7 +652,7 @@ client_id = "stint"
 [people.personas.Operators]
 permission_set = "Operators"
 rules = { max_duration = "4h" }
-prod = { max_duration = "2h", approvals = 2, approver_groups = ["Approvers"], justification = true, required_amr = ["mfa"] }
+prod = { max_duration = "2h", approvals = 2, approver_groups = ["Approvers"], justification = true, required_amr = ["mfa"], break_glass = "30m" }
 "#;
 
 /// A broker over the in-memory ports, with handles on them.

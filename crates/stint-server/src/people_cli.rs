@@ -98,6 +98,10 @@ pub struct RequestArgs {
     /// The ticket the work is for (e.g. INC-1234).
     #[arg(long)]
     ticket: Option<String>,
+    /// Break-glass: activate at once without approval, where the persona allows it; every
+    /// channel is told and the request is flagged for review.
+    #[arg(long)]
+    break_glass: bool,
     /// Wait until the request is answered, then print it; exits 1 unless it was approved.
     #[arg(long)]
     wait: bool,
@@ -219,6 +223,7 @@ async fn request(args: RequestArgs) -> anyhow::Result<ExitCode> {
         duration: Some(args.duration),
         reason: args.reason,
         ticket: args.ticket,
+        break_glass: args.break_glass.then_some(true),
     };
     let asked = match client.request_access(&input, Some(&token)).await {
         Ok(asked) => asked,

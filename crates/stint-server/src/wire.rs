@@ -195,6 +195,7 @@ pub fn access_ask(input: &AccessRequestInput) -> AccessAsk<'_> {
         duration: input.duration.as_deref(),
         reason: input.reason.as_deref(),
         ticket: input.ticket.as_deref(),
+        break_glass: input.break_glass.unwrap_or(false),
     }
 }
 
@@ -210,6 +211,7 @@ pub fn access_request_view(r: &AccessRequest) -> AccessRequestView {
         duration_seconds: terms.duration_seconds,
         reason: terms.reason.clone(),
         ticket: terms.ticket.clone(),
+        break_glass: terms.break_glass,
         approvals: r
             .approvals
             .iter()

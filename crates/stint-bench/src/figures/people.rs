@@ -578,6 +578,7 @@ fn ask(account: &Account, i: usize, ticket: bool) -> AccessRequestInput {
         duration: Some(DURATION.to_owned()),
         reason: Some(format!("benchmark run {i}")),
         ticket: ticket.then(|| format!("CHG-{}", 1000 + i)),
+        break_glass: None,
     }
 }
 

@@ -37,6 +37,8 @@ pub struct AccessAsk<'a> {
     pub duration: Option<&'a str>,
     pub reason: Option<&'a str>,
     pub ticket: Option<&'a str>,
+    /// Break-glass: self-activated at once, where the rules allow it.
+    pub break_glass: bool,
 }
 
 /// A request and, once approved, the grant it started.
@@ -83,6 +85,16 @@ impl PeopleAccess {
             .ok_or_else(|| missing("persona"))
             .and_then(GroupType::parse)?;
         let resolved = self.resolve(&account.id, &persona_name)?;
+        let break_glass_rules;
+        let resolved = if ask.break_glass {
+            break_glass_rules = rules::break_glass(resolved.rules)?;
+            Resolved {
+                rules: &break_glass_rules,
+                ..resolved
+            }
+        } else {
+            resolved
+        };
         let duration = ask.duration.ok_or_else(|| missing("duration"))?;
         let duration = parse_duration(duration).ok_or_else(|| {
             BrokerError::new(
@@ -107,6 +119,7 @@ impl PeopleAccess {
             duration_seconds: duration.as_secs(),
             reason: reason.to_owned(),
             ticket: ask.ticket.map(str::trim).map(str::to_owned),
+            break_glass: ask.break_glass,
         };
         let timeout = time::Duration::try_from(resolved.rules.request_timeout).unwrap_or_default();
         let request = AccessRequest::new(self.journal.new_id(), terms, now, now + timeout);
@@ -128,10 +141,23 @@ impl PeopleAccess {
             "ticket": request.terms.ticket,
             "approvals_needed": resolved.rules.approvals,
             "amr": person.amr,
+            "break_glass": ask.break_glass,
         }));
         let mut batch = Batch::default();
         self.journal
             .stage_record(&mut batch, request.encode(), step);
+        if ask.break_glass {
+            // Loud: everyone on the channels hears of it, and the record says it wants review.
+            let text = format!("BREAK-GLASS: {why}. Self-activated without approval; review it");
+            let notice = about(&request, resolved.rules.approver_groups.clone());
+            self.journal
+                .stage_notice(&mut batch, &actor, NoticeKind::BreakGlassUsed, text, notice);
+            let step = Step::new(&actor, Action::Approved, "break-glass: self-activated")
+                .data(json!({ "break_glass": true, "review_required": true }));
+            return self
+                .start(batch, request, step, &user, &resolved, &actor)
+                .await;
+        }
         if resolved.rules.approvals == 0 {
             // Nobody to wait for: the request is approved as it is made, in the write that
             // records the grant's intent.

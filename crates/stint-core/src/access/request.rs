@@ -26,6 +26,9 @@ pub struct RequestTerms {
     /// A ticket reference, where the persona asks for one.
     #[serde(default)]
     pub ticket: Option<String>,
+    /// Self-activated without approval (break-glass): to be reviewed after the fact.
+    #[serde(default)]
+    pub break_glass: bool,
 }
 
 /// One approver's yes.
@@ -180,6 +183,7 @@ mod tests {
             duration_seconds: 7200,
             reason: "INC-42: restart the payments service".into(),
             ticket: Some("INC-42".into()),
+            break_glass: false,
         };
         AccessRequest::new(
             TransactionId::new_at(1_764_579_600, 0),

@@ -64,6 +64,23 @@ pub fn check_sign_in(
     Ok(())
 }
 
+/// The rules a break-glass request is held to: no approvals, at most the break-glass duration,
+/// always a reason; the sign-in rules stay as they are.
+pub fn break_glass(rules: &AccessRules) -> Result<AccessRules, BrokerError> {
+    let longest = rules.break_glass.ok_or_else(|| {
+        BrokerError::new(
+            ErrorCode::BreakGlassNotAllowed,
+            "break-glass is not allowed for this persona here; ask for approval instead",
+        )
+    })?;
+    Ok(AccessRules {
+        max_duration: longest,
+        approvals: 0,
+        justification: true,
+        ..rules.clone()
+    })
+}
+
 /// What a request says meets the rules: a duration within bounds, a justification and a
 /// ticket where required.
 pub fn check_ask(
@@ -250,6 +267,7 @@ mod tests {
             duration_seconds: 3600,
             reason: "INC-42".into(),
             ticket: Some("INC-42".into()),
+            break_glass: false,
         };
         let id = TransactionId::new_at(1_764_756_000, 0);
         AccessRequest::new(id, terms, NOW, NOW + time::Duration::hours(1))

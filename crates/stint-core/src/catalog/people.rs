@@ -67,6 +67,9 @@ impl PeoplePersona {
 /// How a request for one persona in one environment is asked and approved.
 #[derive(Debug, Clone)]
 pub struct AccessRules {
+    /// Break-glass: self-activated without approvals, for at most this long, with a reason,
+    /// loudly notified and flagged for review (`None`: not allowed here).
+    pub break_glass: Option<Duration>,
     /// The shortest grant one may ask for (default 15m).
     pub min_duration: Duration,
     pub max_duration: Duration,
@@ -159,6 +162,7 @@ fn validate_persona(
     let resolve = |env: &str, over: Option<RawAccessRules>| {
         let over = over.unwrap_or_default();
         let merged = RawAccessRules {
+            break_glass: over.break_glass.or_else(|| raw.rules.break_glass.clone()),
             min_duration: over.min_duration.or_else(|| raw.rules.min_duration.clone()),
             max_duration: over.max_duration.or_else(|| raw.rules.max_duration.clone()),
             approvals: over.approvals.or(raw.rules.approvals),
@@ -202,6 +206,21 @@ fn validate_rules(key: &str, raw: RawAccessRules) -> Result<AccessRules, Catalog
                 )
             })?,
     };
+    let break_glass = raw
+        .break_glass
+        .map(|text| {
+            parse_duration(&text)
+                .filter(|d| *d >= min_duration && *d <= max_duration)
+                .ok_or_else(|| {
+                    err(
+                        format!("{key}.break_glass"),
+                        format!(
+                            "{text:?} must be the longest break-glass grant, from min_duration to max_duration"
+                        ),
+                    )
+                })
+        })
+        .transpose()?;
     let approvals = raw.approvals.unwrap_or(0);
     if approvals > APPROVALS_MAX {
         return Err(err(
@@ -250,6 +269,7 @@ fn validate_rules(key: &str, raw: RawAccessRules) -> Result<AccessRules, Catalog
         })
         .transpose()?;
     Ok(AccessRules {
+        break_glass,
         min_duration,
         max_duration,
         approvals,

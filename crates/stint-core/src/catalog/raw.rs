@@ -202,6 +202,8 @@ pub(super) struct RawPeoplePersona {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawAccessRules {
+    /// Break-glass allowed, for at most this long (absent: not allowed).
+    pub(super) break_glass: Option<String>,
     pub(super) min_duration: Option<String>,
     pub(super) max_duration: Option<String>,
     pub(super) approvals: Option<u32>,

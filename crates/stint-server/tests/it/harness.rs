@@ -237,7 +237,7 @@ client_id = "{AUDIENCE}"
 [people.personas.Product-Deployers]
 permission_set = "{permission_set_name}"
 rules = {{ max_duration = "8h" }}
-prod = {{ max_duration = "2h", approvals = 1, approver_groups = ["Acme_Platform_Prod-Approvers"], justification = true, ticket_pattern = "(INC|CHG)-[0-9]+", required_amr = ["mfa"], max_auth_age = "15m" }}
+prod = {{ max_duration = "2h", approvals = 1, approver_groups = ["Acme_Platform_Prod-Approvers"], justification = true, ticket_pattern = "(INC|CHG)-[0-9]+", required_amr = ["mfa"], max_auth_age = "15m", break_glass = "30m" }}
 "#,
         issuer = provider.url,
     ) + extra;

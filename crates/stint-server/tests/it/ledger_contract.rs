@@ -385,6 +385,7 @@ async fn an_access_request_is_a_record_like_a_grant(backend: impl Backend) {
         duration_seconds: 3600,
         reason: "INC-7".into(),
         ticket: None,
+        break_glass: false,
     };
     let id = TransactionId::new_at(
         1_800_000_100,

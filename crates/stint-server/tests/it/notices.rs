@@ -110,6 +110,7 @@ async fn each_step_is_told_on_both_channels_signed_and_escaped() {
         duration: Some("1h".into()),
         reason: Some("<!channel> fix <http://evil|this>".into()),
         ticket: Some("INC-7".into()),
+        break_glass: None,
     };
     let asked = app
         .client()

@@ -20,6 +20,7 @@ fn ask(account: &str, duration: &str, reason: &str, ticket: Option<&str>) -> Acc
         duration: Some(duration.to_owned()),
         reason: Some(reason.to_owned()),
         ticket: ticket.map(str::to_owned),
+        break_glass: None,
     }
 }
 
@@ -352,4 +353,33 @@ async fn a_person_revokes_their_own_grant_early_and_only_theirs() {
     assert!(people.assigned(&app.nonprod).await.is_empty());
     let ended = app.transaction(&grant_id(&second)).await;
     assert_eq!(ended["transaction"]["state"], "deprovisioned", "{ended}");
+}
+
+/// Break-glass over HTTP: production access at once without an approver, where the persona
+/// allows it, flagged on the request for review; the assignment exists in Identity Center.
+#[tokio::test]
+async fn break_glass_assigns_at_once_and_is_flagged() {
+    let people = spawn_people_app().await;
+    let app = &people.app;
+    let alice = people.id_token(USERS.alice, SignIn::Mfa);
+    let input = AccessRequestInput {
+        break_glass: Some(true),
+        ..ask("workload-prod", "30m", "payments are down", Some("INC-911"))
+    };
+    let asked = people.request(&input, &alice).await.unwrap();
+    assert_eq!(asked.request.state, "approved");
+    assert!(asked.request.break_glass);
+    assert!(asked.request.approvals.is_empty());
+    assert_eq!(asked.grant.unwrap().state, "provisioned");
+    assert_eq!(
+        people.assigned(&app.prod).await,
+        vec![app.users.alice.clone()]
+    );
+
+    let not_here = AccessRequestInput {
+        break_glass: Some(true),
+        ..ask("workload-nonprod", "30m", "debug", None)
+    };
+    let (status, code) = refused(people.request(&not_here, &alice).await);
+    assert_eq!((status, code.as_str()), (403, "break_glass_not_allowed"));
 }
