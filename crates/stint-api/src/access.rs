@@ -73,6 +73,13 @@ pub struct PersonGrantView {
     pub transaction_id: String,
     pub state: String,
     pub account_id: String,
+    #[serde(default)]
+    pub account_name: String,
+    #[serde(default)]
+    pub persona: String,
+    /// The access request it was granted for.
+    #[serde(default)]
+    pub request_id: Option<String>,
     pub permission_set: String,
     pub expires_at: Option<String>,
     /// `created` (stint made the assignment), `shared` (another live grant of the person held
@@ -88,4 +95,18 @@ pub struct AccessRequestResponse {
     /// The request's audit trail, oldest first (`GET /v1/requests/{id}` only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<EventView>,
+}
+
+/// `GET /v1/requests`: the caller's own requests, and the open ones they may approve now;
+/// newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessRequestList {
+    pub mine: Vec<AccessRequestView>,
+    pub to_approve: Vec<AccessRequestView>,
+}
+
+/// `GET /v1/grants`: the caller's own grants, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantList {
+    pub grants: Vec<PersonGrantView>,
 }

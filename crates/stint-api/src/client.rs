@@ -10,9 +10,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::{
-    AccessRequestInput, AccessRequestResponse, DenyInput, DeprovisionInput, DeprovisionResponse,
-    ErrorBody, Health, JobDeprovisionResponse, ProvisionInput, ProvisionResponse, Secret,
-    TransactionResponse,
+    AccessRequestInput, AccessRequestList, AccessRequestResponse, DenyInput, DeprovisionInput,
+    DeprovisionResponse, ErrorBody, GrantList, Health, JobDeprovisionResponse, ProvisionInput,
+    ProvisionResponse, Secret, TransactionResponse,
 };
 
 /// The header naming the GitHub job (`$GITHUB_JOB`) a request comes from: the OIDC token
@@ -201,6 +201,21 @@ impl Client {
     ) -> Result<AccessRequestResponse, ClientError> {
         let path = format!("/v1/requests/{}/withdraw", segment(id));
         self.post(&path, None::<&()>, token).await
+    }
+
+    /// `GET /v1/requests`: the caller's requests and those waiting for their approval.
+    pub async fn access_requests(
+        &self,
+        token: Option<&Secret>,
+    ) -> Result<AccessRequestList, ClientError> {
+        let url = self.url("/v1/requests");
+        self.send(self.http.get(&url), url, token).await
+    }
+
+    /// `GET /v1/grants`: the caller's own grants.
+    pub async fn grants(&self, token: Option<&Secret>) -> Result<GrantList, ClientError> {
+        let url = self.url("/v1/grants");
+        self.send(self.http.get(&url), url, token).await
     }
 
     /// `GET /healthz`.

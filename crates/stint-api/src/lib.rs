@@ -18,8 +18,8 @@ mod secret;
 mod transaction;
 
 pub use access::{
-    AccessRequestInput, AccessRequestResponse, AccessRequestView, ApprovalView, DenyInput,
-    PersonGrantView,
+    AccessRequestInput, AccessRequestList, AccessRequestResponse, AccessRequestView, ApprovalView,
+    DenyInput, GrantList, PersonGrantView,
 };
 pub use client::{Client, ClientError, IDEMPOTENCY_KEY_HEADER, JOB_HEADER};
 pub use error::{ErrorBody, ErrorDetail};

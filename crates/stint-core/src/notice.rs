@@ -115,10 +115,6 @@ impl Notice {
     }
 
     pub fn encode(&self) -> StoredRecord {
-        let body = Body {
-            schema: SCHEMA,
-            record: self,
-        };
         StoredRecord {
             id: self.id.clone(),
             kind: "notice",
@@ -126,8 +122,7 @@ impl Notice {
             version: self.version,
             expires_at: None,
             updated_at: self.updated_at,
-            // Strings, numbers and times: serializing cannot fail.
-            body: serde_json::to_string(&body).unwrap_or_default(),
+            body: Body::json(SCHEMA, self),
         }
     }
 
@@ -139,9 +134,7 @@ impl Notice {
         if record.kind != "notice" {
             return Err(unreadable(format!("a {} is not a notice", record.kind)));
         }
-        serde_json::from_str::<Body<Notice>>(&record.body)
-            .map(|b| b.record)
-            .map_err(|e| unreadable(e.to_string()))
+        Body::<Notice>::read(&record.body).map_err(unreadable)
     }
 }
 

@@ -263,7 +263,8 @@ pub struct RequestKey {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Filing {
     pub request_key: Option<RequestKey>,
-    /// The pipeline job it was made for (`repository/run/attempt/job`), for `by_run`.
+    /// The key it is filed under, for `by_run`: the pipeline job it was made for
+    /// (`repository/run/attempt/job`), or the person it is for (`person:<email>`).
     pub run: Option<String>,
 }
 
@@ -344,7 +345,8 @@ pub trait Ledger: Send + Sync {
         expires_at: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<bool, LedgerError>;
-    /// The records filed under pipeline job `run` by their first write, oldest first.
+    /// The records filed under `run` (a pipeline job, a person) by their first write, oldest
+    /// first.
     async fn by_run(&self, run: &str) -> Result<Vec<StoredRecord>, LedgerError>;
     /// Checks the whole hash chain and reports the first break.
     async fn verify(&self) -> Result<ChainReport, LedgerError>;

@@ -438,6 +438,23 @@ pub struct Body<T> {
     pub record: T,
 }
 
+impl<T: Serialize> Body<&T> {
+    /// `record`'s stored body under `schema`, as JSON. Strings, numbers and times:
+    /// serializing cannot fail.
+    pub fn json(schema: u64, record: &T) -> String {
+        serde_json::to_string(&Body { schema, record }).unwrap_or_default()
+    }
+}
+
+impl<T: serde::de::DeserializeOwned> Body<T> {
+    /// The record in a stored body, or why it cannot be read.
+    pub fn read(body: &str) -> Result<T, String> {
+        serde_json::from_str::<Body<T>>(body)
+            .map(|b| b.record)
+            .map_err(|e| e.to_string())
+    }
+}
+
 /// The record kinds a body may hold, by their stored names.
 pub const KINDS: [&str; 6] = [
     "provision",

@@ -17,9 +17,9 @@ use stint_core::wiring::UseCases;
 
 use crate::metrics::BrokerMetrics;
 use crate::wire::{
-    self, AccessRequestInput, AccessRequestResponse, DenyInput, DeprovisionInput,
-    DeprovisionResponse, JobDeprovisionResponse, ProvisionInput, ProvisionResponse,
-    TransactionResponse,
+    self, AccessRequestInput, AccessRequestList, AccessRequestResponse, DenyInput,
+    DeprovisionInput, DeprovisionResponse, GrantList, JobDeprovisionResponse, ProvisionInput,
+    ProvisionResponse, TransactionResponse,
 };
 
 /// Notices one outbox pass delivers at most.
@@ -171,6 +171,33 @@ impl Operations {
         let result = self.people()?.withdraw(&id, caller).await;
         self.metrics.outcome("withdraw", &result);
         self.log_decided("request withdrawn", result)
+    }
+
+    /// The caller's requests and those waiting for their approval.
+    pub async fn access_requests(&self, caller: &Caller) -> Result<AccessRequestList, BrokerError> {
+        let people = self.people()?;
+        let mine = people.mine(caller).await?;
+        let to_approve = people.to_approve(caller).await?;
+        Ok(AccessRequestList {
+            mine: mine
+                .requests
+                .iter()
+                .map(wire::access_request_view)
+                .collect(),
+            to_approve: to_approve.iter().map(wire::access_request_view).collect(),
+        })
+    }
+
+    /// The caller's own grants.
+    pub async fn person_grants(&self, caller: &Caller) -> Result<GrantList, BrokerError> {
+        let mine = self.people()?.mine(caller).await?;
+        Ok(GrantList {
+            grants: mine
+                .grants
+                .iter()
+                .map(|g| wire::person_grant_view(g, None))
+                .collect(),
+        })
     }
 
     /// A request and the grant it started, for its requester or an approver.

@@ -50,6 +50,17 @@ pub enum PeopleCommand {
     Withdraw(IdArgs),
     /// Show a request and the grant it started.
     Show(IdArgs),
+    /// List your requests and those waiting for your approval.
+    Requests(BrokerOnly),
+    /// List your grants.
+    Grants(BrokerOnly),
+}
+
+/// A command that needs only the broker and the token.
+#[derive(Args)]
+pub struct BrokerOnly {
+    #[command(flatten)]
+    broker: BrokerArgs,
 }
 
 #[derive(Args)]
@@ -153,6 +164,14 @@ pub async fn run(command: PeopleCommand) -> anyhow::Result<ExitCode> {
             let (client, token) = broker.connect()?;
             answer(client.access_request(&id, Some(&token)).await)
         }
+        PeopleCommand::Requests(BrokerOnly { broker }) => {
+            let (client, token) = broker.connect()?;
+            answer(client.access_requests(Some(&token)).await)
+        }
+        PeopleCommand::Grants(BrokerOnly { broker }) => {
+            let (client, token) = broker.connect()?;
+            answer(client.grants(Some(&token)).await)
+        }
     }
 }
 
@@ -193,7 +212,7 @@ fn home() -> anyhow::Result<PathBuf> {
 
 /// Prints the broker's answer as JSON, or its refusal as `error: <code>: <message>` (exit 1);
 /// any other failure is the caller's error (exit 2).
-fn answer(result: Result<AccessRequestResponse, ClientError>) -> anyhow::Result<ExitCode> {
+fn answer(result: Result<impl serde::Serialize, ClientError>) -> anyhow::Result<ExitCode> {
     match result {
         Ok(answer) => {
             print_json(&answer)?;
@@ -255,7 +274,7 @@ async fn request(args: RequestArgs) -> anyhow::Result<ExitCode> {
                 &format!("request {id} is still unanswered after {waited}s"),
             ));
         }
-        Ok(Err(error)) => return answer(Err(error)),
+        Ok(Err(error)) => return answer(Err::<AccessRequestResponse, _>(error)),
         Ok(Ok(read)) => read,
     };
     print_json(&read)?;

@@ -16,8 +16,8 @@ use stint_core::subject::PipelineClaims;
 use stint_core::time_fmt::rfc3339;
 
 pub use stint_api::{
-    AccessRequestInput, AccessRequestResponse, AccessRequestView, ApprovalView, DenyInput,
-    PersonGrantView,
+    AccessRequestInput, AccessRequestList, AccessRequestResponse, AccessRequestView, ApprovalView,
+    DenyInput, GrantList, PersonGrantView,
 };
 pub use stint_api::{
     CallerView, CredentialsBody, Delivery, DeprovisionInput, DeprovisionResponse, ErrorBody,
@@ -235,6 +235,9 @@ pub fn person_grant_view(g: &Grant, joined: Option<Joined>) -> PersonGrantView {
         transaction_id: g.id.to_string(),
         state: g.state.as_str().to_owned(),
         account_id: g.terms.target.account_id.to_string(),
+        account_name: g.terms.target.account_name.to_string(),
+        persona: g.terms.target.persona.to_string(),
+        request_id: g.links.request.as_ref().map(ToString::to_string),
         permission_set,
         expires_at: g.expires_at.map(rfc3339),
         held: joined.and_then(|j| {

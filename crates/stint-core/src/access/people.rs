@@ -19,7 +19,7 @@ use crate::grant::{
 };
 use crate::ids::{AccountId, AccountName, Email, GroupType, TransactionId};
 use crate::notice::{NoticeAbout, NoticeKind};
-use crate::ports::{Directory, DirectoryUser, Membership};
+use crate::ports::{Directory, DirectoryUser, Filing, Membership};
 use crate::record::{Action, RequestState, State, Status};
 use crate::subject::{Actor, Origin, PersonClaims, Subject};
 use crate::time_fmt::whole_seconds;
@@ -146,6 +146,7 @@ impl PeopleAccess {
         let mut batch = Batch::default();
         self.journal
             .stage_record(&mut batch, request.encode(), step);
+        batch.file(&request.id, person_filing(&person.email));
         if ask.break_glass {
             // Loud: everyone on the channels hears of it, and the record says it wants review.
             let text = format!("BREAK-GLASS: {why}. Self-activated without approval; review it");
@@ -243,12 +244,7 @@ impl PeopleAccess {
             Tally::Approved => {
                 let why = format!("approved by {}", approver.email);
                 let mut batch = Batch::default();
-                let text = format!(
-                    "{}'s request for {} on {} was {why}",
-                    approved.terms.requester,
-                    approved.terms.target.persona,
-                    approved.terms.target.account_name
-                );
+                let text = told(&approved, &format!("was {why}"));
                 let notice = about(&approved, Vec::new());
                 self.journal.stage_notice(
                     &mut batch,
@@ -330,18 +326,8 @@ impl PeopleAccess {
     /// one of the two writes wins. Answers how many expired.
     pub async fn expire_requests(&self, limit: usize, actor: &Actor) -> Result<u64, BrokerError> {
         let now = self.journal.now();
-        // Every open request last changed before now; the due ones are those past answer_by.
-        let open = self
-            .journal
-            .ledger
-            .stale(Status::Request(RequestState::Requested), now, limit)
-            .await
-            .map_err(ledger_error)?;
         let mut expired = 0;
-        for record in &open {
-            let Ok(request) = AccessRequest::decode(record) else {
-                continue;
-            };
+        for request in self.open_requests(limit).await? {
             if request.answer_by > now {
                 continue;
             }
@@ -353,10 +339,7 @@ impl PeopleAccess {
                 continue;
             };
             let mut batch = Batch::default();
-            let text = format!(
-                "{}'s request for {} on {} expired: {why}",
-                next.terms.requester, next.terms.target.persona, next.terms.target.account_name
-            );
+            let text = told(&next, &format!("expired: {why}"));
             let notice = about(&next, Vec::new());
             self.journal
                 .stage_notice(&mut batch, actor, NoticeKind::RequestExpired, text, notice);
@@ -370,6 +353,82 @@ impl PeopleAccess {
             }
         }
         Ok(expired)
+    }
+
+    /// The caller's own requests and grants, newest first (at most `LISTED` of them).
+    pub async fn mine(&self, caller: &Caller) -> Result<Mine, BrokerError> {
+        let me = person(caller)?;
+        let filed = self
+            .journal
+            .ledger
+            .by_run(&person_key(&me.email))
+            .await
+            .map_err(ledger_error)?;
+        let mut mine = Mine::default();
+        for record in filed.iter().rev().take(LISTED) {
+            match record.kind {
+                "request" => mine.requests.extend(AccessRequest::decode(record).ok()),
+                "provision" => mine
+                    .grants
+                    .extend(crate::grant::stored::decode(record).ok()),
+                _ => {}
+            }
+        }
+        Ok(mine)
+    }
+
+    /// Open requests the caller may approve now: someone else's, not yet approved by them,
+    /// for a persona whose approver groups they are in (at most `LISTED`).
+    pub async fn to_approve(&self, caller: &Caller) -> Result<Vec<AccessRequest>, BrokerError> {
+        let me = person(caller)?;
+        let now = self.journal.now();
+        let user = self.user(&me.email).await?;
+        let mut approver_of: std::collections::HashMap<Vec<String>, bool> = Default::default();
+        let mut waiting = Vec::new();
+        for request in self.open_requests(LISTED).await? {
+            let answered_by_me = request
+                .approvals
+                .iter()
+                .any(|a| a.user_id.as_deref() == Some(user.user_id.as_str()));
+            if request.terms.requester == me.email || answered_by_me || request.answer_by <= now {
+                continue;
+            }
+            let Ok(resolved) = self.resolve(
+                &request.terms.target.account_id,
+                &request.terms.target.persona,
+            ) else {
+                continue;
+            };
+            let groups = resolved.rules.approver_groups.clone();
+            let approver = match approver_of.get(&groups) {
+                Some(known) => *known,
+                None => {
+                    let known = self.in_any(&user, &groups).await?;
+                    approver_of.insert(groups, known);
+                    known
+                }
+            };
+            if approver {
+                waiting.push(request);
+            }
+        }
+        waiting.sort_by_key(|r| std::cmp::Reverse(r.created_at));
+        Ok(waiting)
+    }
+
+    /// Requests waiting for an answer (at most `limit`, least recently changed first).
+    async fn open_requests(&self, limit: usize) -> Result<Vec<AccessRequest>, BrokerError> {
+        let now = self.journal.now();
+        let open = self
+            .journal
+            .ledger
+            .stale(Status::Request(RequestState::Requested), now, limit)
+            .await
+            .map_err(ledger_error)?;
+        Ok(open
+            .iter()
+            .filter_map(|record| AccessRequest::decode(record).ok())
+            .collect())
     }
 
     /// A request, for its requester or anyone who may approve it.
@@ -414,10 +473,7 @@ impl PeopleAccess {
         let actor = caller.actor();
         let mut batch = Batch::default();
         if to == RequestState::Denied {
-            let text = format!(
-                "{}'s request for {} on {} was {why}",
-                next.terms.requester, next.terms.target.persona, next.terms.target.account_name
-            );
+            let text = told(&next, &format!("was {why}"));
             let notice = about(&next, Vec::new());
             self.journal
                 .stage_notice(&mut batch, &actor, NoticeKind::RequestDenied, text, notice);
@@ -495,6 +551,7 @@ impl PeopleAccess {
         let why = format!("grant for request {}", approved.id);
         self.journal
             .stage(&mut batch, &grant, Step::new(actor, Action::Requested, why));
+        batch.file(&grant_id, person_filing(&approved.terms.requester));
         self.journal.commit(batch).await?;
 
         let expires_at = whole_seconds(now + Duration::from_secs(grant.terms.ttl_seconds));
@@ -665,6 +722,36 @@ fn person(caller: &Caller) -> Result<&PersonClaims, BrokerError> {
 
 fn missing(field: &str) -> BrokerError {
     BrokerError::new(ErrorCode::MissingField, format!("`{field}` is required"))
+}
+
+/// How many requests or grants a listing shows at most.
+pub const LISTED: usize = 200;
+
+/// A person's own requests and grants.
+#[derive(Debug, Clone, Default)]
+pub struct Mine {
+    pub requests: Vec<AccessRequest>,
+    pub grants: Vec<Grant>,
+}
+
+/// The key a person's requests and grants are filed under in the ledger.
+fn person_key(email: &Email) -> String {
+    format!("person:{email}")
+}
+
+fn person_filing(email: &Email) -> Filing {
+    Filing {
+        run: Some(person_key(email)),
+        request_key: None,
+    }
+}
+
+/// A notice's sentence about `request`: "alice's request for P on A {what}".
+fn told(request: &AccessRequest, what: &str) -> String {
+    format!(
+        "{}'s request for {} on {} {what}",
+        request.terms.requester, request.terms.target.persona, request.terms.target.account_name
+    )
 }
 
 /// What a notice about `request` names.

@@ -120,10 +120,6 @@ impl AccessRequest {
 
     /// The stored form: kind `request`, the request state, and a versioned body.
     pub fn encode(&self) -> StoredRecord {
-        let body = Body {
-            schema: SCHEMA,
-            record: self,
-        };
         StoredRecord {
             id: self.id.clone(),
             kind: "request",
@@ -131,8 +127,7 @@ impl AccessRequest {
             version: self.version,
             expires_at: (self.state == RequestState::Requested).then_some(self.answer_by),
             updated_at: self.updated_at,
-            // Strings, numbers and times: serializing cannot fail.
-            body: serde_json::to_string(&body).unwrap_or_default(),
+            body: Body::json(SCHEMA, self),
         }
     }
 
@@ -143,12 +138,12 @@ impl AccessRequest {
                 kind: record.kind,
             });
         }
-        serde_json::from_str::<Body<AccessRequest>>(&record.body)
-            .map(|v| v.record)
-            .map_err(|e| StoredRequestError::Unreadable {
+        Body::<AccessRequest>::read(&record.body).map_err(|message| {
+            StoredRequestError::Unreadable {
                 id: record.id.to_string(),
-                message: e.to_string(),
-            })
+                message,
+            }
+        })
     }
 }
 

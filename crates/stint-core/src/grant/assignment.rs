@@ -75,10 +75,6 @@ impl Holding {
     }
 
     pub fn encode(&self) -> StoredRecord {
-        let body = Body {
-            schema: SCHEMA,
-            record: self,
-        };
         StoredRecord {
             id: self.id.clone(),
             kind: "holding",
@@ -86,7 +82,7 @@ impl Holding {
             version: self.version,
             expires_at: None,
             updated_at: self.updated_at,
-            body: serde_json::to_string(&body).unwrap_or_default(),
+            body: Body::json(SCHEMA, self),
         }
     }
 
@@ -98,9 +94,7 @@ impl Holding {
         if record.kind != "holding" {
             return Err(unreadable(format!("a {} is not a holding", record.kind)));
         }
-        serde_json::from_str::<Body<Holding>>(&record.body)
-            .map(|b| b.record)
-            .map_err(|e| unreadable(e.to_string()))
+        Body::<Holding>::read(&record.body).map_err(unreadable)
     }
 
     /// The next version in `state` with `holders`, stamped at `at`.

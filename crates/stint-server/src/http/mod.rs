@@ -43,7 +43,11 @@ pub fn router(app: App) -> Router {
         .route("/v1/provision", post(v1::provision))
         .route("/v1/deprovision", post(v1::deprovision))
         .route("/v1/job/deprovision", post(v1::deprovision_job))
-        .route("/v1/requests", post(v1::request_access))
+        .route(
+            "/v1/requests",
+            post(v1::request_access).get(v1::access_requests),
+        )
+        .route("/v1/grants", get(v1::grants))
         .route("/v1/requests/{id}", get(v1::access_request))
         .route("/v1/requests/{id}/approve", post(v1::approve))
         .route("/v1/requests/{id}/deny", post(v1::deny))

@@ -9,8 +9,9 @@ use axum::response::IntoResponse;
 use super::{ApiError, Authenticated, Job, JsonBody};
 use crate::app::App;
 use crate::wire::{
-    AccessRequestInput, AccessRequestResponse, DenyInput, DeprovisionInput, DeprovisionResponse,
-    Health, JobDeprovisionResponse, ProvisionInput, ProvisionResponse, TransactionResponse,
+    AccessRequestInput, AccessRequestList, AccessRequestResponse, DenyInput, DeprovisionInput,
+    DeprovisionResponse, GrantList, Health, JobDeprovisionResponse, ProvisionInput,
+    ProvisionResponse, TransactionResponse,
 };
 
 pub async fn provision(
@@ -63,6 +64,20 @@ pub async fn request_access(
     JsonBody(input): JsonBody<AccessRequestInput>,
 ) -> Result<Json<AccessRequestResponse>, ApiError> {
     Ok(Json(app.ops.request_access(&input, &caller).await?))
+}
+
+pub async fn access_requests(
+    State(app): State<App>,
+    Authenticated(caller): Authenticated,
+) -> Result<Json<AccessRequestList>, ApiError> {
+    Ok(Json(app.ops.access_requests(&caller).await?))
+}
+
+pub async fn grants(
+    State(app): State<App>,
+    Authenticated(caller): Authenticated,
+) -> Result<Json<GrantList>, ApiError> {
+    Ok(Json(app.ops.person_grants(&caller).await?))
 }
 
 pub async fn access_request(

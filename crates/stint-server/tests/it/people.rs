@@ -383,3 +383,66 @@ async fn break_glass_assigns_at_once_and_is_flagged() {
     let (status, code) = refused(people.request(&not_here, &alice).await);
     assert_eq!((status, code.as_str()), (403, "break_glass_not_allowed"));
 }
+
+/// What a person sees: their own requests and grants, and the open requests they may approve
+/// (never their own, never one they already answered).
+#[tokio::test]
+async fn people_list_their_requests_grants_and_what_waits_for_them() {
+    let people = spawn_people_app().await;
+    let app = &people.app;
+    let alice = people.id_token(USERS.alice, SignIn::Mfa);
+    let bob = people.id_token(USERS.bob, SignIn::Mfa);
+    let prod = people
+        .request(&ask("workload-prod", "1h", "fix", Some("INC-1")), &alice)
+        .await
+        .unwrap();
+    let nonprod = people
+        .request(&ask("workload-nonprod", "1h", "debug", None), &alice)
+        .await
+        .unwrap();
+
+    let mine = app.client().access_requests(Some(&alice)).await.unwrap();
+    let ids = |list: &[stint_api::AccessRequestView]| -> Vec<String> {
+        list.iter().map(|r| r.id.clone()).collect()
+    };
+    assert_eq!(
+        ids(&mine.mine),
+        [nonprod.request.id.clone(), prod.request.id.clone()],
+        "newest first"
+    );
+    assert!(mine.to_approve.is_empty(), "never one's own");
+    let bobs = app.client().access_requests(Some(&bob)).await.unwrap();
+    assert!(bobs.mine.is_empty());
+    assert_eq!(ids(&bobs.to_approve), vec![prod.request.id.clone()]);
+
+    let grants = app.client().grants(Some(&alice)).await.unwrap();
+    assert_eq!(grants.grants.len(), 1);
+    assert_eq!(grants.grants[0].account_name, "workload-nonprod");
+    assert_eq!(grants.grants[0].state, "provisioned");
+
+    app.client()
+        .approve(&prod.request.id, Some(&bob))
+        .await
+        .unwrap();
+    let bobs = app.client().access_requests(Some(&bob)).await.unwrap();
+    assert!(
+        bobs.to_approve.is_empty(),
+        "answered: nothing waits for bob"
+    );
+    let grants = app.client().grants(Some(&alice)).await.unwrap();
+    let mut accounts: Vec<_> = grants
+        .grants
+        .iter()
+        .map(|g| g.account_name.clone())
+        .collect();
+    accounts.sort();
+    assert_eq!(accounts, ["workload-nonprod", "workload-prod"]);
+    assert!(
+        app.client()
+            .grants(Some(&bob))
+            .await
+            .unwrap()
+            .grants
+            .is_empty()
+    );
+}
