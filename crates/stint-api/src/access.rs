@@ -110,3 +110,29 @@ pub struct AccessRequestList {
 pub struct GrantList {
     pub grants: Vec<PersonGrantView>,
 }
+
+/// `GET /v1/eligibility`: what the caller may ask for now, and where their CLI signs in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Eligibility {
+    /// The AWS access portal (`sso_start_url`), when the broker's catalog names it.
+    pub portal_url: Option<String>,
+    /// Identity Center's region (`sso_region`).
+    pub sso_region: Option<String>,
+    pub eligible: Vec<EligibleView>,
+}
+
+/// One account and persona the caller may ask for, with the rules there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EligibleView {
+    pub account_id: String,
+    pub account_name: String,
+    /// `prod` or `nonprod`.
+    pub environment: String,
+    pub persona: String,
+    /// The Identity Center permission set a grant assigns (the profile's `sso_role_name`).
+    pub permission_set: String,
+    pub max_duration_seconds: u64,
+    pub approvals: u32,
+    /// The longest break-glass grant, where allowed.
+    pub break_glass_seconds: Option<u64>,
+}

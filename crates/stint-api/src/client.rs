@@ -11,8 +11,8 @@ use serde::de::DeserializeOwned;
 
 use crate::{
     AccessRequestInput, AccessRequestList, AccessRequestResponse, DenyInput, DeprovisionInput,
-    DeprovisionResponse, ErrorBody, GrantList, Health, JobDeprovisionResponse, ProvisionInput,
-    ProvisionResponse, Secret, TransactionResponse,
+    DeprovisionResponse, Eligibility, ErrorBody, GrantList, Health, JobDeprovisionResponse,
+    ProvisionInput, ProvisionResponse, Secret, TransactionResponse,
 };
 
 /// The header naming the GitHub job (`$GITHUB_JOB`) a request comes from: the OIDC token
@@ -209,6 +209,12 @@ impl Client {
         token: Option<&Secret>,
     ) -> Result<AccessRequestList, ClientError> {
         let url = self.url("/v1/requests");
+        self.send(self.http.get(&url), url, token).await
+    }
+
+    /// `GET /v1/eligibility`: what the caller may ask for.
+    pub async fn eligibility(&self, token: Option<&Secret>) -> Result<Eligibility, ClientError> {
+        let url = self.url("/v1/eligibility");
         self.send(self.http.get(&url), url, token).await
     }
 

@@ -1,6 +1,7 @@
 //! One provision+deprovision, timed: the unit the latency figures count, what a phase of them
 //! came to (`Outcome`), and one run with the AWS calls of each half counted.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -25,6 +26,9 @@ impl Run {
     }
 }
 
+/// The next workflow run id a benchmark token names.
+static NEXT_RUN: AtomicU64 = AtomicU64::new(100_000);
+
 /// One provision+deprovision against `base`. Without an issuer the body names alice by email;
 /// with one, each request carries a fresh token (minted before its timer starts) and no email.
 pub async fn run_once(
@@ -33,7 +37,16 @@ pub async fn run_once(
     target: &Target,
     issuer: Option<&TestIssuer>,
 ) -> anyhow::Result<Run> {
-    let token = || issuer.map(|issuer| issuer.mint(&issuer.claims()));
+    // Each run is a workflow run of its own: a provision sent again under the same run and
+    // job would get that run's grant back (the retry rule), not a new one.
+    let run_id = NEXT_RUN.fetch_add(1, Ordering::Relaxed).to_string();
+    let token = || {
+        issuer.map(|issuer| {
+            let mut claims = issuer.claims();
+            claims["run_id"] = serde_json::json!(run_id);
+            issuer.mint(&claims)
+        })
+    };
     let body = target.provision_body(issuer.is_none().then_some(EMAIL));
     let bearer = token();
     let started = Instant::now();

@@ -18,8 +18,8 @@ use stint_core::wiring::UseCases;
 use crate::metrics::BrokerMetrics;
 use crate::wire::{
     self, AccessRequestInput, AccessRequestList, AccessRequestResponse, DenyInput,
-    DeprovisionInput, DeprovisionResponse, GrantList, JobDeprovisionResponse, ProvisionInput,
-    ProvisionResponse, TransactionResponse,
+    DeprovisionInput, DeprovisionResponse, Eligibility, GrantList, JobDeprovisionResponse,
+    ProvisionInput, ProvisionResponse, TransactionResponse,
 };
 
 /// Notices one outbox pass delivers at most.
@@ -185,6 +185,18 @@ impl Operations {
                 .map(wire::access_request_view)
                 .collect(),
             to_approve: to_approve.iter().map(wire::access_request_view).collect(),
+        })
+    }
+
+    /// What the caller may ask for, and where their CLI profiles sign in.
+    pub async fn eligibility(&self, caller: &Caller) -> Result<Eligibility, BrokerError> {
+        let people = self.people()?;
+        let eligible = people.eligibility(caller).await?;
+        let settings = self.cases.catalog.people();
+        Ok(Eligibility {
+            portal_url: settings.and_then(|s| s.portal_url.clone()),
+            sso_region: settings.and_then(|s| s.sso_region.clone()),
+            eligible: eligible.iter().map(wire::eligible_view).collect(),
         })
     }
 

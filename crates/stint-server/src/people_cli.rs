@@ -54,6 +54,24 @@ pub enum PeopleCommand {
     Requests(BrokerOnly),
     /// List your grants.
     Grants(BrokerOnly),
+    /// Write AWS CLI profiles (through IAM Identity Center, no long-lived keys) for every
+    /// account and persona you may ask for; each works while a grant of yours holds it.
+    Profiles(ProfilesArgs),
+}
+
+#[derive(Args)]
+pub struct ProfilesArgs {
+    #[command(flatten)]
+    broker: BrokerArgs,
+    /// The AWS CLI config file to update (default: $AWS_CONFIG_FILE, else ~/.aws/config).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// The profiles' default region (default: Identity Center's).
+    #[arg(long)]
+    region: Option<String>,
+    /// Print the profiles instead of writing them.
+    #[arg(long)]
+    print: bool,
 }
 
 /// A command that needs only the broker and the token.
@@ -172,6 +190,7 @@ pub async fn run(command: PeopleCommand) -> anyhow::Result<ExitCode> {
             let (client, token) = broker.connect()?;
             answer(client.grants(Some(&token)).await)
         }
+        PeopleCommand::Profiles(args) => profiles(args).await,
     }
 }
 
@@ -605,6 +624,116 @@ async fn fetch_json<T: serde::de::DeserializeOwned>(
         .with_context(|| format!("reading {url}"))
 }
 
+/// The lines that fence the profiles `stint profiles` writes: everything between them is
+/// stint's and is replaced on the next run; everything else in the file is left as it is.
+const PROFILES_BEGIN: &str =
+    "# >>> stint profiles (written by `stint profiles`; edits here are replaced) >>>";
+const PROFILES_END: &str = "# <<< stint profiles <<<";
+
+async fn profiles(args: ProfilesArgs) -> anyhow::Result<ExitCode> {
+    let (client, token) = args.broker.connect()?;
+    let eligibility = match client.eligibility(Some(&token)).await {
+        Ok(eligibility) => eligibility,
+        Err(ClientError::Refused { code, message, .. }) => return Ok(refused(&code, &message)),
+        Err(other) => return Err(other.into()),
+    };
+    let block = profiles_block(&eligibility, args.region.as_deref())?;
+    if args.print {
+        print!("{block}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let path = match args.config {
+        Some(path) => path,
+        None => aws_config_path()?,
+    };
+    let existing = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    let updated = with_block(&existing, &block);
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let temporary = path.with_extension("stint-tmp");
+    std::fs::write(&temporary, updated)
+        .with_context(|| format!("writing {}", temporary.display()))?;
+    std::fs::rename(&temporary, &path).with_context(|| format!("replacing {}", path.display()))?;
+    print_json(&serde_json::json!({
+        "config": path.display().to_string(),
+        "profiles": eligibility.eligible.iter().map(profile_name).collect::<Vec<_>>(),
+    }))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `$AWS_CONFIG_FILE`, else `~/.aws/config`, as the AWS CLI reads it.
+fn aws_config_path() -> anyhow::Result<PathBuf> {
+    if let Some(path) = std::env::var_os("AWS_CONFIG_FILE").filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(path));
+    }
+    let home = std::env::var_os("HOME")
+        .filter(|d| !d.is_empty())
+        .ok_or_else(|| anyhow!("neither AWS_CONFIG_FILE nor HOME is set; pass --config"))?;
+    Ok(PathBuf::from(home).join(".aws").join("config"))
+}
+
+/// `account-name.Persona`.
+fn profile_name(eligible: &stint_api::EligibleView) -> String {
+    format!("{}.{}", eligible.account_name, eligible.persona)
+}
+
+/// The sso-session and one profile per account and persona, fenced.
+fn profiles_block(
+    eligibility: &stint_api::Eligibility,
+    region: Option<&str>,
+) -> anyhow::Result<String> {
+    let (Some(portal), Some(sso_region)) = (&eligibility.portal_url, &eligibility.sso_region)
+    else {
+        bail!(
+            "the broker's catalog names no access portal ([people] portal_url and sso_region): ask the team that runs stint to add them"
+        );
+    };
+    let region = region.unwrap_or(sso_region);
+    let mut block = format!(
+        "{PROFILES_BEGIN}\n[sso-session stint]\nsso_start_url = {portal}\nsso_region = {sso_region}\nsso_registration_scopes = sso:account:access\n"
+    );
+    for eligible in &eligibility.eligible {
+        block.push_str(&format!(
+            "\n# {} ({}): ask first with `stint request --account {} --persona {}`\n[profile {}]\nsso_session = stint\nsso_account_id = {}\nsso_role_name = {}\nregion = {region}\n",
+            eligible.account_name,
+            eligible.environment,
+            eligible.account_name,
+            eligible.persona,
+            profile_name(eligible),
+            eligible.account_id,
+            eligible.permission_set,
+        ));
+    }
+    block.push_str(PROFILES_END);
+    block.push('\n');
+    Ok(block)
+}
+
+/// `existing` with stint's fenced block replaced by `block` (or added at the end).
+fn with_block(existing: &str, block: &str) -> String {
+    if let (Some(start), Some(end)) = (existing.find(PROFILES_BEGIN), existing.find(PROFILES_END))
+        && start < end
+    {
+        let after = &existing[end + PROFILES_END.len()..];
+        let after = after.strip_prefix('\n').unwrap_or(after);
+        return format!("{}{block}{after}", &existing[..start]);
+    }
+    let mut out = existing.to_owned();
+    if !out.is_empty() && !out.ends_with('\n') {
+        out.push('\n');
+    }
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    out.push_str(block);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -676,5 +805,45 @@ mod tests {
             std::fs::read_dir(dir.path().join("home")).unwrap().count(),
             1
         );
+    }
+
+    #[test]
+    fn profiles_replace_their_own_block_and_nothing_else() {
+        let eligibility = stint_api::Eligibility {
+            portal_url: Some("https://d-1234567890.awsapps.com/start".into()),
+            sso_region: Some("eu-west-1".into()),
+            eligible: vec![stint_api::EligibleView {
+                account_id: "333333333333".into(),
+                account_name: "workload-prod".into(),
+                environment: "prod".into(),
+                persona: "Product-Deployers".into(),
+                permission_set: "Acme-Product-Deployers".into(),
+                max_duration_seconds: 7200,
+                approvals: 1,
+                break_glass_seconds: None,
+            }],
+        };
+        let block = super::profiles_block(&eligibility, None).unwrap();
+        assert!(
+            block.contains("[profile workload-prod.Product-Deployers]"),
+            "{block}"
+        );
+        assert!(block.contains("sso_account_id = 333333333333\nsso_role_name = Acme-Product-Deployers\nregion = eu-west-1"), "{block}");
+        let mine = "[default]\nregion = us-east-1\n";
+        let once = super::with_block(mine, &block);
+        assert!(once.starts_with(mine), "{once}");
+        assert_eq!(
+            super::with_block(&once, &block),
+            once,
+            "a second run changes nothing"
+        );
+        let later = format!("{once}[profile other]\nregion = us-west-2\n");
+        let again = super::with_block(&later, &block);
+        assert_eq!(again, later, "what follows the block stays");
+        let without = stint_api::Eligibility {
+            portal_url: None,
+            ..eligibility
+        };
+        assert!(super::profiles_block(&without, None).is_err());
     }
 }

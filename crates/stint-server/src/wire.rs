@@ -7,8 +7,9 @@
 
 use serde_json::Value;
 use stint_core::BrokerError;
-use stint_core::access::{AccessAsk, AccessRequest, Decided};
+use stint_core::access::{AccessAsk, AccessRequest, Decided, Eligible};
 use stint_core::catalog::Delivery as CoreDelivery;
+use stint_core::catalog::Environment;
 use stint_core::grant::{Deprovisioned, Grant, Joined, Mechanism};
 use stint_core::pipeline::{DeprovisionAsk, GivenBack, ProvisionAsk, Provisioned};
 use stint_core::record::Event;
@@ -17,7 +18,7 @@ use stint_core::time_fmt::rfc3339;
 
 pub use stint_api::{
     AccessRequestInput, AccessRequestList, AccessRequestResponse, AccessRequestView, ApprovalView,
-    DenyInput, GrantList, PersonGrantView,
+    DenyInput, Eligibility, EligibleView, GrantList, PersonGrantView,
 };
 pub use stint_api::{
     CallerView, CredentialsBody, Delivery, DeprovisionInput, DeprovisionResponse, ErrorBody,
@@ -245,6 +246,23 @@ pub fn person_grant_view(g: &Grant, joined: Option<Joined>) -> PersonGrantView {
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_owned))
         }),
+    }
+}
+
+pub fn eligible_view(e: &Eligible) -> EligibleView {
+    EligibleView {
+        account_id: e.account.id.to_string(),
+        account_name: e.account.name.to_string(),
+        environment: match e.account.environment {
+            Environment::Prod => "prod",
+            Environment::Nonprod => "nonprod",
+        }
+        .to_owned(),
+        persona: e.persona.to_string(),
+        permission_set: e.permission_set.clone(),
+        max_duration_seconds: e.rules.max_duration.as_secs(),
+        approvals: e.rules.approvals,
+        break_glass_seconds: e.rules.break_glass.map(|d| d.as_secs()),
     }
 }
 

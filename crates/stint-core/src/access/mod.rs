@@ -7,5 +7,5 @@ mod people;
 mod request;
 pub mod rules;
 
-pub use people::{AccessAsk, Decided, LISTED, Mine, PeopleAccess};
+pub use people::{AccessAsk, Decided, Eligible, LISTED, Mine, PeopleAccess};
 pub use request::{AccessRequest, Approval, RequestTerms};

@@ -377,6 +377,35 @@ impl PeopleAccess {
         Ok(mine)
     }
 
+    /// What the caller may ask for: every account and persona they are eligible for now,
+    /// with the rules that would apply.
+    pub async fn eligibility(&self, caller: &Caller) -> Result<Vec<Eligible>, BrokerError> {
+        let me = person(caller)?;
+        let settings = self.settings()?;
+        let user = self.user(&me.email).await?;
+        let mut eligible = Vec::new();
+        for account in self.catalog.accounts() {
+            for persona in settings.personas() {
+                let resolved = Resolved {
+                    account,
+                    persona,
+                    rules: persona.rules(account.environment),
+                };
+                match self.check_eligible(&user, &me.email, &resolved).await {
+                    Ok(()) => eligible.push(Eligible {
+                        account: account.clone(),
+                        persona: persona.name.clone(),
+                        permission_set: persona.permission_set.clone(),
+                        rules: resolved.rules.clone(),
+                    }),
+                    Err(e) if e.code == ErrorCode::NotEligible => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(eligible)
+    }
+
     /// Open requests the caller may approve now: someone else's, not yet approved by them,
     /// for a persona whose approver groups they are in (at most `LISTED`).
     pub async fn to_approve(&self, caller: &Caller) -> Result<Vec<AccessRequest>, BrokerError> {
@@ -722,6 +751,15 @@ fn person(caller: &Caller) -> Result<&PersonClaims, BrokerError> {
 
 fn missing(field: &str) -> BrokerError {
     BrokerError::new(ErrorCode::MissingField, format!("`{field}` is required"))
+}
+
+/// One account and persona a person may ask for, and the rules there.
+#[derive(Debug, Clone)]
+pub struct Eligible {
+    pub account: Account,
+    pub persona: GroupType,
+    pub permission_set: String,
+    pub rules: AccessRules,
 }
 
 /// How many requests or grants a listing shows at most.

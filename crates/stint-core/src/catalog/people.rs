@@ -31,6 +31,10 @@ pub struct PeopleSettings {
     /// The claim naming the user (their email in the identity store).
     pub user_claim: String,
     pub max_token_age: Duration,
+    /// The AWS access portal (`https://d-….awsapps.com/start`), for `stint profiles`.
+    pub portal_url: Option<String>,
+    /// Identity Center's region, for `stint profiles`.
+    pub sso_region: Option<String>,
     personas: BTreeMap<GroupType, PeoplePersona>,
 }
 
@@ -126,6 +130,23 @@ pub(super) fn validate_people(raw: RawPeople) -> Result<PeopleSettings, CatalogE
                 format!("{:?} must be a duration from 1m to 24h", raw.max_token_age),
             )
         })?;
+    let portal_url = raw
+        .portal_url
+        .map(|url| super::pipelines::validate_issuer("people.portal_url", &url))
+        .transpose()?;
+    let valid_region = |r: &str| {
+        !r.is_empty()
+            && r.len() <= 32
+            && r.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    };
+    if let Some(region) = raw.sso_region.as_deref().filter(|r| !valid_region(r)) {
+        return Err(err(
+            "people.sso_region",
+            format!("{region:?} is not an AWS region such as eu-west-1"),
+        ));
+    }
+    let sso_region = raw.sso_region;
     let mut personas = BTreeMap::new();
     for (name, persona) in raw.personas {
         let key = format!("people.personas.{name}");
@@ -139,6 +160,8 @@ pub(super) fn validate_people(raw: RawPeople) -> Result<PeopleSettings, CatalogE
         client_id: raw.client_id,
         user_claim: raw.user_claim,
         max_token_age,
+        portal_url,
+        sso_region,
         personas,
     })
 }

@@ -170,6 +170,12 @@ pub(super) struct RawPeople {
     pub(super) user_claim: String,
     #[serde(default = "default_people_token_age")]
     pub(super) max_token_age: String,
+    /// The AWS access portal people's CLI profiles sign in at (`stint profiles`).
+    #[serde(default)]
+    pub(super) portal_url: Option<String>,
+    /// The region of the Identity Center instance (for the profiles' `sso_region`).
+    #[serde(default)]
+    pub(super) sso_region: Option<String>,
     pub(super) personas: BTreeMap<String, RawPeoplePersona>,
 }
 

@@ -48,6 +48,7 @@ pub fn router(app: App) -> Router {
             post(v1::request_access).get(v1::access_requests),
         )
         .route("/v1/grants", get(v1::grants))
+        .route("/v1/eligibility", get(v1::eligibility))
         .route("/v1/requests/{id}", get(v1::access_request))
         .route("/v1/requests/{id}/approve", post(v1::approve))
         .route("/v1/requests/{id}/deny", post(v1::deny))

@@ -10,7 +10,7 @@ use super::{ApiError, Authenticated, Job, JsonBody};
 use crate::app::App;
 use crate::wire::{
     AccessRequestInput, AccessRequestList, AccessRequestResponse, DenyInput, DeprovisionInput,
-    DeprovisionResponse, GrantList, Health, JobDeprovisionResponse, ProvisionInput,
+    DeprovisionResponse, Eligibility, GrantList, Health, JobDeprovisionResponse, ProvisionInput,
     ProvisionResponse, TransactionResponse,
 };
 
@@ -71,6 +71,13 @@ pub async fn access_requests(
     Authenticated(caller): Authenticated,
 ) -> Result<Json<AccessRequestList>, ApiError> {
     Ok(Json(app.ops.access_requests(&caller).await?))
+}
+
+pub async fn eligibility(
+    State(app): State<App>,
+    Authenticated(caller): Authenticated,
+) -> Result<Json<Eligibility>, ApiError> {
+    Ok(Json(app.ops.eligibility(&caller).await?))
 }
 
 pub async fn grants(

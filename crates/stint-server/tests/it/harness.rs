@@ -233,6 +233,8 @@ async fn spawn_people(aws_endpoint: Option<String>, extra: &str) -> PeopleApp {
 [people]
 issuer = "{issuer}"
 client_id = "{AUDIENCE}"
+portal_url = "https://d-1234567890.awsapps.com/start"
+sso_region = "us-east-1"
 
 [people.personas.Product-Deployers]
 permission_set = "{permission_set_name}"

@@ -446,3 +446,117 @@ async fn people_list_their_requests_grants_and_what_waits_for_them() {
             .is_empty()
     );
 }
+
+/// Two approvers press approve at the same moment on a request that needs one: the ledger's
+/// compare-and-set lets exactly one through; one grant, one assignment.
+#[tokio::test]
+async fn two_approvers_racing_start_one_grant_and_one_assignment() {
+    let people = spawn_people_app().await;
+    let app = &people.app;
+    let alice = people.id_token(USERS.alice, SignIn::Mfa);
+    let asked = people
+        .request(&ask("workload-prod", "1h", "fix", Some("INC-2")), &alice)
+        .await
+        .unwrap();
+    let id = asked.request.id;
+    let bob = people.id_token(USERS.bob, SignIn::Mfa);
+    let carol = people.id_token(USERS.carol, SignIn::Mfa);
+    let client = app.client();
+    let (first, second) = tokio::join!(
+        client.approve(&id, Some(&bob)),
+        client.approve(&id, Some(&carol))
+    );
+    let wins = [&first, &second].iter().filter(|r| r.is_ok()).count();
+    assert_eq!(wins, 1, "{first:?} {second:?}");
+    let lost = if first.is_err() { first } else { second }.unwrap_err();
+    assert!(
+        matches!(&lost, ClientError::Refused { status: 409, code, .. }
+            if code == "write_conflict" || code == "not_pending"),
+        "{lost:?}"
+    );
+    assert_eq!(
+        people.assigned(&app.prod).await,
+        vec![app.users.alice.clone()]
+    );
+    assert_eq!(client.grants(Some(&alice)).await.unwrap().grants.len(), 1);
+}
+
+/// A revoke racing the reaper's expiry of the same grant: one of them ends it, once; the
+/// assignment goes, and the grant's record holds one ending.
+#[tokio::test]
+async fn a_revoke_racing_an_expiry_ends_the_grant_once() {
+    let people = spawn_people_app().await;
+    let app = &people.app;
+    let alice = people.id_token(USERS.alice, SignIn::Password);
+    let asked = people
+        .request(&ask("workload-nonprod", "1h", "debug", None), &alice)
+        .await
+        .unwrap();
+    let grant = asked.grant.unwrap().transaction_id;
+    app.clock.advance(Duration::from_secs(61 * 60));
+    let client = app.client();
+    let settings = ReapSettings::default();
+    // The operator revokes (alice's token would be past its expiry on the moved clock).
+    let (revoked, reaped) = tokio::join!(client.revoke(&grant, None), app.app.ops.reap(&settings));
+    let reaped = reaped.unwrap();
+    assert_eq!(reaped.errors, 0, "{reaped:?}");
+    // Whichever lost saw the other's claim: the revoke says so or refuses as in progress.
+    if let Err(error) = &revoked {
+        assert!(
+            matches!(error, ClientError::Refused { status: 409, .. }),
+            "{error:?}"
+        );
+    }
+    let ended = app.transaction(&grant).await;
+    assert_eq!(ended["transaction"]["state"], "deprovisioned", "{ended}");
+    let endings = ended["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "expired" || e["action"] == "deprovision_started")
+        .count();
+    assert_eq!(endings, 1, "{ended}");
+    assert!(people.assigned(&app.nonprod).await.is_empty());
+}
+
+/// What a person may ask for: alice, in Product-Deployers of both accounts, both; bob, in no
+/// such group, nothing (approving is not asking).
+#[tokio::test]
+async fn eligibility_lists_what_a_person_may_ask_for_with_its_rules() {
+    let people = spawn_people_app().await;
+    let app = &people.app;
+    let alice = people.id_token(USERS.alice, SignIn::Password);
+    let bob = people.id_token(USERS.bob, SignIn::Password);
+    let hers = app.client().eligibility(Some(&alice)).await.unwrap();
+    assert_eq!(
+        hers.portal_url.as_deref(),
+        Some("https://d-1234567890.awsapps.com/start")
+    );
+    let mut seen: Vec<_> = hers
+        .eligible
+        .iter()
+        .map(|e| (e.account_name.clone(), e.environment.clone(), e.approvals))
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            ("workload-nonprod".to_owned(), "nonprod".to_owned(), 0),
+            ("workload-prod".to_owned(), "prod".to_owned(), 1)
+        ]
+    );
+    let prod = hers
+        .eligible
+        .iter()
+        .find(|e| e.environment == "prod")
+        .unwrap();
+    assert_eq!(prod.break_glass_seconds, Some(30 * 60));
+    assert!(
+        app.client()
+            .eligibility(Some(&bob))
+            .await
+            .unwrap()
+            .eligible
+            .is_empty()
+    );
+}

@@ -14,7 +14,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::{Child, ChildStderr, Command};
 use tokio::task::JoinHandle;
 
-use crate::harness::{PeopleApp, USERS, spawn_people_app};
+use crate::harness::{PeopleApp, SignIn, USERS, spawn_people_app};
 
 /// How long any one CLI run may take.
 const PATIENCE: Duration = Duration::from_secs(60);
@@ -304,4 +304,54 @@ async fn login_refuses_a_redirect_with_another_state_and_keeps_no_token() {
         "{}",
         no_token.stderr
     );
+}
+
+/// `stint profiles` writes AWS CLI profiles through Identity Center for what the person may
+/// ask for, keeps the rest of the config file, and a second run changes nothing.
+#[tokio::test]
+async fn profiles_are_written_for_what_a_person_may_ask_for() {
+    let people = spawn_people_app().await;
+    let home = tempfile::tempdir().unwrap();
+    let token_file = home.path().join("id-token");
+    std::fs::write(
+        &token_file,
+        people.id_token(USERS.alice, SignIn::Password).expose(),
+    )
+    .unwrap();
+    let config = home.path().join("aws").join("config");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::write(&config, "[default]\nregion = eu-west-1\n").unwrap();
+    let args = [
+        "profiles",
+        "--broker",
+        &people.app.url,
+        "--token-file",
+        token_file.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+    ];
+    let written = run(home.path(), &args).await;
+    assert_eq!(written.code, 0, "{}", written.stderr);
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(
+        text.starts_with("[default]\nregion = eu-west-1\n"),
+        "{text}"
+    );
+    for account in [&people.app.nonprod, &people.app.prod] {
+        assert!(
+            text.contains(&format!("sso_account_id = {account}")),
+            "{text}"
+        );
+    }
+    assert!(
+        text.contains("[profile workload-prod.Product-Deployers]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("sso_start_url = https://d-1234567890.awsapps.com/start"),
+        "{text}"
+    );
+    let again = run(home.path(), &args).await;
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), text);
 }
