@@ -581,29 +581,49 @@ impl PeopleAccess {
         self.journal
             .stage(&mut batch, &grant, Step::new(actor, Action::Requested, why));
         batch.file(&grant_id, person_filing(&approved.terms.requester));
-        self.journal.commit(batch).await?;
 
+        // The approval and the grant's intent land with the holding's first move.
         let expires_at = whole_seconds(now + Duration::from_secs(grant.terms.ttl_seconds));
-        match self.assignments.join(&grant, expires_at, actor).await {
+        let error = match self
+            .assignments
+            .join(batch, &grant, expires_at, actor)
+            .await
+        {
             Ok(joined) => {
                 let grant = self.journal.load(&grant_id).await?;
-                Ok(Decided {
+                return Ok(Decided {
                     request: approved,
                     grant: Some(grant),
                     joined: Some(joined),
-                })
+                });
             }
-            // Identity Center is still busy: the grant stays `processing` for the reaper.
-            Err(error) if error.code == ErrorCode::InProgress => {
-                Err(error.in_transaction(&grant_id))
+            Err(error) => error,
+        };
+        // Nothing was written (another approver got there first, or the assignment is busy
+        // for another grant): nothing to clean up, the request is as it was.
+        if self.journal.find(&grant_id).await?.is_none() {
+            let now_stored = self.load(&approved.id).await?;
+            if now_stored.state != RequestState::Requested {
+                return Err(BrokerError::new(
+                    ErrorCode::NotPending,
+                    format!(
+                        "request {} was {} meanwhile, by someone else",
+                        approved.id, now_stored.state
+                    ),
+                ));
             }
-            // The assignment may have been made before the error: take the grant out of its
-            // holding (removing the assignment if it was the only holder) before recording
-            // the failure. If that fails too, the grant stays `processing` for the reaper.
-            Err(error) => match self.assignments.settle(&grant, actor).await {
-                Ok(()) => Err(self.fail(&grant, error, actor).await),
-                Err(_) => Err(error.in_transaction(&grant_id)),
-            },
+            return Err(error);
+        }
+        // Identity Center is still busy: the grant stays `processing` for the reaper.
+        if error.code == ErrorCode::InProgress {
+            return Err(error.in_transaction(&grant_id));
+        }
+        // The assignment may have been made before the error: take the grant out of its
+        // holding (removing the assignment if it was the only holder) before recording the
+        // failure. If that fails too, the grant stays `processing` for the reaper.
+        match self.assignments.settle(&grant, actor).await {
+            Ok(()) => Err(self.fail(&grant, error, actor).await),
+            Err(_) => Err(error.in_transaction(&grant_id)),
         }
     }
 

@@ -173,12 +173,16 @@ impl Assignments {
         }
     }
 
-    /// Makes `grant` (written `processing`) a holder of its assignment and stages it as
-    /// `provisioned` (until `expires_at`) in the same write: sharing a live holding, taking
-    /// standing access as it is, or making the assignment. Answers how it joined. On an
-    /// error nothing holds the assignment for this grant; the caller ends the grant.
+    /// Makes `grant` a holder of its assignment and `provisioned` (until `expires_at`):
+    /// sharing a live holding, taking standing access as it is, or making the assignment.
+    /// `intent` holds the grant's first version (`processing`) and whatever the caller staged
+    /// with it; it lands in the same write as the holding's first move, so no write is spent
+    /// on the intent alone, and it still lands before any AWS write. Answers how it joined.
+    /// On an error either nothing was written (the grant is not in the ledger), or nothing
+    /// holds the assignment for this grant and the caller ends the grant.
     pub async fn join(
         &self,
+        intent: Batch,
         grant: &Grant,
         expires_at: OffsetDateTime,
         actor: &Actor,
@@ -187,11 +191,13 @@ impl Assignments {
         let mut attempts = 0;
         loop {
             let holding = self.holding(&assignment).await?;
+            let intent = intent.clone();
             let result = match holding.state {
                 HoldingState::Assigning | HoldingState::Releasing => return Err(busy(&holding)),
-                HoldingState::Held => self.share(grant, &holding, expires_at, actor).await,
+                HoldingState::Held => self.share(intent, grant, &holding, expires_at, actor).await,
                 HoldingState::Released => {
-                    self.assign_first(grant, &holding, expires_at, actor).await
+                    self.assign_first(intent, grant, &holding, expires_at, actor)
+                        .await
                 }
             };
             match result {
@@ -205,6 +211,7 @@ impl Assignments {
 
     async fn share(
         &self,
+        intent: Batch,
         grant: &Grant,
         holding: &Holding,
         expires_at: OffsetDateTime,
@@ -222,6 +229,7 @@ impl Assignments {
             Joined::Shared
         };
         self.commit_joined(
+            intent,
             grant,
             holding,
             holders,
@@ -240,6 +248,7 @@ impl Assignments {
     /// make the assignment and wait for its outcome.
     async fn assign_first(
         &self,
+        intent: Batch,
         grant: &Grant,
         holding: &Holding,
         expires_at: OffsetDateTime,
@@ -257,6 +266,7 @@ impl Assignments {
             let reason = "Identity Center already has this assignment; stint will not remove it";
             let holders = vec![grant.id.clone()];
             self.commit_joined(
+                intent,
                 grant,
                 &standing,
                 holders,
@@ -276,7 +286,7 @@ impl Assignments {
             vec![grant.id.clone()],
             self.journal.now(),
         );
-        let mut batch = Batch::default();
+        let mut batch = intent;
         let step = Step::new(
             actor,
             Action::Joined,
@@ -291,6 +301,7 @@ impl Assignments {
             Ok(AssignmentStatus::Succeeded) => {
                 let reason = "assignment made";
                 self.commit_joined(
+                    Batch::default(),
                     grant,
                     &claim,
                     claim.holders.clone(),
@@ -327,6 +338,7 @@ impl Assignments {
     #[allow(clippy::too_many_arguments)]
     async fn commit_joined(
         &self,
+        mut batch: Batch,
         grant: &Grant,
         holding: &Holding,
         holders: Vec<TransactionId>,
@@ -336,7 +348,6 @@ impl Assignments {
         reason: &str,
         actor: &Actor,
     ) -> Result<(), BrokerError> {
-        let mut batch = Batch::default();
         let next = holding.next(state, holders, self.journal.now());
         let action = if how == Joined::Created {
             Action::Assigned

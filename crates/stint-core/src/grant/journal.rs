@@ -46,7 +46,7 @@ impl Step {
 /// Steps staged for one or more records, written together by `Journal::commit`: one
 /// conditional ledger write however many steps a saga took between two writes, and one for
 /// a grant and its linked record.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Batch {
     writes: Vec<RecordWrite>,
 }
