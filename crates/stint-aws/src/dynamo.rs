@@ -36,7 +36,8 @@ use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::builders::PutBuilder;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-    Projection, ProjectionType, Put, ScalarAttributeType, Select, TransactWriteItem,
+    PointInTimeRecoverySpecification, Projection, ProjectionType, Put, ScalarAttributeType, Select,
+    SseSpecification, TableStatus, TimeToLiveSpecification, TimeToLiveStatus, TransactWriteItem,
 };
 use stint_core::audit::{self, ChainFault, ChainReport, ChainVerifier};
 use stint_core::ids::TransactionId;
@@ -47,6 +48,7 @@ use time::OffsetDateTime;
 
 use crate::calls::AwsCallCounter;
 use crate::error::port_error;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 pub const BY_EXPIRY: &str = "by_expiry";
 pub const BY_UPDATE: &str = "by_update";
@@ -57,6 +59,33 @@ pub struct DynamoLedger {
     /// This process's view of each open transaction's chain head: saves a read per append.
     /// A stale head only makes the conditional write fail, which is a conflict anyway.
     heads: Mutex<HashMap<TransactionId, (u64, String)>>,
+}
+
+impl DynamoLedger {
+    /// A DynamoDB error as the ledger's; a missing table says how to make it, once.
+    fn failed<E>(&self, context: impl Into<String>, error: E) -> LedgerError
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        if error.code() == Some("ResourceNotFoundException") {
+            return storage(PortError::new(
+                context,
+                format!(
+                    "the DynamoDB table {table} does not exist: create it with `stint ledger init dynamodb://{table}` (or deploy/broker.yaml)",
+                    table = self.table
+                ),
+            ));
+        }
+        storage(port_error(context, error))
+    }
+}
+
+/// What `init_table` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableInit {
+    Created,
+    /// A ledger table was there already; TTL and recovery are on now.
+    AlreadyThere,
 }
 
 fn storage(error: PortError) -> LedgerError {
@@ -114,8 +143,138 @@ impl DynamoLedger {
     }
 
     /// Creates the table with the schema `deploy/broker.yaml` declares (for tests and local
-    /// use; production tables come from CloudFormation).
+    /// use; production tables come from CloudFormation or `init_table`).
     pub async fn create_table(&self) -> Result<(), PortError> {
+        self.table_spec()?
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| port_error(format!("creating table {}", self.table), e))
+    }
+
+    /// `stint ledger init`: makes the ledger's table as `deploy/broker.yaml` does (keys, both
+    /// indexes, on-demand, deletion protection, encryption, TTL on `ttl`, point-in-time
+    /// recovery), or checks that an existing one has the ledger's keys and indexes and turns
+    /// on the TTL and recovery it lacks. Safe to run again.
+    pub async fn init_table(&self) -> Result<TableInit, PortError> {
+        let context = || format!("creating table {}", self.table);
+        let created = self
+            .table_spec()?
+            .deletion_protection_enabled(true)
+            .sse_specification(SseSpecification::builder().enabled(true).build())
+            .send()
+            .await;
+        let outcome = match created {
+            Ok(_) => TableInit::Created,
+            Err(SdkError::ServiceError(e)) if e.err().is_resource_in_use_exception() => {
+                self.check_shape().await?;
+                TableInit::AlreadyThere
+            }
+            Err(e) => return Err(port_error(context(), e)),
+        };
+        self.wait_active().await?;
+        let ttl = self
+            .client
+            .describe_time_to_live()
+            .table_name(&self.table)
+            .send()
+            .await
+            .map_err(|e| port_error(format!("reading the TTL of {}", self.table), e))?;
+        let ttl_on = ttl
+            .time_to_live_description()
+            .and_then(|d| d.time_to_live_status())
+            .is_some_and(|s| matches!(s, TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling));
+        if !ttl_on {
+            let spec = TimeToLiveSpecification::builder()
+                .enabled(true)
+                .attribute_name("ttl")
+                .build()
+                .map_err(build_error)?;
+            self.client
+                .update_time_to_live()
+                .table_name(&self.table)
+                .time_to_live_specification(spec)
+                .send()
+                .await
+                .map_err(|e| port_error(format!("turning on the TTL of {}", self.table), e))?;
+        }
+        let recovery = PointInTimeRecoverySpecification::builder()
+            .point_in_time_recovery_enabled(true)
+            .build()
+            .map_err(build_error)?;
+        self.client
+            .update_continuous_backups()
+            .table_name(&self.table)
+            .point_in_time_recovery_specification(recovery)
+            .send()
+            .await
+            .map_err(|e| port_error(format!("turning on recovery for {}", self.table), e))?;
+        Ok(outcome)
+    }
+
+    /// An existing table must have the ledger's keys and both indexes.
+    async fn check_shape(&self) -> Result<(), PortError> {
+        let described = self
+            .client
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await
+            .map_err(|e| port_error(format!("describing table {}", self.table), e))?;
+        let table = described.table();
+        let keys: Vec<(&str, &KeyType)> = table
+            .map(|t| t.key_schema())
+            .unwrap_or_default()
+            .iter()
+            .map(|k| (k.attribute_name(), k.key_type()))
+            .collect();
+        let indexes: Vec<&str> = table
+            .map(|t| t.global_secondary_indexes())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|i| i.index_name())
+            .collect();
+        let keyed = keys == [("pk", &KeyType::Hash), ("sk", &KeyType::Range)];
+        if keyed && indexes.contains(&BY_EXPIRY) && indexes.contains(&BY_UPDATE) {
+            return Ok(());
+        }
+        Err(PortError::new(
+            format!("checking table {}", self.table),
+            format!(
+                "it exists but is not a stint ledger (keys {keys:?}, indexes {indexes:?}; a ledger has pk/sk and the indexes {BY_EXPIRY} and {BY_UPDATE}): name another table"
+            ),
+        ))
+    }
+
+    /// Waits (up to a minute) until the table is ACTIVE: TTL and recovery need it so.
+    async fn wait_active(&self) -> Result<(), PortError> {
+        for _ in 0..60 {
+            let described = self
+                .client
+                .describe_table()
+                .table_name(&self.table)
+                .send()
+                .await
+                .map_err(|e| port_error(format!("describing table {}", self.table), e))?;
+            let status = described.table().and_then(|t| t.table_status());
+            if status == Some(&TableStatus::Active) {
+                return Ok(());
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+        Err(PortError::new(
+            format!("creating table {}", self.table),
+            "it did not become ACTIVE within a minute",
+        ))
+    }
+
+    /// The table as `deploy/broker.yaml` declares it: keys, attributes, both indexes.
+    fn table_spec(
+        &self,
+    ) -> Result<
+        aws_sdk_dynamodb::operation::create_table::builders::CreateTableFluentBuilder,
+        PortError,
+    > {
         let key = |name: &str, kind: KeyType| {
             KeySchemaElement::builder()
                 .attribute_name(name)
@@ -141,7 +300,8 @@ impl DynamoLedger {
                 .build()
                 .map_err(build_error)
         };
-        self.client
+        Ok(self
+            .client
             .create_table()
             .table_name(&self.table)
             .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
@@ -153,11 +313,7 @@ impl DynamoLedger {
             .attribute_definitions(attribute("exp", ScalarAttributeType::N).map_err(build_error)?)
             .attribute_definitions(attribute("upd", ScalarAttributeType::N).map_err(build_error)?)
             .global_secondary_indexes(index(BY_EXPIRY, "exp")?)
-            .global_secondary_indexes(index(BY_UPDATE, "upd")?)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| port_error(format!("creating table {}", self.table), e))
+            .global_secondary_indexes(index(BY_UPDATE, "upd")?))
     }
 
     /// The chain head `write` must follow: the hash of the stored record's expected version.
@@ -273,7 +429,7 @@ impl DynamoLedger {
                 .consistent_read(true)
                 .send()
                 .await
-                .map_err(|e| storage(port_error("reading a request key", e)))?;
+                .map_err(|e| self.failed("reading a request key", e))?;
             let item = out.item.unwrap_or_default();
             let holder = get_s(&item, "id").and_then(|id| TransactionId::parse(id).ok());
             if let Some(holder) = holder
@@ -341,7 +497,7 @@ impl DynamoLedger {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| storage(port_error(format!("reading transaction {id}"), e)))?;
+            .map_err(|e| self.failed(format!("reading transaction {id}"), e))?;
         Ok(out.item)
     }
 
@@ -395,7 +551,7 @@ impl DynamoLedger {
                 .set_exclusive_start_key(start)
                 .send()
                 .await
-                .map_err(|e| storage(port_error(context, e)))?;
+                .map_err(|e| self.failed(context, e))?;
             start = page
                 .last_evaluated_key
                 .clone()
@@ -530,10 +686,7 @@ impl Ledger for DynamoLedger {
                 self.after_cancel(writes, &heads).await?;
                 Ok(sealed)
             }
-            Err(e) => Err(storage(port_error(
-                format!("appending to transaction {}", first_id(writes)),
-                e,
-            ))),
+            Err(e) => Err(self.failed(format!("appending to transaction {}", first_id(writes)), e)),
         }
     }
 
@@ -629,7 +782,7 @@ impl Ledger for DynamoLedger {
             Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
                 Ok(false)
             }
-            Err(e) => Err(storage(port_error("recording a token", e))),
+            Err(e) => Err(self.failed("recording a token", e)),
         }
     }
 
@@ -675,7 +828,7 @@ impl Ledger for DynamoLedger {
                 .set_exclusive_start_key(start)
                 .send()
                 .await
-                .map_err(|e| storage(port_error("scanning the ledger", e)))?;
+                .map_err(|e| self.failed("scanning the ledger", e))?;
             for item in page.items() {
                 let (Some(pk), Some(sk)) = (get_s(item, "pk"), get_s(item, "sk")) else {
                     continue;

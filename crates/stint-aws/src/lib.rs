@@ -21,7 +21,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 
 pub use calls::{AwsCallCounter, CallCount, LATENCY_BUCKETS};
 pub use directory::IdentityStoreDirectory;
-pub use dynamo::DynamoLedger;
+pub use dynamo::{DynamoLedger, TableInit};
 pub use iam::IamRoleProvisioner;
 pub use sso::{IdentityCenterAssigner, StatusPolling};
 pub use sts::{IssueRetry, StsCredentialIssuer};

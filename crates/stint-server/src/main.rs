@@ -106,6 +106,11 @@ enum Command {
         #[command(subcommand)]
         command: TransactionsCommand,
     },
+    /// Set up the ledger's storage.
+    Ledger {
+        #[command(subcommand)]
+        command: LedgerCommand,
+    },
     /// Check the audit trail.
     Audit {
         #[command(subcommand)]
@@ -174,6 +179,19 @@ enum TransactionsCommand {
 }
 
 #[derive(Subcommand)]
+enum LedgerCommand {
+    /// Create the DynamoDB ledger table as deploy/broker.yaml does (keys, both indexes,
+    /// on-demand, deletion protection, encryption, TTL, point-in-time recovery), for replicas
+    /// run without CloudFormation. Safe to run again: an existing ledger table is checked and
+    /// completed.
+    Init {
+        /// The ledger to make: `dynamodb://TABLE`.
+        #[arg(value_name = "dynamodb://TABLE")]
+        target: String,
+    },
+}
+
+#[derive(Subcommand)]
 enum AuditCommand {
     /// Walk the hash chain and report the first event edited, removed or reordered.
     Verify,
@@ -205,6 +223,27 @@ fn init_logging(json: bool) {
     }
 }
 
+async fn init_ledger(ledger: &str, global: &Global) -> anyhow::Result<ExitCode> {
+    let Some(table) = stint_server::app::dynamodb_table(std::path::Path::new(ledger)) else {
+        anyhow::bail!(
+            "{ledger:?} is not dynamodb://TABLE; a SQLite ledger is created on first use"
+        );
+    };
+    let aws = settings(global).aws;
+    let sdk = stint_aws::load_sdk_config(&aws).await;
+    let ledger = stint_aws::DynamoLedger::new(&sdk, stint_aws::AwsCallCounter::default(), table);
+    let outcome = ledger.init_table().await?;
+    let said = match outcome {
+        stint_aws::TableInit::Created => "created",
+        stint_aws::TableInit::AlreadyThere => "already there",
+    };
+    println!(
+        "{}",
+        json(&serde_json::json!({ "table": table, "outcome": said }))
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 fn settings(global: &Global) -> Settings {
     Settings {
         catalog_path: global.catalog.clone(),
@@ -223,6 +262,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Pipeline { command } => return run_pipeline(command, &cli.global).await,
         // A person's commands talk to a broker over HTTP: no catalog, ledger or AWS here.
         Command::People(command) => return people_cli::run(command).await,
+        // Makes the ledger: no catalog needed, and no ledger yet.
+        Command::Ledger {
+            command: LedgerCommand::Init { target },
+        } => return init_ledger(&target, &cli.global).await,
         command => command,
     };
     let app = App::build(&settings(&cli.global)).await?;
@@ -260,6 +303,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Pipeline { command } => return run_pipeline(command, &cli.global).await,
         Command::People(command) => return people_cli::run(command).await,
+        Command::Ledger {
+            command: LedgerCommand::Init { target },
+        } => return init_ledger(&target, &cli.global).await,
         Command::Provision {
             email,
             branch,
