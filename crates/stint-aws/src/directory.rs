@@ -1,6 +1,6 @@
 //! The Identity Center identity store as stint's `Directory`: users by email (GetUserId) and
-//! group membership (IsMemberInGroups). Group ids are cached for a few minutes: a group is
-//! looked up by display name once, not on every request; membership itself is never cached.
+//! group membership (IsMemberInGroups). Group ids are cached for a few minutes and user ids
+//! for a minute (a stale id can only deny); membership itself is never cached.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -22,10 +22,16 @@ use crate::error::port_error;
 /// group gets a new id; until then a stale id can only deny, never allow).
 const GROUP_ID_TTL: Duration = Duration::from_secs(300);
 
+/// How long an email's user id is trusted. A user deleted and made again gets a new id, so a
+/// stale one can only fail a membership check (deny); an email moved from one existing user
+/// to another takes effect within this minute.
+const USER_ID_TTL: Duration = Duration::from_secs(60);
+
 pub struct IdentityStoreDirectory {
     client: Client,
     identity_store_id: String,
     group_ids: Mutex<HashMap<String, (String, Instant)>>,
+    user_ids: Mutex<HashMap<String, (String, Instant)>>,
 }
 
 impl IdentityStoreDirectory {
@@ -41,6 +47,7 @@ impl IdentityStoreDirectory {
             client: Client::from_conf(config),
             identity_store_id: identity_store_id.into(),
             group_ids: Mutex::new(HashMap::new()),
+            user_ids: Mutex::new(HashMap::new()),
         }
     }
 
@@ -88,6 +95,15 @@ fn unique_attribute(path: &str, value: &str) -> Result<AlternateIdentifier, Port
 #[async_trait]
 impl Directory for IdentityStoreDirectory {
     async fn user_by_email(&self, email: &Email) -> Result<Option<DirectoryUser>, PortError> {
+        let cached = self.user_ids.lock().ok().and_then(|cache| {
+            cache
+                .get(email.as_str())
+                .filter(|(_, at)| at.elapsed() < USER_ID_TTL)
+                .map(|(id, _)| id.clone())
+        });
+        if let Some(user_id) = cached {
+            return Ok(Some(DirectoryUser { user_id }));
+        }
         let result = self
             .client
             .get_user_id()
@@ -96,9 +112,13 @@ impl Directory for IdentityStoreDirectory {
             .send()
             .await;
         match result {
-            Ok(found) => Ok(Some(DirectoryUser {
-                user_id: found.user_id().to_owned(),
-            })),
+            Ok(found) => {
+                let user_id = found.user_id().to_owned();
+                if let Ok(mut cache) = self.user_ids.lock() {
+                    cache.insert(email.as_str().to_owned(), (user_id.clone(), Instant::now()));
+                }
+                Ok(Some(DirectoryUser { user_id }))
+            }
             Err(SdkError::ServiceError(e)) if e.err().is_resource_not_found_exception() => Ok(None),
             Err(e) => Err(port_error(format!("looking up user {email}"), e)),
         }
