@@ -214,14 +214,8 @@ impl DynamoLedger {
 
     /// An existing table must have the ledger's keys and both indexes.
     async fn check_shape(&self) -> Result<(), PortError> {
-        let described = self
-            .client
-            .describe_table()
-            .table_name(&self.table)
-            .send()
-            .await
-            .map_err(|e| port_error(format!("describing table {}", self.table), e))?;
-        let table = described.table();
+        let described = self.describe().await?;
+        let table = described.as_ref();
         let keys: Vec<(&str, &KeyType)> = table
             .map(|t| t.key_schema())
             .unwrap_or_default()
@@ -246,17 +240,24 @@ impl DynamoLedger {
         ))
     }
 
+    async fn describe(
+        &self,
+    ) -> Result<Option<aws_sdk_dynamodb::types::TableDescription>, PortError> {
+        let described = self
+            .client
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await
+            .map_err(|e| port_error(format!("describing table {}", self.table), e))?;
+        Ok(described.table)
+    }
+
     /// Waits (up to a minute) until the table is ACTIVE: TTL and recovery need it so.
     async fn wait_active(&self) -> Result<(), PortError> {
         for _ in 0..60 {
-            let described = self
-                .client
-                .describe_table()
-                .table_name(&self.table)
-                .send()
-                .await
-                .map_err(|e| port_error(format!("describing table {}", self.table), e))?;
-            let status = described.table().and_then(|t| t.table_status());
+            let described = self.describe().await?;
+            let status = described.as_ref().and_then(|t| t.table_status());
             if status == Some(&TableStatus::Active) {
                 return Ok(());
             }
