@@ -14,10 +14,12 @@ use aws_config::SdkConfig;
 use aws_sdk_ssoadmin::Client;
 use aws_sdk_ssoadmin::error::SdkError;
 use aws_sdk_ssoadmin::types::{
-    AccountAssignmentOperationStatus, PrincipalType, StatusValues, TargetType,
+    AccountAssignmentOperationStatus, PrincipalType, ProvisionTargetType, StatusValues, TargetType,
 };
 use stint_core::ids::AccountId;
+use stint_core::policy;
 use stint_core::ports::{AccountAssigner, Assignment, AssignmentStatus, PortError};
+use time::OffsetDateTime;
 use tokio::sync::Mutex;
 
 use crate::calls::AwsCallCounter;
@@ -49,6 +51,9 @@ impl Default for StatusPolling {
 
 pub struct IdentityCenterAssigner {
     client: Client,
+    /// For the user names Identity Center names sessions after.
+    identity_store: aws_sdk_identitystore::Client,
+    identity_store_id: String,
     /// From the catalog, or the only instance ListInstances names (looked up once).
     instance_arn: Mutex<Option<String>>,
     permission_sets: Mutex<HashMap<String, (String, Instant)>>,
@@ -63,12 +68,22 @@ enum Change {
 }
 
 impl IdentityCenterAssigner {
-    pub fn new(sdk: &SdkConfig, counter: AwsCallCounter, instance_arn: Option<String>) -> Self {
+    pub fn new(
+        sdk: &SdkConfig,
+        counter: AwsCallCounter,
+        instance_arn: Option<String>,
+        identity_store_id: impl Into<String>,
+    ) -> Self {
         let config = aws_sdk_ssoadmin::config::Builder::from(sdk)
+            .interceptor(counter.clone())
+            .build();
+        let store = aws_sdk_identitystore::config::Builder::from(sdk)
             .interceptor(counter)
             .build();
         Self {
             client: Client::from_conf(config),
+            identity_store: aws_sdk_identitystore::Client::from_conf(store),
+            identity_store_id: identity_store_id.into(),
             instance_arn: Mutex::new(instance_arn),
             permission_sets: Mutex::new(HashMap::new()),
             polling: StatusPolling::default(),
@@ -214,6 +229,130 @@ impl IdentityCenterAssigner {
         }
     }
 
+    /// The permission set's inline policy as Identity Center holds it (`""`: none).
+    async fn inline_policy(
+        &self,
+        instance: &str,
+        permission_set_arn: &str,
+    ) -> Result<String, PortError> {
+        let answer = self
+            .client
+            .get_inline_policy_for_permission_set()
+            .instance_arn(instance)
+            .permission_set_arn(permission_set_arn)
+            .send()
+            .await
+            .map_err(|e| {
+                port_error(
+                    format!("reading the inline policy of {permission_set_arn}"),
+                    e,
+                )
+            })?;
+        Ok(answer.inline_policy().unwrap_or_default().to_owned())
+    }
+
+    /// Writes the permission set's inline policy (`None`: removes it) and provisions the set
+    /// to `accounts`, waiting for each to succeed.
+    async fn set_inline_policy(
+        &self,
+        instance: &str,
+        permission_set_arn: &str,
+        document: Option<String>,
+        accounts: &[String],
+    ) -> Result<(), PortError> {
+        let context = format!("writing the inline policy of {permission_set_arn}");
+        match document {
+            Some(document) => self
+                .client
+                .put_inline_policy_to_permission_set()
+                .instance_arn(instance)
+                .permission_set_arn(permission_set_arn)
+                .inline_policy(document)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| port_error(context, e))?,
+            None => self
+                .client
+                .delete_inline_policy_from_permission_set()
+                .instance_arn(instance)
+                .permission_set_arn(permission_set_arn)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| port_error(context, e))?,
+        }
+        for account in accounts {
+            let answer = self
+                .client
+                .provision_permission_set()
+                .instance_arn(instance)
+                .permission_set_arn(permission_set_arn)
+                .target_type(ProvisionTargetType::AwsAccount)
+                .target_id(account)
+                .send()
+                .await
+                .map_err(|e| {
+                    port_error(format!("provisioning {permission_set_arn} to {account}"), e)
+                })?;
+            let status = answer.permission_set_provisioning_status();
+            match status.and_then(|s| s.status()) {
+                Some(StatusValues::Succeeded) => {}
+                Some(StatusValues::Failed) => {
+                    return Err(PortError::new(
+                        format!("provisioning {permission_set_arn} to {account}"),
+                        status
+                            .and_then(|s| s.failure_reason())
+                            .unwrap_or("AWS gave no reason")
+                            .to_owned(),
+                    ));
+                }
+                _ => {
+                    let request = status.and_then(|s| s.request_id()).unwrap_or_default();
+                    self.wait_provisioned(instance, request).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Polls a permission set's provisioning until it succeeds, fails or the bound passes.
+    async fn wait_provisioned(&self, instance: &str, request_id: &str) -> Result<(), PortError> {
+        let context = || format!("provisioning request {request_id}");
+        let started = Instant::now();
+        let mut wait = self.polling.first;
+        while started.elapsed() < self.polling.bound {
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(self.polling.longest);
+            let answer = self
+                .client
+                .describe_permission_set_provisioning_status()
+                .instance_arn(instance)
+                .provision_permission_set_request_id(request_id)
+                .send()
+                .await
+                .map_err(|e| port_error(context(), e))?;
+            let status = answer.permission_set_provisioning_status();
+            match status.and_then(|s| s.status()) {
+                Some(StatusValues::Succeeded) => return Ok(()),
+                Some(StatusValues::Failed) => {
+                    return Err(PortError::new(
+                        context(),
+                        status
+                            .and_then(|s| s.failure_reason())
+                            .unwrap_or("AWS gave no reason")
+                            .to_owned(),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        Err(PortError::new(
+            context(),
+            "still in progress; the reaper tries again",
+        ))
+    }
+
     async fn list(
         &self,
         account: &AccountId,
@@ -354,6 +493,52 @@ impl AccountAssigner for IdentityCenterAssigner {
         permission_set_arn: &str,
     ) -> Result<Vec<Assignment>, PortError> {
         self.list(account, permission_set_arn).await
+    }
+
+    async fn cut_sessions(
+        &self,
+        assignment: &Assignment,
+        before: OffsetDateTime,
+    ) -> Result<(), PortError> {
+        let described = self
+            .identity_store
+            .describe_user()
+            .identity_store_id(&self.identity_store_id)
+            .user_id(&assignment.user_id)
+            .send()
+            .await
+            .map_err(|e| port_error(format!("reading user {}", assignment.user_id), e))?;
+        let user_name = described.user_name().ok_or_else(|| {
+            PortError::new(
+                format!("reading user {}", assignment.user_id),
+                "the identity store has no user name for this user",
+            )
+        })?;
+        let instance = self.instance_arn().await?;
+        let ps = &assignment.permission_set_arn;
+        let existing = self.inline_policy(&instance, ps).await?;
+        let account = assignment.account.as_str();
+        let document = policy::with_session_deny(&existing, user_name, account, before)
+            .map_err(|m| PortError::new(format!("cutting sessions on {ps}"), m))?;
+        self.set_inline_policy(&instance, ps, Some(document), &[account.to_owned()])
+            .await
+    }
+
+    async fn lift_session_denies(
+        &self,
+        permission_set_arn: &str,
+        older_than: OffsetDateTime,
+    ) -> Result<u64, PortError> {
+        let instance = self.instance_arn().await?;
+        let existing = self.inline_policy(&instance, permission_set_arn).await?;
+        let (document, accounts) = policy::without_old_session_denies(&existing, older_than)
+            .map_err(|m| PortError::new(format!("lifting denies on {permission_set_arn}"), m))?;
+        if accounts.is_empty() {
+            return Ok(0);
+        }
+        self.set_inline_policy(&instance, permission_set_arn, document, &accounts)
+            .await?;
+        Ok(accounts.len() as u64)
     }
 }
 

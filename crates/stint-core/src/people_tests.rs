@@ -557,3 +557,53 @@ async fn break_glass_activates_at_once_loudly_and_only_where_allowed() {
     kinds.sort_unstable();
     assert_eq!(kinds, ["break_glass_used", "grant_started"]);
 }
+
+/// An early revoke of the last grant holding an assignment cuts off the person's live sessions
+/// in that account (Identity Center sessions outlive the assignment); a revoke while another
+/// grant still holds it does not; an expiry does not (the grant ran its course); the reaper
+/// lifts the deny once no session it cut can be alive (12 h).
+#[tokio::test]
+async fn an_early_revoke_cuts_live_sessions_only_when_the_access_goes() {
+    let world = World::new();
+    let alice = person(&world, "alice@example.com", &["pwd"]);
+    let first = people(&world).ask(&nonprod("1h"), &alice).await.unwrap();
+    let second = people(&world).ask(&nonprod("2h"), &alice).await.unwrap();
+    let denies = || world.assigner.session_denies.lock().unwrap().len();
+
+    end(&world, &first).await;
+    assert_eq!(denies(), 0, "another grant still holds the assignment");
+    end(&world, &second).await;
+    assert!(world.assigner.held().is_empty());
+    assert_eq!(denies(), 1, "the last revoke cuts the sessions");
+    let grant = world
+        .cases
+        .journal
+        .load(&second.grant.clone().unwrap().id)
+        .await
+        .unwrap();
+    let events = world.cases.journal.events(&grant.id).await.unwrap();
+    assert!(
+        events.iter().any(|e| e.data["sessions_cut"]
+            .as_str()
+            .is_some_and(|s| s.contains("denied"))),
+        "the ledger says so"
+    );
+
+    world.clock.advance(Duration::from_secs(11 * 3600));
+    let report = world.reap(&ReapSettings::default()).await.unwrap();
+    assert_eq!(
+        report.session_denies_lifted, 0,
+        "a session may still be alive"
+    );
+    world.clock.advance(Duration::from_secs(2 * 3600));
+    let report = world.reap(&ReapSettings::default()).await.unwrap();
+    assert_eq!(report.session_denies_lifted, 1, "{report:?}");
+    assert_eq!(denies(), 0);
+
+    // An expiry does not cut sessions.
+    people(&world).ask(&nonprod("1h"), &alice).await.unwrap();
+    world.clock.advance(Duration::from_secs(3601));
+    world.reap(&ReapSettings::default()).await.unwrap();
+    assert!(world.assigner.held().is_empty());
+    assert_eq!(denies(), 0);
+}

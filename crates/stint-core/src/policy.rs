@@ -203,6 +203,98 @@ fn deny_all(sid: &str, condition: BTreeMap<String, BTreeMap<String, OneOrMany>>)
     }
 }
 
+/// The Sids of the denies stint puts on a permission set start with this.
+pub const SESSION_DENY_PREFIX: &str = "StintCutSessions";
+
+/// The Sid of the deny on one user's sessions in one account: the same for everyone who
+/// computes it, so a second revoke replaces the first.
+pub fn session_deny_sid(user_name: &str, account: &str) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(format!("{user_name}\n{account}"));
+    let hex: String = digest[..10].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{SESSION_DENY_PREFIX}{hex}")
+}
+
+/// A permission set's inline policy as a statement list (`""` or absent: none).
+fn statements_of(existing: &str) -> Result<Vec<Value>, String> {
+    if existing.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    let doc: Value = serde_json::from_str(existing)
+        .map_err(|e| format!("the permission set's inline policy is not JSON: {e}"))?;
+    Ok(match doc.get("Statement") {
+        Some(Value::Array(list)) => list.clone(),
+        Some(one @ Value::Object(_)) => vec![one.clone()],
+        _ => Vec::new(),
+    })
+}
+
+fn document_of(statements: Vec<Value>) -> String {
+    serde_json::json!({ "Version": POLICY_VERSION, "Statement": statements }).to_string()
+}
+
+/// `existing` (a permission set's inline policy) plus a deny of everything for `user_name`'s
+/// sessions in `account` issued before `before`: an early revoke cuts off the sessions
+/// Identity Center already handed out, and only those (the user's other accounts, and their
+/// later sessions, are not touched). Identity Center names a session after the user's user
+/// name, so `aws:userid` ends in `:<user name>`.
+pub fn with_session_deny(
+    existing: &str,
+    user_name: &str,
+    account: &str,
+    before: OffsetDateTime,
+) -> Result<String, String> {
+    let sid = session_deny_sid(user_name, account);
+    let mut statements = statements_of(existing)?;
+    statements.retain(|s| s.get("Sid").and_then(Value::as_str) != Some(sid.as_str()));
+    statements.push(serde_json::json!({
+        "Sid": sid,
+        "Effect": "Deny",
+        "Action": "*",
+        "Resource": "*",
+        "Condition": {
+            "StringLike": { "aws:userid": format!("*:{user_name}") },
+            "StringEquals": { "aws:PrincipalAccount": account },
+            "DateLessThan": { "aws:TokenIssueTime": iam_time(before) },
+        }
+    }));
+    Ok(document_of(statements))
+}
+
+/// `existing` without the session denies stint put there for sessions issued before
+/// `older_than` (none of which can still be alive): the new document (`None` when nothing is
+/// left of it) and the accounts each lifted deny was for, to provision the set to again.
+pub fn without_old_session_denies(
+    existing: &str,
+    older_than: OffsetDateTime,
+) -> Result<(Option<String>, Vec<String>), String> {
+    let statements = statements_of(existing)?;
+    let mut lifted = Vec::new();
+    let mut kept = Vec::new();
+    for statement in statements {
+        let ours = statement
+            .get("Sid")
+            .and_then(Value::as_str)
+            .is_some_and(|sid| sid.starts_with(SESSION_DENY_PREFIX));
+        let condition = &statement["Condition"];
+        let issued_before = condition["DateLessThan"]["aws:TokenIssueTime"]
+            .as_str()
+            .and_then(crate::time_fmt::parse_rfc3339);
+        match (ours, issued_before) {
+            (true, Some(at)) if at < older_than => {
+                if let Some(account) = condition["StringEquals"]["aws:PrincipalAccount"].as_str() {
+                    lifted.push(account.to_owned());
+                }
+            }
+            _ => kept.push(statement),
+        }
+    }
+    lifted.sort();
+    lifted.dedup();
+    let document = (!kept.is_empty()).then(|| document_of(kept));
+    Ok((document, lifted))
+}
+
 /// The one inline policy of a temporary role: the persona's custom statements, then the expiry
 /// deny. Deny wins over any Allow in IAM's evaluation, so order does not weaken it.
 pub fn grant_inline_policy(custom: &[Statement], expires_at: OffsetDateTime) -> PolicyDocument {
@@ -340,5 +432,70 @@ mod tests {
     fn iam_size_ignores_whitespace() {
         let doc = grant_inline_policy(&[], EXPIRY);
         assert_eq!(doc.iam_size(), doc.to_json().len());
+    }
+
+    #[test]
+    fn a_session_deny_is_added_replaced_and_lifted_once_no_session_can_remain() {
+        use time::macros::datetime;
+        let existing = r#"{"Version":"2012-10-17","Statement":[{"Sid":"ReadState","Effect":"Allow","Action":"s3:GetObject","Resource":"*","Condition":{"Bool":{"aws:SecureTransport":true}}}]}"#;
+        let first = super::with_session_deny(
+            existing,
+            "alice",
+            "222222222222",
+            datetime!(2026-12-04 10:00 UTC),
+        )
+        .unwrap();
+        let again = super::with_session_deny(
+            &first,
+            "alice",
+            "222222222222",
+            datetime!(2026-12-04 11:00 UTC),
+        )
+        .unwrap();
+        let doc: serde_json::Value = serde_json::from_str(&again).unwrap();
+        let statements = doc["Statement"].as_array().unwrap();
+        assert_eq!(statements.len(), 2, "replaced, not added twice: {again}");
+        assert_eq!(
+            statements[0]["Sid"], "ReadState",
+            "the set's own statement is kept as it was"
+        );
+        let deny = &statements[1];
+        assert_eq!(deny["Effect"], "Deny");
+        assert_eq!(deny["Condition"]["StringLike"]["aws:userid"], "*:alice");
+        assert_eq!(
+            deny["Condition"]["StringEquals"]["aws:PrincipalAccount"],
+            "222222222222"
+        );
+        assert_eq!(
+            deny["Condition"]["DateLessThan"]["aws:TokenIssueTime"],
+            "2026-12-04T11:00:00Z"
+        );
+        assert_ne!(
+            super::session_deny_sid("alice", "222222222222"),
+            super::session_deny_sid("alice", "333333333333")
+        );
+
+        // Not yet: a session issued just before 11:00 may still be alive.
+        let (kept, lifted) =
+            super::without_old_session_denies(&again, datetime!(2026-12-04 11:00 UTC)).unwrap();
+        assert!(lifted.is_empty());
+        assert_eq!(kept.as_deref(), Some(again.as_str()));
+        let (kept, lifted) =
+            super::without_old_session_denies(&again, datetime!(2026-12-04 23:00 UTC)).unwrap();
+        assert_eq!(lifted, ["222222222222"]);
+        let kept: serde_json::Value = serde_json::from_str(&kept.unwrap()).unwrap();
+        assert_eq!(kept["Statement"].as_array().unwrap().len(), 1);
+
+        // On a set with no inline policy, the deny is all there is, and lifting it leaves none.
+        let only =
+            super::with_session_deny("", "bob", "222222222222", datetime!(2026-12-04 10:00 UTC))
+                .unwrap();
+        let (kept, lifted) =
+            super::without_old_session_denies(&only, datetime!(2026-12-05 10:00 UTC)).unwrap();
+        assert_eq!((kept, lifted.len()), (None, 1));
+        assert!(
+            super::with_session_deny("not json", "bob", "1", datetime!(2026-12-04 10:00 UTC))
+                .is_err()
+        );
     }
 }

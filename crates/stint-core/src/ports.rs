@@ -212,6 +212,22 @@ pub trait AccountAssigner: Send + Sync {
     async fn unassign(&self, assignment: &Assignment) -> Result<AssignmentStatus, PortError>;
     /// Whether the user holds the permission set on the account now.
     async fn is_assigned(&self, assignment: &Assignment) -> Result<bool, PortError>;
+    /// Cuts off the user's sessions of the assignment's permission set in its account issued
+    /// before `before` (Identity Center sessions outlive the assignment): a deny on the
+    /// permission set for that user in that account, provisioned there.
+    async fn cut_sessions(
+        &self,
+        assignment: &Assignment,
+        before: OffsetDateTime,
+    ) -> Result<(), PortError>;
+    /// Lifts the session denies on the permission set for sessions issued before
+    /// `older_than` (none can still be alive), provisioning the set again where they were;
+    /// answers how many it lifted.
+    async fn lift_session_denies(
+        &self,
+        permission_set_arn: &str,
+        older_than: OffsetDateTime,
+    ) -> Result<u64, PortError>;
     /// Every user assignment of the permission set on the account (for the reaper's sweep).
     async fn assignments(
         &self,

@@ -354,6 +354,8 @@ pub struct MemoryAssigner {
     pub outcome: Mutex<Option<AssignmentStatus>>,
     /// Creations and deletions sent, in order.
     pub calls: Mutex<Vec<String>>,
+    /// Session denies in force: the assignment and the time sessions before it are cut.
+    pub session_denies: Mutex<Vec<(Assignment, OffsetDateTime)>>,
     plan: Arc<Plan>,
 }
 
@@ -439,6 +441,28 @@ impl AccountAssigner for MemoryAssigner {
             .into_iter()
             .filter(|a| &a.account == account && a.permission_set_arn == permission_set_arn)
             .collect())
+    }
+
+    async fn cut_sessions(
+        &self,
+        assignment: &Assignment,
+        before: OffsetDateTime,
+    ) -> Result<(), PortError> {
+        let mut denies = self.session_denies.lock().map_err(|_| Self::poisoned())?;
+        denies.retain(|(a, _)| a != assignment);
+        denies.push((assignment.clone(), before));
+        Ok(())
+    }
+
+    async fn lift_session_denies(
+        &self,
+        permission_set_arn: &str,
+        older_than: OffsetDateTime,
+    ) -> Result<u64, PortError> {
+        let mut denies = self.session_denies.lock().map_err(|_| Self::poisoned())?;
+        let before = denies.len();
+        denies.retain(|(a, at)| a.permission_set_arn != permission_set_arn || *at >= older_than);
+        Ok((before - denies.len()) as u64)
     }
 }
 

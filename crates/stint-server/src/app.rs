@@ -131,6 +131,7 @@ impl App {
                     &sdk,
                     aws_calls.clone(),
                     people.instance_arn.clone(),
+                    catalog.identity_store_id.clone(),
                 )) as Arc<dyn AccountAssigner>
             }),
             directory: Arc::new(IdentityStoreDirectory::new(

@@ -1,6 +1,7 @@
 //! AWS's asynchronous Identity Center answers, which the emulator never gives (it answers
 //! SUCCEEDED at once): the fault proxy plays them for account assignment creations and
-//! deletions, as AWS documents them. A scripted change answers `IN_PROGRESS` for its first
+//! deletions and for permission-set provisionings (whose status call the emulator lacks), as
+//! AWS documents them. A scripted change answers `IN_PROGRESS` for its first
 //! status reads, then either the emulator's own `SUCCEEDED` (the change was forwarded) or
 //! `FAILED` with a reason (the change was not forwarded: AWS made nothing).
 
@@ -26,6 +27,7 @@ pub struct StatusScript {
 pub struct StatusScripts {
     creations: Mutex<Option<StatusScript>>,
     deletions: Mutex<Option<StatusScript>>,
+    provisionings: Mutex<Option<StatusScript>>,
     /// Request id → status reads left before the outcome, and the failure reason.
     pending: Mutex<HashMap<String, (u32, Option<String>)>>,
     /// Status reads answered `IN_PROGRESS`.
@@ -46,15 +48,24 @@ pub(crate) enum Scripted {
 struct Kind {
     status_field: &'static str,
     request_id_field: &'static str,
+    /// Whether the emulator answers the status call itself once the change is done.
+    emulator_answers: bool,
 }
 
 const CREATION: Kind = Kind {
     status_field: "AccountAssignmentCreationStatus",
     request_id_field: "AccountAssignmentCreationRequestId",
+    emulator_answers: true,
 };
 const DELETION: Kind = Kind {
     status_field: "AccountAssignmentDeletionStatus",
     request_id_field: "AccountAssignmentDeletionRequestId",
+    emulator_answers: true,
+};
+const PROVISIONING: Kind = Kind {
+    status_field: "PermissionSetProvisioningStatus",
+    request_id_field: "ProvisionPermissionSetRequestId",
+    emulator_answers: false,
 };
 
 static NEXT_REQUEST: AtomicU64 = AtomicU64::new(1);
@@ -72,6 +83,12 @@ impl StatusScripts {
         }
     }
 
+    pub fn script_provisionings(&self, script: Option<StatusScript>) {
+        if let Ok(mut slot) = self.provisionings.lock() {
+            *slot = script;
+        }
+    }
+
     /// What to do with a request whose `X-Amz-Target` is `target`.
     pub(crate) fn route(self: &Arc<Self>, target: &str, body: &Bytes) -> Scripted {
         let operation = target.rsplit('.').next().unwrap_or_default();
@@ -80,6 +97,8 @@ impl StatusScripts {
             "DeleteAccountAssignment" => self.change(&self.deletions, &DELETION),
             "DescribeAccountAssignmentCreationStatus" => self.status(&CREATION, body),
             "DescribeAccountAssignmentDeletionStatus" => self.status(&DELETION, body),
+            "ProvisionPermissionSet" => self.change(&self.provisionings, &PROVISIONING),
+            "DescribePermissionSetProvisioningStatus" => self.status(&PROVISIONING, body),
             _ => Scripted::Pass,
         }
     }
@@ -136,7 +155,11 @@ impl StatusScripts {
                 Scripted::Answer(json_answer(&json!({ kind.status_field: status })))
             }
             // The emulator made the change and answers SUCCEEDED itself.
-            None => Scripted::Pass,
+            None if kind.emulator_answers => Scripted::Pass,
+            None => {
+                let status = json!({ "Status": "SUCCEEDED", "RequestId": id });
+                Scripted::Answer(json_answer(&json!({ kind.status_field: status })))
+            }
         }
     }
 

@@ -119,8 +119,12 @@ impl GrantEnder {
         } else {
             claimed
         };
+        let mut sessions_cut = None;
         let removal = match &leave {
-            Some(leave) => self.leave(&mut outcome, leave, actor).await,
+            Some(leave) => {
+                let cut = ending.revoke_sessions.then_some(&mut sessions_cut);
+                self.leave(&mut outcome, leave, actor, cut).await
+            }
             None => self.remove(&grant, ending.revoke_sessions).await,
         };
         match removal {
@@ -134,7 +138,10 @@ impl GrantEnder {
                     (None, true) => "role was already gone",
                     (None, false) => "role deleted",
                 };
-                let data = json!({ "role_arn": grant.role_arn(), "already_gone": gone });
+                let mut data = json!({ "role_arn": grant.role_arn(), "already_gone": gone });
+                if let Some(cut) = sessions_cut {
+                    data["sessions_cut"] = json!(cut);
+                }
                 for ended in [&record, &claimed] {
                     let step = Step::new(actor, Action::Deprovisioned, reason).data(data.clone());
                     self.journal.stage_transition(
@@ -298,14 +305,39 @@ impl GrantEnder {
     /// An assignment grant's part: remove the assignment if it was the last holder of one
     /// stint made. A failure leaves the grant `deprovisioning` and the holding `releasing`
     /// for the reaper to finish: the assignment must not outlive every grant.
-    async fn leave(&self, outcome: &mut Batch, leave: &Leave, actor: &Actor) -> Removal {
+    /// On an early revoke (`cut` given), the person's live sessions are cut off too once the
+    /// assignment is gone; `cut` says how that went (it never fails the ending: the access
+    /// itself is gone, and the sessions end with their duration in any case).
+    async fn leave(
+        &self,
+        outcome: &mut Batch,
+        leave: &Leave,
+        actor: &Actor,
+        cut: Option<&mut Option<String>>,
+    ) -> Removal {
         let (Leave::Unassign(left), Some(assignments)) = (leave, &self.assignments) else {
             return Removal::Removed(RoleDeletion::Deleted);
         };
-        match assignments.unassign(outcome, left, actor).await {
-            Ok(()) => Removal::Removed(RoleDeletion::Deleted),
-            Err(error) => Removal::Unknown(error),
+        if let Err(error) = assignments.unassign(outcome, left, actor).await {
+            return Removal::Unknown(error);
         }
+        if let Some(cut) = cut {
+            let before = self.journal.now();
+            *cut = Some(
+                match assignments
+                    .assigner
+                    .cut_sessions(&left.assignment, before)
+                    .await
+                {
+                    Ok(()) => format!("sessions issued before {} denied", iam_time(before)),
+                    Err(error) => {
+                        tracing::warn!("cutting off live sessions failed: {error}");
+                        format!("not cut off: {error}")
+                    }
+                },
+            );
+        }
+        Removal::Removed(RoleDeletion::Deleted)
     }
 
     /// Records a failed removal, with whatever `outcome` already staged: the record ends

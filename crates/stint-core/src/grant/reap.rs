@@ -19,6 +19,7 @@ use crate::subject::{Actor, Origin, Subject};
 use crate::time_fmt::rfc3339;
 
 use super::ROLE_PATH;
+use super::assignment::Assignments;
 use super::end::{Ending, GrantEnder};
 use super::journal::{Step, aws_error, ledger_error, unreadable};
 use super::model::{Failure, Grant, Kind, Mechanism, Target, Terms};
@@ -62,6 +63,9 @@ pub struct ReapReport {
     /// Access requests not answered in time, expired.
     #[serde(skip_serializing_if = "is_zero")]
     pub requests_expired: u64,
+    /// Session denies of early revokes lifted, once no session they cut can be alive.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub session_denies_lifted: u64,
     /// Items that failed and are left for the next pass.
     pub errors: u64,
 }
@@ -69,6 +73,9 @@ pub struct ReapReport {
 fn is_zero(n: &u64) -> bool {
     *n == 0
 }
+
+/// The longest an Identity Center session lasts (a permission set's session duration).
+const LONGEST_SESSION: time::Duration = time::Duration::hours(12);
 
 /// The actor of everything the reaper does.
 pub const REAPER: &str = "reaper";
@@ -97,8 +104,33 @@ impl Reaper {
                 }
                 Err(e) => count(Err(e), &mut report, |_| {}),
             }
+            self.lift_session_denies(assignments, &mut report).await;
         }
         Ok(report)
+    }
+
+    /// Identity Center sessions last at most 12 hours: a deny on sessions issued before a
+    /// time older than that cuts nothing any more, and comes off the permission set.
+    async fn lift_session_denies(&self, assignments: &Assignments, report: &mut ReapReport) {
+        let Some(people) = self.catalog.people() else {
+            return;
+        };
+        let older_than = self.ender.journal.now() - LONGEST_SESSION;
+        let assigner = &assignments.assigner;
+        for persona in people.personas() {
+            let lifted = match assigner.permission_set_arn(&persona.permission_set).await {
+                Ok(Some(arn)) => assigner.lift_session_denies(&arn, older_than).await,
+                Ok(None) => Ok(0),
+                Err(e) => Err(e),
+            };
+            match lifted {
+                Ok(n) => report.session_denies_lifted += n,
+                Err(e) => {
+                    tracing::warn!("reaper: lifting session denies: {e}");
+                    report.errors += 1;
+                }
+            }
+        }
     }
 
     async fn reap_expired(

@@ -299,6 +299,20 @@ impl PeopleApp {
         stint_api::Secret::new(token)
     }
 
+    /// The persona's permission set's inline policy, as Identity Center holds it (`""`: none).
+    pub async fn inline_policy(&self) -> String {
+        let sso = self.app.seed.sso_admin();
+        let instance = self.app.seed.sso_instance().await.expect("instance");
+        let answer = sso
+            .get_inline_policy_for_permission_set()
+            .instance_arn(instance)
+            .permission_set_arn(&self.permission_set_arn)
+            .send()
+            .await
+            .expect("read the inline policy");
+        answer.inline_policy().unwrap_or_default().to_owned()
+    }
+
     /// The user ids holding the persona's permission set on `account`, as the emulator
     /// lists them.
     pub async fn assigned(&self, account: &str) -> Vec<String> {

@@ -560,3 +560,77 @@ async fn eligibility_lists_what_a_person_may_ask_for_with_its_rules() {
             .is_empty()
     );
 }
+
+/// Identity Center sessions outlive the assignment: an early revoke puts a deny on the
+/// permission set for alice's sessions in that account issued before now (read back from
+/// Identity Center), and the reaper lifts it once no such session can be alive.
+#[tokio::test]
+async fn an_early_revoke_denies_live_sessions_and_the_reaper_lifts_it_later() {
+    let people = spawn_people_app().await;
+    let app = &people.app;
+    let alice = people.id_token(USERS.alice, SignIn::Password);
+    let asked = people
+        .request(&ask("workload-nonprod", "1h", "debug", None), &alice)
+        .await
+        .unwrap();
+    let grant = asked.grant.unwrap().transaction_id;
+    app.client().revoke(&grant, Some(&alice)).await.unwrap();
+    assert!(people.assigned(&app.nonprod).await.is_empty());
+
+    let inline = people.inline_policy().await;
+    let document: serde_json::Value = serde_json::from_str(&inline).unwrap();
+    let deny = &document["Statement"][0];
+    assert_eq!(deny["Effect"], "Deny", "{inline}");
+    assert_eq!(deny["Condition"]["StringLike"]["aws:userid"], "*:alice");
+    assert_eq!(
+        deny["Condition"]["StringEquals"]["aws:PrincipalAccount"],
+        app.nonprod.as_str()
+    );
+    assert!(deny["Condition"]["DateLessThan"]["aws:TokenIssueTime"].is_string());
+    let ended = app.transaction(&grant).await;
+    assert!(
+        ended.to_string().contains("sessions issued before"),
+        "{ended}"
+    );
+
+    app.clock.advance(Duration::from_secs(13 * 3600));
+    let report = app.app.ops.reap(&ReapSettings::default()).await.unwrap();
+    assert_eq!(
+        (report.session_denies_lifted, report.errors),
+        (1, 0),
+        "{report:?}"
+    );
+    assert_eq!(
+        people.inline_policy().await,
+        "",
+        "nothing of stint's is left on the set"
+    );
+}
+
+/// Provisioning the permission set after the deny is asynchronous in AWS (the emulator answers
+/// at once and has no status call): the proxy plays IN_PROGRESS twice, then SUCCEEDED, and the
+/// revoke waits for it.
+#[tokio::test]
+async fn cutting_sessions_waits_for_the_permission_set_to_be_provisioned() {
+    let proxy = FaultProxy::start(&moto_url(), 0).await.unwrap();
+    proxy.statuses.script_provisionings(Some(StatusScript {
+        pending_polls: 2,
+        failure: None,
+    }));
+    let people = spawn_people_app_via(Some(proxy.url.clone())).await;
+    let app = &people.app;
+    let alice = people.id_token(USERS.alice, SignIn::Password);
+    let asked = people
+        .request(&ask("workload-nonprod", "1h", "debug", None), &alice)
+        .await
+        .unwrap();
+    let grant = asked.grant.unwrap().transaction_id;
+    app.client().revoke(&grant, Some(&alice)).await.unwrap();
+    assert_eq!(proxy.statuses.in_progress_answers.load(Ordering::SeqCst), 2);
+    let ended = app.transaction(&grant).await;
+    assert!(
+        ended.to_string().contains("sessions issued before"),
+        "{ended}"
+    );
+    assert!(people.inline_policy().await.contains("*:alice"));
+}
