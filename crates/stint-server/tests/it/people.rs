@@ -634,3 +634,92 @@ async fn cutting_sessions_waits_for_the_permission_set_to_be_provisioned() {
     );
     assert!(people.inline_policy().await.contains("*:alice"));
 }
+
+/// The same flow on the DynamoDB ledger, where every step is a conditional
+/// TransactWriteItems: two approvers racing start one grant; overlapping grants share one
+/// assignment until the last one expires.
+#[tokio::test]
+async fn on_the_dynamodb_ledger_races_and_overlaps_hold_the_same() {
+    let people = spawn_people_app().await; // seeds the world; its SQLite broker is not used
+    let table = format!("stint-people-{}", uuid::Uuid::new_v4());
+    let aws = stint_aws::AwsSettings {
+        region: "us-east-1".into(),
+        endpoint_url: Some(moto_url()),
+    };
+    let sdk = stint_aws::load_sdk_config(&aws).await;
+    stint_aws::DynamoLedger::new(&sdk, Default::default(), &table)
+        .create_table()
+        .await
+        .unwrap();
+    let clock = std::sync::Arc::new(stint_testkit::clock::ShiftedClock::default());
+    let settings = stint_server::app::Settings {
+        catalog_path: people.app.catalog_path.clone(),
+        ledger_path: format!("dynamodb://{table}").into(),
+        aws,
+        issue_retry: stint_aws::IssueRetry::default(),
+    };
+    let broker = stint_server::app::App::build_with_clock(&settings, clock.clone())
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(stint_server::serve(
+        listener,
+        broker.clone(),
+        std::future::pending(),
+    ));
+    let client = stint_api::Client::new(&url);
+    let app = &people.app;
+    let alice = people.id_token(USERS.alice, SignIn::Mfa);
+
+    let asked = client
+        .request_access(
+            &ask("workload-prod", "1h", "fix", Some("INC-3")),
+            Some(&alice),
+        )
+        .await
+        .unwrap();
+    let id = asked.request.id;
+    let bob = people.id_token(USERS.bob, SignIn::Mfa);
+    let carol = people.id_token(USERS.carol, SignIn::Mfa);
+    let (first, second) = tokio::join!(
+        client.approve(&id, Some(&bob)),
+        client.approve(&id, Some(&carol))
+    );
+    assert_eq!(
+        [&first, &second].iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{first:?} {second:?}"
+    );
+    assert_eq!(
+        people.assigned(&app.prod).await,
+        vec![app.users.alice.clone()]
+    );
+
+    for duration in ["1h", "3h"] {
+        client
+            .request_access(
+                &ask("workload-nonprod", duration, "debug", None),
+                Some(&alice),
+            )
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        people.assigned(&app.nonprod).await,
+        vec![app.users.alice.clone()]
+    );
+    clock.advance(Duration::from_secs(61 * 60));
+    let report = broker.ops.reap(&ReapSettings::default()).await.unwrap();
+    assert_eq!((report.expired, report.errors), (2, 0), "{report:?}");
+    assert_eq!(
+        people.assigned(&app.nonprod).await,
+        vec![app.users.alice.clone()],
+        "the 3h grant still holds it"
+    );
+    assert!(people.assigned(&app.prod).await.is_empty());
+    clock.advance(Duration::from_secs(2 * 3600));
+    let report = broker.ops.reap(&ReapSettings::default()).await.unwrap();
+    assert_eq!((report.expired, report.errors), (1, 0), "{report:?}");
+    assert!(people.assigned(&app.nonprod).await.is_empty());
+}
