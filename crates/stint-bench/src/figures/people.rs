@@ -12,8 +12,9 @@
 //! 15. AWS calls by operation and ledger writes per activation, per request and approve, and per
 //!     expiry, from `GET /metrics` around each request. The server's clock cannot be moved, so
 //!     expiry is measured as a revoke (`POST /v1/transactions/{id}/revoke`, operator mode): it
-//!     ends the grant through the same path as the reaper's expiry (`grant/end.rs`), which
-//!     differs only in the action recorded.
+//!     ends the grant through the same path as the reaper's expiry (`grant/end.rs`), and, being
+//!     early, also cuts the person's live sessions (DescribeUser, Get/PutInlinePolicy,
+//!     ProvisionPermissionSet); an expiry makes only the DeleteAccountAssignment.
 //! 16. Many people at once (nonprod, auto-approved, all released together), then what Identity
 //!     Center holds, read through the SDK: each of them assigned exactly once.
 //!
@@ -788,7 +789,7 @@ fn print_sequential(
         calls.auto.requests, calls.approve.requests, calls.expiry.requests
     );
     println!(
-        "  expiry is measured as a revoke (operator mode): the reaper's expiry ends a grant by the same path (grant/end.rs), recording `expired` instead of `revoked`"
+        "  expiry is measured as a revoke (operator mode), by the reaper's path (grant/end.rs); an early revoke also cuts live sessions (DescribeUser, Get/PutInlinePolicy, ProvisionPermissionSet): the reaper's expiry makes only the DeleteAccountAssignment"
     );
     let columns: [(&str, &Tally); 5] = [
         ("auto, 1st", &calls.first),
