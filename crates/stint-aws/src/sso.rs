@@ -14,7 +14,8 @@ use aws_config::SdkConfig;
 use aws_sdk_ssoadmin::Client;
 use aws_sdk_ssoadmin::error::SdkError;
 use aws_sdk_ssoadmin::types::{
-    AccountAssignmentOperationStatus, PrincipalType, ProvisionTargetType, StatusValues, TargetType,
+    AccountAssignmentOperationStatus, PermissionSetProvisioningStatus, PrincipalType,
+    ProvisionTargetType, StatusValues, TargetType,
 };
 use stint_core::ids::AccountId;
 use stint_core::policy;
@@ -65,6 +66,8 @@ pub struct IdentityCenterAssigner {
 enum Change {
     Creation,
     Deletion,
+    /// A permission set provisioned to an account.
+    Provisioning,
 }
 
 impl IdentityCenterAssigner {
@@ -175,15 +178,17 @@ impl IdentityCenterAssigner {
         Ok(by_name)
     }
 
-    /// Waits for a change's outcome, starting from the status its own call answered.
+    /// Waits for a change's outcome, starting from the status its own call answered
+    /// (`first`, and the request id to ask about).
     async fn settle(
         &self,
         instance: &str,
         change: Change,
-        first: Option<&AccountAssignmentOperationStatus>,
+        first: AssignmentStatus,
+        request_id: Option<&str>,
     ) -> Result<AssignmentStatus, PortError> {
-        let mut status = outcome(first);
-        let Some(request_id) = first.and_then(|s| s.request_id()).map(str::to_owned) else {
+        let mut status = first;
+        let Some(request_id) = request_id else {
             return Ok(status);
         };
         let started = Instant::now();
@@ -191,7 +196,7 @@ impl IdentityCenterAssigner {
         while status == AssignmentStatus::InProgress && started.elapsed() < self.polling.bound {
             tokio::time::sleep(wait).await;
             wait = (wait * 2).min(self.polling.longest);
-            status = self.status(instance, change, &request_id).await?;
+            status = self.status(instance, change, request_id).await?;
         }
         Ok(status)
     }
@@ -202,7 +207,7 @@ impl IdentityCenterAssigner {
         change: Change,
         request_id: &str,
     ) -> Result<AssignmentStatus, PortError> {
-        let context = format!("reading the status of assignment request {request_id}");
+        let context = format!("reading the status of request {request_id}");
         match change {
             Change::Creation => {
                 let answer = self
@@ -213,7 +218,9 @@ impl IdentityCenterAssigner {
                     .send()
                     .await
                     .map_err(|e| port_error(context, e))?;
-                Ok(outcome(answer.account_assignment_creation_status()))
+                Ok(assignment_outcome(
+                    answer.account_assignment_creation_status(),
+                ))
             }
             Change::Deletion => {
                 let answer = self
@@ -224,7 +231,22 @@ impl IdentityCenterAssigner {
                     .send()
                     .await
                     .map_err(|e| port_error(context, e))?;
-                Ok(outcome(answer.account_assignment_deletion_status()))
+                Ok(assignment_outcome(
+                    answer.account_assignment_deletion_status(),
+                ))
+            }
+            Change::Provisioning => {
+                let answer = self
+                    .client
+                    .describe_permission_set_provisioning_status()
+                    .instance_arn(instance)
+                    .provision_permission_set_request_id(request_id)
+                    .send()
+                    .await
+                    .map_err(|e| port_error(context, e))?;
+                Ok(provisioning_outcome(
+                    answer.permission_set_provisioning_status(),
+                ))
             }
         }
     }
@@ -295,62 +317,31 @@ impl IdentityCenterAssigner {
                 .map_err(|e| {
                     port_error(format!("provisioning {permission_set_arn} to {account}"), e)
                 })?;
-            let status = answer.permission_set_provisioning_status();
-            match status.and_then(|s| s.status()) {
-                Some(StatusValues::Succeeded) => {}
-                Some(StatusValues::Failed) => {
-                    return Err(PortError::new(
-                        format!("provisioning {permission_set_arn} to {account}"),
-                        status
-                            .and_then(|s| s.failure_reason())
-                            .unwrap_or("AWS gave no reason")
-                            .to_owned(),
-                    ));
+            let first = answer.permission_set_provisioning_status();
+            let request_id = first.and_then(|s| s.request_id());
+            let context = || format!("provisioning {permission_set_arn} to {account}");
+            match self
+                .settle(
+                    instance,
+                    Change::Provisioning,
+                    provisioning_outcome(first),
+                    request_id,
+                )
+                .await?
+            {
+                AssignmentStatus::Succeeded => {}
+                AssignmentStatus::Failed { reason } => {
+                    return Err(PortError::new(context(), reason));
                 }
-                _ => {
-                    let request = status.and_then(|s| s.request_id()).unwrap_or_default();
-                    self.wait_provisioned(instance, request).await?;
+                AssignmentStatus::InProgress => {
+                    return Err(PortError::new(
+                        context(),
+                        "still in progress; the reaper tries again",
+                    ));
                 }
             }
         }
         Ok(())
-    }
-
-    /// Polls a permission set's provisioning until it succeeds, fails or the bound passes.
-    async fn wait_provisioned(&self, instance: &str, request_id: &str) -> Result<(), PortError> {
-        let context = || format!("provisioning request {request_id}");
-        let started = Instant::now();
-        let mut wait = self.polling.first;
-        while started.elapsed() < self.polling.bound {
-            tokio::time::sleep(wait).await;
-            wait = (wait * 2).min(self.polling.longest);
-            let answer = self
-                .client
-                .describe_permission_set_provisioning_status()
-                .instance_arn(instance)
-                .provision_permission_set_request_id(request_id)
-                .send()
-                .await
-                .map_err(|e| port_error(context(), e))?;
-            let status = answer.permission_set_provisioning_status();
-            match status.and_then(|s| s.status()) {
-                Some(StatusValues::Succeeded) => return Ok(()),
-                Some(StatusValues::Failed) => {
-                    return Err(PortError::new(
-                        context(),
-                        status
-                            .and_then(|s| s.failure_reason())
-                            .unwrap_or("AWS gave no reason")
-                            .to_owned(),
-                    ));
-                }
-                _ => {}
-            }
-        }
-        Err(PortError::new(
-            context(),
-            "still in progress; the reaper tries again",
-        ))
     }
 
     async fn list(
@@ -398,17 +389,28 @@ impl IdentityCenterAssigner {
 }
 
 /// A status answer as stint reads it; no answer at all is still in progress.
-fn outcome(status: Option<&AccountAssignmentOperationStatus>) -> AssignmentStatus {
-    match status.and_then(|s| s.status()) {
+fn outcome(status: Option<&StatusValues>, failure_reason: Option<&str>) -> AssignmentStatus {
+    match status {
         Some(StatusValues::Succeeded) => AssignmentStatus::Succeeded,
         Some(StatusValues::Failed) => AssignmentStatus::Failed {
-            reason: status
-                .and_then(|s| s.failure_reason())
-                .unwrap_or("AWS gave no reason")
-                .to_owned(),
+            reason: failure_reason.unwrap_or("AWS gave no reason").to_owned(),
         },
         _ => AssignmentStatus::InProgress,
     }
+}
+
+fn assignment_outcome(status: Option<&AccountAssignmentOperationStatus>) -> AssignmentStatus {
+    outcome(
+        status.and_then(|s| s.status()),
+        status.and_then(|s| s.failure_reason()),
+    )
+}
+
+fn provisioning_outcome(status: Option<&PermissionSetProvisioningStatus>) -> AssignmentStatus {
+    outcome(
+        status.and_then(|s| s.status()),
+        status.and_then(|s| s.failure_reason()),
+    )
 }
 
 #[async_trait]
@@ -442,10 +444,13 @@ impl AccountAssigner for IdentityCenterAssigner {
             .send()
             .await
             .map_err(|e| port_error(describe("assigning", assignment), e))?;
+        let first = answer.account_assignment_creation_status();
+        let request_id = first.and_then(|s| s.request_id());
         self.settle(
             &instance,
             Change::Creation,
-            answer.account_assignment_creation_status(),
+            assignment_outcome(first),
+            request_id,
         )
         .await
     }
@@ -465,10 +470,13 @@ impl AccountAssigner for IdentityCenterAssigner {
             .await;
         match result {
             Ok(answer) => {
+                let first = answer.account_assignment_deletion_status();
+                let request_id = first.and_then(|s| s.request_id());
                 self.settle(
                     &instance,
                     Change::Deletion,
-                    answer.account_assignment_deletion_status(),
+                    assignment_outcome(first),
+                    request_id,
                 )
                 .await
             }
