@@ -53,11 +53,6 @@ impl FromRequestParts<App> for Authenticated {
 
 /// The `iss` a JWT claims, unverified: only to pick the verifier that then checks everything.
 fn unverified_issuer(token: &str) -> Option<String> {
-    use base64::Engine as _;
-    let payload = token.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .ok()?;
-    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    let claims = crate::tokens::unverified_claims(token)?;
     claims.get("iss")?.as_str().map(str::to_owned)
 }
