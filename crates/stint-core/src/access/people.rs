@@ -244,14 +244,13 @@ impl PeopleAccess {
             Tally::Approved => {
                 let why = format!("approved by {}", approver.email);
                 let mut batch = Batch::default();
-                let text = told(&approved, &format!("was {why}"));
-                let notice = about(&approved, Vec::new());
-                self.journal.stage_notice(
+                let what = format!("was {why}");
+                self.stage_told(
                     &mut batch,
                     &actor,
                     NoticeKind::RequestApproved,
-                    text,
-                    notice,
+                    &approved,
+                    &what,
                 );
                 let step = Step::new(&actor, Action::Approved, why);
                 self.start(batch, approved, step, &requester_user, &resolved, &actor)
@@ -339,10 +338,8 @@ impl PeopleAccess {
                 continue;
             };
             let mut batch = Batch::default();
-            let text = told(&next, &format!("expired: {why}"));
-            let notice = about(&next, Vec::new());
-            self.journal
-                .stage_notice(&mut batch, actor, NoticeKind::RequestExpired, text, notice);
+            let what = format!("expired: {why}");
+            self.stage_told(&mut batch, actor, NoticeKind::RequestExpired, &next, &what);
             let step = Step::new(actor, Action::Expired, why);
             self.journal.stage_record(&mut batch, next.encode(), step);
             match self.journal.commit(batch).await {
@@ -445,6 +442,25 @@ impl PeopleAccess {
         Ok(waiting)
     }
 
+    /// Stages a notice about `request`: "alice's request for P on A {what}".
+    fn stage_told(
+        &self,
+        batch: &mut Batch,
+        actor: &Actor,
+        kind: NoticeKind,
+        request: &AccessRequest,
+        what: &str,
+    ) {
+        let text = format!(
+            "{}'s request for {} on {} {what}",
+            request.terms.requester,
+            request.terms.target.persona,
+            request.terms.target.account_name
+        );
+        self.journal
+            .stage_notice(batch, actor, kind, text, about(request, Vec::new()));
+    }
+
     /// Requests waiting for an answer (at most `limit`, least recently changed first).
     async fn open_requests(&self, limit: usize) -> Result<Vec<AccessRequest>, BrokerError> {
         let now = self.journal.now();
@@ -502,10 +518,8 @@ impl PeopleAccess {
         let actor = caller.actor();
         let mut batch = Batch::default();
         if to == RequestState::Denied {
-            let text = told(&next, &format!("was {why}"));
-            let notice = about(&next, Vec::new());
-            self.journal
-                .stage_notice(&mut batch, &actor, NoticeKind::RequestDenied, text, notice);
+            let what = format!("was {why}");
+            self.stage_told(&mut batch, &actor, NoticeKind::RequestDenied, &next, &what);
         }
         let step = Step::new(&actor, action, why);
         self.journal.stage_record(&mut batch, next.encode(), step);
@@ -589,8 +603,7 @@ impl PeopleAccess {
             .join(batch, &grant, expires_at, actor)
             .await
         {
-            Ok(joined) => {
-                let grant = self.journal.load(&grant_id).await?;
+            Ok((joined, grant)) => {
                 return Ok(Decided {
                     request: approved,
                     grant: Some(grant),
@@ -802,14 +815,6 @@ fn person_filing(email: &Email) -> Filing {
         run: Some(person_key(email)),
         request_key: None,
     }
-}
-
-/// A notice's sentence about `request`: "alice's request for P on A {what}".
-fn told(request: &AccessRequest, what: &str) -> String {
-    format!(
-        "{}'s request for {} on {} {what}",
-        request.terms.requester, request.terms.target.persona, request.terms.target.account_name
-    )
 }
 
 /// What a notice about `request` names.

@@ -177,7 +177,8 @@ impl Assignments {
     /// sharing a live holding, taking standing access as it is, or making the assignment.
     /// `intent` holds the grant's first version (`processing`) and whatever the caller staged
     /// with it; it lands in the same write as the holding's first move, so no write is spent
-    /// on the intent alone, and it still lands before any AWS write. Answers how it joined.
+    /// on the intent alone, and it still lands before any AWS write. Answers how it joined and
+    /// the grant as written.
     /// On an error either nothing was written (the grant is not in the ledger), or nothing
     /// holds the assignment for this grant and the caller ends the grant.
     pub async fn join(
@@ -186,7 +187,7 @@ impl Assignments {
         grant: &Grant,
         expires_at: OffsetDateTime,
         actor: &Actor,
-    ) -> Result<Joined, BrokerError> {
+    ) -> Result<(Joined, Grant), BrokerError> {
         let assignment = grant.assignment().ok_or_else(|| not_assignment(grant))?;
         let mut attempts = 0;
         loop {
@@ -216,7 +217,7 @@ impl Assignments {
         holding: &Holding,
         expires_at: OffsetDateTime,
         actor: &Actor,
-    ) -> Result<Joined, BrokerError> {
+    ) -> Result<(Joined, Grant), BrokerError> {
         let mut holders = holding.holders.clone();
         holders.push(grant.id.clone());
         let reason = format!(
@@ -228,19 +229,20 @@ impl Assignments {
         } else {
             Joined::Shared
         };
-        self.commit_joined(
-            intent,
-            grant,
-            holding,
-            holders,
-            HoldingState::Held,
-            expires_at,
-            how,
-            &reason,
-            actor,
-        )
-        .await?;
-        Ok(how)
+        let provisioned = self
+            .commit_joined(
+                intent,
+                grant,
+                holding,
+                holders,
+                HoldingState::Held,
+                expires_at,
+                how,
+                &reason,
+                actor,
+            )
+            .await?;
+        Ok((how, provisioned))
     }
 
     /// No live grant holds it: take it as standing if Identity Center has it already, else
@@ -253,7 +255,7 @@ impl Assignments {
         holding: &Holding,
         expires_at: OffsetDateTime,
         actor: &Actor,
-    ) -> Result<Joined, BrokerError> {
+    ) -> Result<(Joined, Grant), BrokerError> {
         let assignment = &holding.assignment;
         if self
             .assigner
@@ -265,19 +267,20 @@ impl Assignments {
             standing.standing = true;
             let reason = "Identity Center already has this assignment; stint will not remove it";
             let holders = vec![grant.id.clone()];
-            self.commit_joined(
-                intent,
-                grant,
-                &standing,
-                holders,
-                HoldingState::Held,
-                expires_at,
-                Joined::Standing,
-                reason,
-                actor,
-            )
-            .await?;
-            return Ok(Joined::Standing);
+            let provisioned = self
+                .commit_joined(
+                    intent,
+                    grant,
+                    &standing,
+                    holders,
+                    HoldingState::Held,
+                    expires_at,
+                    Joined::Standing,
+                    reason,
+                    actor,
+                )
+                .await?;
+            return Ok((Joined::Standing, provisioned));
         }
         let mut claiming = holding.clone();
         claiming.standing = false;
@@ -300,19 +303,20 @@ impl Assignments {
         match status {
             Ok(AssignmentStatus::Succeeded) => {
                 let reason = "assignment made";
-                self.commit_joined(
-                    Batch::default(),
-                    grant,
-                    &claim,
-                    claim.holders.clone(),
-                    HoldingState::Held,
-                    expires_at,
-                    Joined::Created,
-                    reason,
-                    actor,
-                )
-                .await?;
-                Ok(Joined::Created)
+                let provisioned = self
+                    .commit_joined(
+                        Batch::default(),
+                        grant,
+                        &claim,
+                        claim.holders.clone(),
+                        HoldingState::Held,
+                        expires_at,
+                        Joined::Created,
+                        reason,
+                        actor,
+                    )
+                    .await?;
+                Ok((Joined::Created, provisioned))
             }
             Ok(AssignmentStatus::Failed { reason }) => {
                 self.release_claim(&claim, actor, &reason).await?;
@@ -334,7 +338,8 @@ impl Assignments {
         }
     }
 
-    /// The holding with `holders` in `state`, and the grant `provisioned`, in one write.
+    /// The holding with `holders` in `state`, and the grant `provisioned`, in one write;
+    /// answers the grant as written.
     #[allow(clippy::too_many_arguments)]
     async fn commit_joined(
         &self,
@@ -347,7 +352,7 @@ impl Assignments {
         how: Joined,
         reason: &str,
         actor: &Actor,
-    ) -> Result<(), BrokerError> {
+    ) -> Result<Grant, BrokerError> {
         let next = holding.next(state, holders, self.journal.now());
         let action = if how == Joined::Created {
             Action::Assigned
@@ -365,26 +370,18 @@ impl Assignments {
             "held": how,
         });
         let step = Step::new(actor, Action::Provisioned, reason).data(data);
-        self.journal.stage_transition(
+        let provisioned = self.journal.stage_transition(
             &mut batch,
             grant,
             crate::record::State::Provisioned,
             step,
             |next| next.expires_at = Some(expires_at),
         )?;
-        if grant.is_persons() {
-            let text = format!(
-                "{} now holds {} on {} until {}",
-                grant.terms.subject.requester,
-                grant.terms.target.persona,
-                grant.terms.target.account_name,
-                crate::time_fmt::rfc3339(expires_at),
-            );
-            let about = grant.notice_about();
-            self.journal
-                .stage_notice(&mut batch, actor, NoticeKind::GrantStarted, text, about);
-        }
-        self.journal.commit(batch).await
+        let until = format!("started, until {}", crate::time_fmt::rfc3339(expires_at));
+        self.journal
+            .stage_grant_notice(&mut batch, actor, grant, NoticeKind::GrantStarted, &until);
+        self.journal.commit(batch).await?;
+        Ok(provisioned)
     }
 
     /// A failed or abandoned first assignment: nobody holds it.

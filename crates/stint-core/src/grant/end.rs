@@ -152,23 +152,14 @@ impl GrantEnder {
                         |_| {},
                     )?;
                 }
-                if grant.is_persons() {
-                    let text = format!(
-                        "{}'s access to {} on {} ended ({}): {reason}",
-                        grant.terms.subject.requester,
-                        grant.terms.target.persona,
-                        grant.terms.target.account_name,
-                        ending.why,
-                    );
-                    let about = grant.notice_about();
-                    self.journal.stage_notice(
-                        &mut outcome,
-                        actor,
-                        NoticeKind::GrantEnded,
-                        text,
-                        about,
-                    );
-                }
+                let ended = format!("ended ({}): {reason}", ending.why);
+                self.journal.stage_grant_notice(
+                    &mut outcome,
+                    actor,
+                    &grant,
+                    NoticeKind::GrantEnded,
+                    &ended,
+                );
                 self.journal.commit(outcome).await?;
                 Ok(Deprovisioned {
                     deprovisioning_transaction_id: record_id,

@@ -201,6 +201,27 @@ impl Journal {
         self.stage_record(batch, notice.encode(), step);
     }
 
+    /// Stages a notice about `grant` ("alice's access to P on A {what}") when people are told
+    /// of its changes (a person's grant).
+    pub fn stage_grant_notice(
+        &self,
+        batch: &mut Batch,
+        actor: &Actor,
+        grant: &Grant,
+        kind: NoticeKind,
+        what: &str,
+    ) {
+        if !grant.is_persons() {
+            return;
+        }
+        let target = &grant.terms.target;
+        let text = format!(
+            "{}'s access to {} on {} {what}",
+            grant.terms.subject.requester, target.persona, target.account_name
+        );
+        self.stage_notice(batch, actor, kind, text, grant.notice_about());
+    }
+
     /// Writes everything staged in `batch` in one conditional ledger write.
     pub async fn commit(&self, batch: Batch) -> Result<(), BrokerError> {
         let first = batch.writes.first().map(|w| w.record.id.clone());
