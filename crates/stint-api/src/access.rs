@@ -85,6 +85,10 @@ pub struct PersonGrantView {
     /// `created` (stint made the assignment), `shared` (another live grant of the person held
     /// it) or `standing` (Identity Center had it before stint; it stays).
     pub held: Option<String>,
+    /// For a persona activated by group membership: the group the person is a member of
+    /// for the grant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_group: Option<String>,
 }
 
 /// The answer to asking, approving, denying and withdrawing, and to `GET /v1/requests/{id}`.

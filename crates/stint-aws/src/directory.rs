@@ -13,7 +13,9 @@ use aws_sdk_identitystore::error::SdkError;
 use aws_sdk_identitystore::types::{AlternateIdentifier, MemberId, UniqueAttribute};
 use aws_smithy_types::Document;
 use stint_core::ids::Email;
-use stint_core::ports::{Directory, DirectoryUser, Membership, PortError};
+use stint_core::ports::{
+    Directory, DirectoryGroup, DirectoryUser, GroupMembers, GroupMembership, Membership, PortError,
+};
 
 use crate::calls::AwsCallCounter;
 use crate::error::port_error;
@@ -150,5 +152,106 @@ impl Directory for IdentityStoreDirectory {
         } else {
             Membership::NotMember
         })
+    }
+}
+
+/// Group memberships for personas activated by membership. Membership is read afresh every
+/// time; only the group's id is cached (as for the eligibility checks).
+#[async_trait]
+impl GroupMembers for IdentityStoreDirectory {
+    async fn group(&self, name: &str) -> Result<Option<DirectoryGroup>, PortError> {
+        let Some(group_id) = self.group_id(name).await? else {
+            return Ok(None);
+        };
+        let described = self
+            .client
+            .describe_group()
+            .identity_store_id(&self.identity_store_id)
+            .group_id(&group_id)
+            .send()
+            .await;
+        match described {
+            Ok(group) => Ok(Some(DirectoryGroup {
+                group_id,
+                externally_provisioned: !group.external_ids().is_empty(),
+            })),
+            Err(SdkError::ServiceError(e)) if e.err().is_resource_not_found_exception() => Ok(None),
+            Err(e) => Err(port_error(format!("describing group {name}"), e)),
+        }
+    }
+
+    async fn add(&self, membership: &GroupMembership) -> Result<(), PortError> {
+        let result = self
+            .client
+            .create_group_membership()
+            .identity_store_id(&self.identity_store_id)
+            .group_id(&membership.group_id)
+            .member_id(MemberId::UserId(membership.user_id.clone()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Already a member: what was asked for is so.
+            Err(SdkError::ServiceError(e)) if e.err().is_conflict_exception() => Ok(()),
+            Err(e) => Err(port_error(
+                format!(
+                    "adding {} to group {}",
+                    membership.user_id, membership.group
+                ),
+                e,
+            )),
+        }
+    }
+
+    async fn remove(&self, membership: &GroupMembership) -> Result<(), PortError> {
+        let context = || {
+            format!(
+                "removing {} from group {}",
+                membership.user_id, membership.group
+            )
+        };
+        let found = self
+            .client
+            .get_group_membership_id()
+            .identity_store_id(&self.identity_store_id)
+            .group_id(&membership.group_id)
+            .member_id(MemberId::UserId(membership.user_id.clone()))
+            .send()
+            .await;
+        let membership_id = match found {
+            Ok(found) => found.membership_id().to_owned(),
+            Err(SdkError::ServiceError(e)) if e.err().is_resource_not_found_exception() => {
+                return Ok(());
+            }
+            Err(e) => return Err(port_error(context(), e)),
+        };
+        let deleted = self
+            .client
+            .delete_group_membership()
+            .identity_store_id(&self.identity_store_id)
+            .membership_id(membership_id)
+            .send()
+            .await;
+        match deleted {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(e)) if e.err().is_resource_not_found_exception() => Ok(()),
+            Err(e) => Err(port_error(context(), e)),
+        }
+    }
+
+    async fn is_member(&self, membership: &GroupMembership) -> Result<bool, PortError> {
+        let found = self
+            .client
+            .is_member_in_groups()
+            .identity_store_id(&self.identity_store_id)
+            .member_id(MemberId::UserId(membership.user_id.clone()))
+            .group_ids(&membership.group_id)
+            .send()
+            .await
+            .map_err(|e| port_error(format!("checking membership of {}", membership.group), e))?;
+        Ok(found
+            .results()
+            .iter()
+            .any(|r| r.group_id() == Some(membership.group_id.as_str()) && r.membership_exists()))
     }
 }

@@ -9,6 +9,10 @@ mod directory;
 mod dynamo;
 mod error;
 mod iam;
+mod member_roles;
+mod permission_sets;
+mod remediate;
+mod scan;
 mod sso;
 mod sts;
 mod web_identity;
@@ -23,6 +27,12 @@ pub use calls::{AwsCallCounter, CallCount, LATENCY_BUCKETS};
 pub use directory::IdentityStoreDirectory;
 pub use dynamo::{DynamoLedger, TableInit};
 pub use iam::IamRoleProvisioner;
+pub use permission_sets::IdentityCenterEstate;
+pub use scan::{MemberSessions, read_inventory};
+pub mod remediation {
+    //! Applying and undoing a scan's remediation plan.
+    pub use crate::remediate::{apply, undo};
+}
 pub use sso::{IdentityCenterAssigner, StatusPolling};
 pub use sts::{IssueRetry, StsCredentialIssuer};
 pub use web_identity::assume_role_with_web_identity;

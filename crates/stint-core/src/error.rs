@@ -143,6 +143,8 @@ error_codes! {
     WriteConflict => "write_conflict", Conflict;
     AwsError => "aws_error", Upstream;
     AssignmentFailed => "assignment_failed", Upstream;
+    NoAccessGroup => "no_access_group", Unprocessable;
+    GroupExternallyProvisioned => "group_externally_provisioned", Unprocessable;
     LedgerError => "ledger_error", Internal;
 }
 

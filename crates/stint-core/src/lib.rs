@@ -5,15 +5,18 @@
 //!
 //! Layers, each using only those above it: `error`, `time_fmt`, `credentials` → `ids` →
 //! `policy`, `subject`, `record` → `notice` → `catalog`, `audit`, `ports` → `grant` (shared
-//! by every flow) → `outbox`, `pipeline`, `access` (one room per flow) → `wiring`.
+//! by every flow) → `outbox`, `pipeline`, `access` (one room per flow) → `wiring`;
+//! `lint` (policy, trust-policy and account findings) reads only `catalog` and below.
 
 pub mod access;
 pub mod audit;
 pub mod catalog;
 pub mod credentials;
 pub mod error;
+pub mod estate;
 pub mod grant;
 pub mod ids;
+pub mod lint;
 pub mod notice;
 pub mod outbox;
 pub mod pipeline;

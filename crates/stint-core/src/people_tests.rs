@@ -607,3 +607,104 @@ async fn an_early_revoke_cuts_live_sessions_only_when_the_access_goes() {
     assert!(world.assigner.held().is_empty());
     assert_eq!(denies(), 0);
 }
+
+fn admins(duration: &'static str) -> AccessAsk<'static> {
+    AccessAsk {
+        persona: Some("Admins"),
+        ..nonprod(duration)
+    }
+}
+
+/// The PIM-for-groups model: the grant is a membership of the persona's access group, shared
+/// by overlapping grants, never taken from a member who was there before stint, and gone at
+/// expiry; no account assignment is made for it.
+#[tokio::test]
+async fn membership_grants_share_the_group_and_the_last_to_end_removes_the_member() {
+    let world = World::new();
+    let alice = person(&world, "alice@example.com", &["pwd"]);
+    let first = people(&world).ask(&admins("2h"), &alice).await.unwrap();
+    let second = people(&world).ask(&admins("1h"), &alice).await.unwrap();
+    assert_eq!(
+        (first.joined, second.joined),
+        (Some(Joined::Created), Some(Joined::Shared))
+    );
+    let member = ("g-acme-nonprod-admins".to_owned(), "u-alice".to_owned());
+    assert_eq!(world.members.held(), vec![member.clone()]);
+    assert!(world.assigner.held().is_empty(), "no assignment is made");
+
+    world.clock.advance(Duration::from_secs(3601));
+    world.reap(&ReapSettings::default()).await.unwrap();
+    assert_eq!(world.members.held(), vec![member], "the 2h grant holds it");
+    world.clock.advance(Duration::from_secs(3600));
+    let report = world.reap(&ReapSettings::default()).await.unwrap();
+    assert_eq!((report.expired, report.errors), (1, 0), "{report:?}");
+    assert!(world.members.held().is_empty(), "the last grant removed it");
+    assert_eq!(world.verify_audit().await.unwrap().fault, None);
+}
+
+#[tokio::test]
+async fn a_member_before_stint_stays_a_member() {
+    let world = World::new();
+    let alice = person(&world, "alice@example.com", &["pwd"]);
+    let member = ("g-acme-nonprod-admins".to_owned(), "u-alice".to_owned());
+    world.members.members.lock().unwrap().insert(member.clone());
+    let standing = people(&world).ask(&admins("1h"), &alice).await.unwrap();
+    assert_eq!(standing.joined, Some(Joined::Standing));
+    end(&world, &standing).await;
+    assert_eq!(world.members.held(), vec![member]);
+}
+
+#[tokio::test]
+async fn a_group_provisioned_by_scim_or_missing_for_the_account_is_refused_and_nothing_changes() {
+    let world = World::new();
+    let alice = person(&world, "alice@example.com", &["pwd"]);
+    world
+        .members
+        .external
+        .lock()
+        .unwrap()
+        .insert("Acme-Nonprod-Admins".to_owned());
+    let refused = people(&world).ask(&admins("1h"), &alice).await.unwrap_err();
+    assert_eq!(refused.code, ErrorCode::GroupExternallyProvisioned);
+    assert!(refused.message.contains("SCIM"), "{}", refused.message);
+
+    let prod = AccessAsk {
+        account: Some("prod"),
+        ..admins("1h")
+    };
+    let refused = people(&world).ask(&prod, &alice).await.unwrap_err();
+    assert_eq!(refused.code, ErrorCode::NoAccessGroup);
+    assert!(world.members.held().is_empty());
+    assert!(world.transactions().is_empty(), "no grant recorded");
+}
+
+#[tokio::test]
+async fn a_crash_at_every_step_of_a_membership_activation_leaves_no_member_behind() {
+    let clean = World::new();
+    let alice = person(&clean, "alice@example.com", &["pwd"]);
+    people(&clean).ask(&admins("1h"), &alice).await.unwrap();
+    let steps = clean.plan.steps_taken();
+    for step in 0..steps {
+        for fault in [Fault::Fail, Fault::CrashBefore, Fault::CrashAfter] {
+            let world = World::new();
+            let alice = person(&world, "alice@example.com", &["pwd"]);
+            world.plan.arm(step, fault);
+            let _ = tokio::time::timeout(
+                Duration::from_millis(200),
+                people(&world).ask(&admins("1h"), &alice),
+            )
+            .await;
+            world.plan.disarm();
+            world.clock.advance(Duration::from_secs(16 * 60));
+            let report = world.reap(&ReapSettings::default()).await.unwrap();
+            let context = format!("{fault:?} at step {step}: {report:?}");
+            assert_eq!(report.errors, 0, "{context}");
+            let live = world
+                .transactions()
+                .into_iter()
+                .filter(|g| g.state == State::Provisioned)
+                .count();
+            assert_eq!(world.members.held().len(), live.min(1), "{context}");
+        }
+    }
+}

@@ -236,6 +236,45 @@ pub trait AccountAssigner: Send + Sync {
     ) -> Result<Vec<Assignment>, PortError>;
 }
 
+/// A person's membership of an Identity Center group that carries a standing assignment of
+/// a permission set on one account (the PIM-for-groups model): the account and permission set
+/// are what the group gives, kept so that an early revoke can cut that user's sessions.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+pub struct GroupMembership {
+    pub group_id: String,
+    /// The group's display name, for people reading the ledger.
+    pub group: String,
+    /// The identity store's user id.
+    pub user_id: String,
+    pub account: AccountId,
+    pub permission_set_arn: String,
+}
+
+/// An Identity Center group as the identity store describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectoryGroup {
+    pub group_id: String,
+    /// An external identity provider provisions the group (SCIM: it has `ExternalIds`); its
+    /// next sync would undo or fight memberships stint makes.
+    pub externally_provisioned: bool,
+}
+
+/// Group memberships in the identity store, for people's grants activated by membership.
+/// Unlike account assignments, membership changes are synchronous.
+#[async_trait]
+pub trait GroupMembers: Send + Sync {
+    /// The group named `name`, if it exists.
+    async fn group(&self, name: &str) -> Result<Option<DirectoryGroup>, PortError>;
+    /// Adds the user to the group; already a member is success.
+    async fn add(&self, membership: &GroupMembership) -> Result<(), PortError>;
+    /// Removes the user from the group; not a member is success.
+    async fn remove(&self, membership: &GroupMembership) -> Result<(), PortError>;
+    /// Whether the user is a member of the group now (never cached).
+    async fn is_member(&self, membership: &GroupMembership) -> Result<bool, PortError>;
+}
+
 /// Delivers notices to people's channels (chat webhooks, a signed JSON webhook). Delivery is
 /// at least once: a notice carries its id, for a receiver that must not act twice.
 #[async_trait]

@@ -331,6 +331,10 @@ pub enum Action {
     Notified,
     /// A notice's delivery failed (retried later, or given up on).
     NotifyFailed,
+    /// `stint catalog apply` is about to change a resource (recorded before the AWS call).
+    EstateChanging,
+    /// `stint catalog apply` changed a resource.
+    EstateChanged,
 }
 
 impl Action {
@@ -360,6 +364,8 @@ impl Action {
             Self::Queued => "queued",
             Self::Notified => "notified",
             Self::NotifyFailed => "notify_failed",
+            Self::EstateChanging => "estate_changing",
+            Self::EstateChanged => "estate_changed",
         }
     }
 }
@@ -456,13 +462,15 @@ impl<T: serde::de::DeserializeOwned> Body<T> {
 }
 
 /// The record kinds a body may hold, by their stored names.
-pub const KINDS: [&str; 6] = [
+pub const KINDS: [&str; 7] = [
     "provision",
     "deprovision",
     "orphan",
     "request",
     "holding",
     "notice",
+    // What `stint catalog apply` manages (`estate/managed.rs`).
+    "estate",
 ];
 
 /// The stored kind name `kind` as the `'static` name `StoredRecord` carries.

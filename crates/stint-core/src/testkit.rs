@@ -466,6 +466,64 @@ impl AccountAssigner for MemoryAssigner {
     }
 }
 
+/// Identity store groups in memory: `external` names groups an identity provider provisions.
+#[derive(Default)]
+pub struct MemoryMembers {
+    pub members: Mutex<BTreeSet<(String, String)>>,
+    pub external: Mutex<BTreeSet<String>>,
+    plan: Arc<Plan>,
+}
+
+impl MemoryMembers {
+    /// (group id, user id) of every membership now.
+    pub fn held(&self) -> Vec<(String, String)> {
+        self.members
+            .lock()
+            .map(|m| m.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn poisoned() -> PortError {
+        PortError::new("identitystore", "poisoned")
+    }
+}
+
+#[async_trait]
+impl GroupMembers for MemoryMembers {
+    async fn group(&self, name: &str) -> Result<Option<DirectoryGroup>, PortError> {
+        let external = self.external.lock().map_err(|_| Self::poisoned())?;
+        Ok(Some(DirectoryGroup {
+            group_id: format!("g-{}", name.to_lowercase()),
+            externally_provisioned: external.contains(name),
+        }))
+    }
+
+    async fn add(&self, m: &GroupMembership) -> Result<(), PortError> {
+        self.plan
+            .step("adding the group member", || {
+                let mut members = self.members.lock().map_err(|_| Self::poisoned())?;
+                members.insert((m.group_id.clone(), m.user_id.clone()));
+                Ok(())
+            })
+            .await
+    }
+
+    async fn remove(&self, m: &GroupMembership) -> Result<(), PortError> {
+        self.plan
+            .step("removing the group member", || {
+                let mut members = self.members.lock().map_err(|_| Self::poisoned())?;
+                members.remove(&(m.group_id.clone(), m.user_id.clone()));
+                Ok(())
+            })
+            .await
+    }
+
+    async fn is_member(&self, m: &GroupMembership) -> Result<bool, PortError> {
+        let members = self.members.lock().map_err(|_| Self::poisoned())?;
+        Ok(members.contains(&(m.group_id.clone(), m.user_id.clone())))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct FakeRole {
     pub created_at: OffsetDateTime,
@@ -677,6 +735,12 @@ client_id = "stint"
 permission_set = "Operators"
 rules = { max_duration = "4h" }
 prod = { max_duration = "2h", approvals = 2, approver_groups = ["Approvers"], justification = true, required_amr = ["mfa"], break_glass = "30m" }
+
+[people.personas.Admins]
+permission_set = "AdministratorAccess"
+activation = "membership"
+access_groups = { "222222222222" = "Acme-Nonprod-Admins" }
+rules = { max_duration = "2h" }
 "#;
 
 /// A broker over the in-memory ports, with handles on them.
@@ -687,6 +751,7 @@ pub struct World {
     pub iam: Arc<MemoryIam>,
     pub ledger: Arc<MemoryLedger>,
     pub assigner: Arc<MemoryAssigner>,
+    pub members: Arc<MemoryMembers>,
     pub directory: Arc<OpenDirectory>,
     pub notifier: Arc<MemoryNotifier>,
 }
@@ -747,7 +812,12 @@ impl World {
             ..MemoryAssigner::default()
         });
         let notifier = Arc::new(MemoryNotifier::default());
+        let members = Arc::new(MemoryMembers {
+            plan: plan.clone(),
+            ..MemoryMembers::default()
+        });
         let cases = UseCases::wire(Ports {
+            members: Some(members.clone()),
             notifier: Some(notifier.clone()),
             assigner: Some(assigner.clone()),
             catalog: Arc::new(Catalog::from_toml(CATALOG).unwrap_or_else(|e| panic!("{e}"))),
@@ -767,6 +837,7 @@ impl World {
             iam,
             ledger,
             assigner,
+            members,
             directory,
             notifier,
         }

@@ -10,7 +10,8 @@ use crate::grant::{Assignments, GrantEnder, Journal, REAPER, ReapReport, ReapSet
 use crate::outbox::{Outbox, OutboxReport};
 use crate::pipeline::Provision;
 use crate::ports::{
-    AccountAssigner, Clock, CredentialIssuer, Directory, Ledger, Notifier, RoleProvisioner,
+    AccountAssigner, Clock, CredentialIssuer, Directory, GroupMembers, Ledger, Notifier,
+    RoleProvisioner,
 };
 use crate::subject::Actor;
 
@@ -24,6 +25,8 @@ pub struct Ports {
     pub clock: Arc<dyn Clock>,
     /// Identity Center assignments, for people's grants (`None` without `[people]`).
     pub assigner: Option<Arc<dyn AccountAssigner>>,
+    /// Identity store group memberships, for personas activated by membership.
+    pub members: Option<Arc<dyn GroupMembers>>,
     /// Delivers notices (`None` without `[notifications]`: none are queued).
     pub notifier: Option<Arc<dyn Notifier>>,
 }
@@ -57,6 +60,7 @@ impl UseCases {
             assignments: ports.assigner.map(|assigner| Assignments {
                 journal: journal.clone(),
                 assigner,
+                members: ports.members,
             }),
         };
         let people = match (&ender.assignments, ports.catalog.people()) {

@@ -124,3 +124,24 @@ fn the_shared_grant_room_knows_no_flow() {
         graph["error"]
     );
 }
+
+/// The policy lint sits beside the use cases: it may read the catalog and the policy
+/// documents, and nothing of grants, flows or ports (a scan must not reach the ledger).
+#[test]
+fn the_lint_reads_documents_and_the_catalog_only() {
+    let graph = graph();
+    let allowed = ["catalog", "ids", "policy", "error", "time_fmt"];
+    let extra: Vec<&String> = graph["lint"]
+        .iter()
+        .filter(|m| !allowed.contains(&m.as_str()))
+        .collect();
+    assert!(extra.is_empty(), "lint imports {extra:?}");
+}
+
+#[test]
+fn the_estate_knows_no_grant_and_no_flow() {
+    let graph = graph();
+    for room in ["grant", "pipeline", "access", "wiring"] {
+        assert!(!graph["estate"].contains(room), "estate imports {room}");
+    }
+}

@@ -9,7 +9,7 @@ use stint_aws::{
     IdentityStoreDirectory, IssueRetry, StsCredentialIssuer,
 };
 use stint_core::catalog::{Catalog, CatalogError, OidcSettings};
-use stint_core::ports::{AccountAssigner, Clock, Ledger, Notifier};
+use stint_core::ports::{AccountAssigner, Clock, GroupMembers, Ledger, Notifier};
 use stint_core::wiring::{Ports, UseCases};
 
 use crate::clock::SystemClock;
@@ -118,14 +118,21 @@ impl App {
             (Arc::new(verifier), people.user_claim.clone())
         });
         let notifier = match catalog.notifications() {
-            Some(settings) => Some(Arc::new(WebhookNotifier::from_settings(
-                settings,
-                clock.clone(),
-            )?) as Arc<dyn Notifier>),
+            Some(settings) => Some(Arc::new(
+                WebhookNotifier::from_settings(settings, clock.clone())?
+                    .with_buttons(catalog.slack().is_some()),
+            ) as Arc<dyn Notifier>),
             None => None,
         };
         let cases = UseCases::wire(Ports {
             notifier,
+            members: catalog.people().map(|_| {
+                Arc::new(IdentityStoreDirectory::new(
+                    &sdk,
+                    aws_calls.clone(),
+                    catalog.identity_store_id.clone(),
+                )) as Arc<dyn GroupMembers>
+            }),
             assigner: catalog.people().map(|people| {
                 Arc::new(IdentityCenterAssigner::new(
                     &sdk,

@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod notify;
 pub mod ops;
 pub mod tokens;
+pub mod web;
 pub mod wire;
 
 use std::net::SocketAddr;

@@ -3,6 +3,7 @@
 //! people commands (`login`, `request`, `approve`, …) are a client of a broker over HTTP
 //! (`people_cli.rs`).
 
+mod catalog_cli;
 mod people_cli;
 
 use std::net::SocketAddr;
@@ -124,6 +125,12 @@ enum Command {
     },
     #[command(flatten)]
     People(people_cli::PeopleCommand),
+    /// Keep Identity Center's permission sets and the member accounts' target roles as the
+    /// catalog defines them: plan, apply, export.
+    Catalog {
+        #[command(subcommand)]
+        command: catalog_cli::CatalogCommand,
+    },
 }
 
 #[derive(Args)]
@@ -262,6 +269,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Pipeline { command } => return run_pipeline(command, &cli.global).await,
         // A person's commands talk to a broker over HTTP: no catalog, ledger or AWS here.
         Command::People(command) => return people_cli::run(command).await,
+        // Its own exit codes (plan: 0 no change, 2 changes, 1 error).
+        Command::Catalog { command } => {
+            return Ok(catalog_cli::run(command, settings(&cli.global)).await);
+        }
         // Makes the ledger: no catalog needed, and no ledger yet.
         Command::Ledger {
             command: LedgerCommand::Init { target },
@@ -303,6 +314,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Pipeline { command } => return run_pipeline(command, &cli.global).await,
         Command::People(command) => return people_cli::run(command).await,
+        Command::Catalog { command } => {
+            return Ok(catalog_cli::run(command, settings(&cli.global)).await);
+        }
         Command::Ledger {
             command: LedgerCommand::Init { target },
         } => return init_ledger(&target, &cli.global).await,

@@ -32,6 +32,9 @@ pub struct WebhookNotifier {
     webhook: Option<(String, SigningSecret)>,
     page_url: Option<String>,
     clock: Arc<dyn Clock>,
+    /// Approve and Deny buttons on request-created messages (with `[slack]` in the catalog,
+    /// whose callbacks `web/slack.rs` takes).
+    buttons: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -79,7 +82,14 @@ impl WebhookNotifier {
             webhook,
             page_url: settings.page_url.clone(),
             clock,
+            buttons: false,
         })
+    }
+
+    /// Puts Approve and Deny buttons on request-created Slack messages.
+    pub fn with_buttons(mut self, on: bool) -> Self {
+        self.buttons = on;
+        self
     }
 
     fn link(&self, notice: &Notice) -> Option<String> {
@@ -124,7 +134,11 @@ impl Notifier for WebhookNotifier {
         let link = self.link(notice);
         let id_header = ("stint-notice-id", notice.id.to_string());
         if let Some(url) = &self.slack_url {
-            let body = slack_message(notice, link.as_deref()).to_string();
+            let mut message = slack_message(notice, link.as_deref());
+            if self.buttons {
+                add_decision_buttons(&mut message, notice);
+            }
+            let body = message.to_string();
             self.post(url, body, std::slice::from_ref(&id_header))
                 .await?;
         }
@@ -205,6 +219,33 @@ fn slack_message(notice: &Notice, link: Option<&str>) -> Value {
         }));
     }
     json!({ "text": notice.text, "blocks": blocks })
+}
+
+/// Approve and Deny (Block Kit buttons whose value is the request id) on a request that waits
+/// for approvers; Slack posts the click to `/slack/actions`.
+fn add_decision_buttons(message: &mut Value, notice: &Notice) {
+    let (stint_core::notice::NoticeKind::RequestCreated, Some(id)) =
+        (notice.kind, &notice.about.request_id)
+    else {
+        return;
+    };
+    let Some(blocks) = message["blocks"].as_array_mut() else {
+        return;
+    };
+    let button = |action: &str, label: &str, style: &str| {
+        json!({
+            "type": "button", "action_id": action, "value": id.to_string(), "style": style,
+            "text": { "type": "plain_text", "text": label },
+        })
+    };
+    blocks.push(json!({
+        "type": "actions",
+        "block_id": format!("stint-decide-{id}"),
+        "elements": [
+            button("stint_approve", "Approve", "primary"),
+            button("stint_deny", "Deny", "danger"),
+        ]
+    }));
 }
 
 /// The generic webhook's body: the notice as stint holds it, and the link.

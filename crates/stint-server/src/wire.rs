@@ -228,9 +228,14 @@ pub fn access_request_view(r: &AccessRequest) -> AccessRequestView {
 }
 
 pub fn person_grant_view(g: &Grant, joined: Option<Joined>) -> PersonGrantView {
-    let permission_set = match &g.terms.mechanism {
-        Mechanism::Assignment { permission_set, .. } => permission_set.clone(),
-        Mechanism::Role { name, .. } => name.to_string(),
+    let (permission_set, access_group) = match &g.terms.mechanism {
+        Mechanism::Assignment { permission_set, .. } => (permission_set.clone(), None),
+        Mechanism::Membership {
+            permission_set,
+            group,
+            ..
+        } => (permission_set.clone(), Some(group.clone())),
+        Mechanism::Role { name, .. } => (name.to_string(), None),
     };
     PersonGrantView {
         transaction_id: g.id.to_string(),
@@ -246,6 +251,7 @@ pub fn person_grant_view(g: &Grant, joined: Option<Joined>) -> PersonGrantView {
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_owned))
         }),
+        access_group,
     }
 }
 

@@ -166,6 +166,31 @@ impl Seeder {
         Ok(())
     }
 
+    /// Assigns a permission set to a group on an account: the standing assignment an access
+    /// group of the PIM-for-groups model carries.
+    pub async fn assign_group(
+        &self,
+        account: &str,
+        permission_set_arn: &str,
+        group_id: &str,
+    ) -> Result<(), Error> {
+        let instance = self.sso_instance().await?;
+        self.sso_admin()
+            .create_account_assignment()
+            .instance_arn(instance)
+            .target_id(account)
+            .target_type(TargetType::AwsAccount)
+            .permission_set_arn(permission_set_arn)
+            .principal_type(PrincipalType::Group)
+            .principal_id(group_id)
+            .send()
+            .await
+            .map_err(Error::emulator(format!(
+                "assigning {group_id} on {account}"
+            )))?;
+        Ok(())
+    }
+
     /// The user ids that hold `permission_set_arn` on `account`, as the emulator lists them
     /// (a repeated row appears twice).
     pub async fn assigned_users(

@@ -4,6 +4,8 @@
 //! AWS documents them. A scripted change answers `IN_PROGRESS` for its first
 //! status reads, then either the emulator's own `SUCCEEDED` (the change was forwarded) or
 //! `FAILED` with a reason (the change was not forwarded: AWS made nothing).
+//! It also marks groups as provisioned by an external identity provider (SCIM), which the
+//! emulator cannot make: their `DescribeGroup` answers carry `ExternalIds`, as AWS's do.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,6 +34,8 @@ pub struct StatusScripts {
     pending: Mutex<HashMap<String, (u32, Option<String>)>>,
     /// Status reads answered `IN_PROGRESS`.
     pub in_progress_answers: AtomicU64,
+    /// Group ids whose `DescribeGroup` answers carry `ExternalIds` (SCIM-provisioned).
+    scim_groups: Mutex<Vec<String>>,
 }
 
 /// What the proxy does with one request.
@@ -89,6 +93,34 @@ impl StatusScripts {
         }
     }
 
+    /// Marks a group as provisioned by an external identity provider through SCIM.
+    pub fn provision_by_scim(&self, group_id: &str) {
+        if let Ok(mut groups) = self.scim_groups.lock() {
+            groups.push(group_id.to_owned());
+        }
+    }
+
+    fn describe_group(&self, body: &Bytes) -> Scripted {
+        let asked: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+        let scim = asked
+            .get("GroupId")
+            .and_then(Value::as_str)
+            .is_some_and(|id| {
+                self.scim_groups
+                    .lock()
+                    .is_ok_and(|groups| groups.iter().any(|g| g == id))
+            });
+        if !scim {
+            return Scripted::Pass;
+        }
+        Scripted::Rewrite(Box::new(|answer: &Value| {
+            let mut answer = answer.clone();
+            answer["ExternalIds"] =
+                json!([{ "Issuer": "https://scim.example.com/v2", "Id": "ext-7f3a" }]);
+            answer
+        }))
+    }
+
     /// What to do with a request whose `X-Amz-Target` is `target`.
     pub(crate) fn route(self: &Arc<Self>, target: &str, body: &Bytes) -> Scripted {
         let operation = target.rsplit('.').next().unwrap_or_default();
@@ -99,6 +131,7 @@ impl StatusScripts {
             "DescribeAccountAssignmentDeletionStatus" => self.status(&DELETION, body),
             "ProvisionPermissionSet" => self.change(&self.provisionings, &PROVISIONING),
             "DescribePermissionSetProvisioningStatus" => self.status(&PROVISIONING, body),
+            "DescribeGroup" => self.describe_group(body),
             _ => Scripted::Pass,
         }
     }

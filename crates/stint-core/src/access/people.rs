@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::catalog::{
-    AccessRules, Account, Catalog, PeoplePersona, PeopleSettings, parse_duration,
+    AccessRules, Account, Activation, Catalog, PeoplePersona, PeopleSettings, parse_duration,
 };
 use crate::error::{BrokerError, ErrorCode};
 use crate::grant::{
@@ -19,7 +19,7 @@ use crate::grant::{
 };
 use crate::ids::{AccountId, AccountName, Email, GroupType, TransactionId};
 use crate::notice::{NoticeAbout, NoticeKind};
-use crate::ports::{Directory, DirectoryUser, Filing, Membership};
+use crate::ports::{Directory, DirectoryGroup, DirectoryUser, Filing, Membership};
 use crate::record::{Action, RequestState, State, Status};
 use crate::subject::{Actor, Origin, PersonClaims, Subject};
 use crate::time_fmt::whole_seconds;
@@ -107,6 +107,8 @@ impl PeopleAccess {
         rules::check_sign_in(resolved.rules, person, self.journal.now())?;
         let user = self.user(&person.email).await?;
         self.check_eligible(&user, &person.email, &resolved).await?;
+        // A membership persona whose group cannot be used is refused now, not at approval.
+        self.access_group(&resolved).await?;
 
         let now = self.journal.now();
         let terms = RequestTerms {
@@ -573,10 +575,19 @@ impl PeopleAccess {
                     origin: Origin::Person,
                 },
                 target: request.terms.target.clone(),
-                mechanism: Mechanism::Assignment {
-                    permission_set: permission_set.clone(),
-                    permission_set_arn,
-                    user_id: requester.user_id.clone(),
+                mechanism: match self.access_group(resolved).await? {
+                    None => Mechanism::Assignment {
+                        permission_set: permission_set.clone(),
+                        permission_set_arn,
+                        user_id: requester.user_id.clone(),
+                    },
+                    Some((group, found)) => Mechanism::Membership {
+                        permission_set: permission_set.clone(),
+                        permission_set_arn,
+                        group,
+                        group_id: found.group_id,
+                        user_id: requester.user_id.clone(),
+                    },
                 },
                 branch: None,
                 ttl_seconds: request.terms.duration_seconds,
@@ -717,6 +728,48 @@ impl PeopleAccess {
             persona,
             rules: persona.rules(account.environment),
         })
+    }
+
+    /// For a persona activated by membership: the group that gives it in the account, which
+    /// must exist and be Identity Center's own (a group an external identity provider
+    /// provisions by SCIM would have stint's memberships undone or fought by its next sync).
+    async fn access_group(
+        &self,
+        resolved: &Resolved<'_>,
+    ) -> Result<Option<(String, DirectoryGroup)>, BrokerError> {
+        let (persona, account) = (resolved.persona, resolved.account);
+        let Activation::Membership { .. } = persona.activation else {
+            return Ok(None);
+        };
+        let group = persona.access_group(&account.id).ok_or_else(|| {
+            BrokerError::new(
+                ErrorCode::NoAccessGroup,
+                format!(
+                    "{} is activated by group membership and has no access group for {} ({})",
+                    persona.name, account.name, account.id
+                ),
+            )
+        })?;
+        let members = self.assignments.members()?;
+        let found = members.group(group).await.map_err(aws_error)?;
+        let found = found.ok_or_else(|| {
+            BrokerError::new(
+                ErrorCode::NoAccessGroup,
+                format!(
+                    "Identity Center has no group {group} (the access group of {} on {})",
+                    persona.name, account.name
+                ),
+            )
+        })?;
+        if found.externally_provisioned {
+            return Err(BrokerError::new(
+                ErrorCode::GroupExternallyProvisioned,
+                format!(
+                    "{group} is provisioned by an external identity provider (SCIM); its next sync would undo stint's membership. Use a group Identity Center holds"
+                ),
+            ));
+        }
+        Ok(Some((group.to_owned(), found)))
     }
 
     async fn user(&self, email: &Email) -> Result<DirectoryUser, BrokerError> {

@@ -11,9 +11,11 @@ mod limits;
 mod notifications;
 mod parse_error;
 mod people;
+mod permission_sets;
 mod personas;
 mod pipelines;
 mod raw;
+mod slack;
 
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
@@ -28,9 +30,14 @@ pub use self::limits::{
     MIN_TTL, TRUST_POLICY_MAX,
 };
 pub use self::notifications::NotificationSettings;
-pub use self::people::{AccessRules, PeoplePersona, PeopleSettings, TicketPattern};
+pub use self::people::{AccessRules, Activation, PeoplePersona, PeopleSettings, TicketPattern};
+pub use self::permission_sets::{
+    Boundary, Landing, LandingPersona, PermissionSetDef, PolicyRef, inline_policy, iso_duration,
+    iso_session, switch_role_statements,
+};
 pub use self::personas::{Grant, Persona};
 pub use self::pipelines::{OidcSettings, PipelineRule};
+pub use self::slack::SlackSettings;
 
 use self::accounts::validate_accounts;
 use self::limits::ROLE_PREFIX_MAX;
@@ -83,6 +90,11 @@ pub struct Catalog {
     pipelines: Vec<PipelineRule>,
     people: Option<PeopleSettings>,
     notifications: Option<NotificationSettings>,
+    /// Approving from chat (`[slack]`).
+    slack: Option<SlackSettings>,
+    /// Identity Center permission sets `stint catalog apply` keeps, by name.
+    permission_sets: BTreeMap<String, PermissionSetDef>,
+    landing: Option<Landing>,
 }
 
 impl Catalog {
@@ -127,9 +139,24 @@ impl Catalog {
         self.notifications.as_ref()
     }
 
+    /// Slack callbacks: the signing secret's source and Slack users' directory emails.
+    pub fn slack(&self) -> Option<&SlackSettings> {
+        self.slack.as_ref()
+    }
+
     /// People's access through Identity Center, if the catalog has a `[people]` table.
     pub fn people(&self) -> Option<&PeopleSettings> {
         self.people.as_ref()
+    }
+
+    /// The permission sets `stint catalog apply` keeps (`[permission_sets.NAME]`), by name.
+    pub fn permission_sets(&self) -> &BTreeMap<String, PermissionSetDef> {
+        &self.permission_sets
+    }
+
+    /// The landing-account model, if the catalog has a `[landing]` table.
+    pub fn landing(&self) -> Option<&Landing> {
+        self.landing.as_ref()
     }
 
     pub fn pipeline_rules(&self) -> &[PipelineRule] {
@@ -160,11 +187,28 @@ impl Catalog {
         )?;
         let identities = validate_identities(raw.identities)?;
         let pipelines = validate_rules(raw.pipelines, &personas)?;
-        let people = raw.people.map(validate_people).transpose()?;
+        let people = raw
+            .people
+            .map(|people| validate_people(people, &accounts))
+            .transpose()?;
         let notifications = raw.notifications.map(validate_notifications).transpose()?;
+        let slack = raw.slack.map(slack::validate_slack).transpose()?;
+        let (permission_sets, landing) = permission_sets::validate_estate(
+            raw.permission_sets,
+            raw.landing,
+            &permission_sets::Context {
+                accounts: &accounts,
+                personas: &personas,
+                people: people.as_ref(),
+                managed_limit: raw.managed_policies_per_role,
+            },
+        )?;
         Ok(Self {
             people,
             notifications,
+            slack,
+            permission_sets,
+            landing,
             oidc,
             identities,
             pipelines,

@@ -7,11 +7,11 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::accounts::Environment;
+use super::accounts::{Account, Environment};
 use super::duration::{parse_duration, parse_ttl};
 use super::raw::{RawAccessRules, RawPeople, RawPeoplePersona};
 use super::{CatalogError, err};
-use crate::ids::GroupType;
+use crate::ids::{AccountId, GroupType};
 
 /// A request waits at most this long for its approvals.
 const REQUEST_TIMEOUT_MAX: Duration = Duration::from_secs(7 * 86_400);
@@ -55,11 +55,34 @@ pub struct PeoplePersona {
     pub permission_set: String,
     /// Groups whose members may ask, besides `Company_Org_AccountId_Persona`.
     pub eligible_groups: Vec<String>,
+    pub activation: Activation,
     prod: AccessRules,
     nonprod: AccessRules,
 }
 
+/// How a person's grant is carried in Identity Center.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Activation {
+    /// An account assignment of the persona's permission set to the user, made for the grant.
+    Assignment,
+    /// A time-bound membership of a group (per account) that holds a standing assignment of
+    /// the persona's permission set there: Entra's PIM for groups.
+    Membership {
+        access_groups: BTreeMap<AccountId, String>,
+    },
+}
+
 impl PeoplePersona {
+    /// For `membership` activation: the group that gives this persona in `account`.
+    pub fn access_group(&self, account: &AccountId) -> Option<&str> {
+        match &self.activation {
+            Activation::Membership { access_groups } => {
+                access_groups.get(account).map(String::as_str)
+            }
+            Activation::Assignment => None,
+        }
+    }
+
     pub fn rules(&self, environment: Environment) -> &AccessRules {
         match environment {
             Environment::Prod => &self.prod,
@@ -104,7 +127,10 @@ impl TicketPattern {
     }
 }
 
-pub(super) fn validate_people(raw: RawPeople) -> Result<PeopleSettings, CatalogError> {
+pub(super) fn validate_people(
+    raw: RawPeople,
+    accounts: &[Account],
+) -> Result<PeopleSettings, CatalogError> {
     if let Some(arn) = &raw.instance_arn
         && !arn.starts_with("arn:aws:sso:::instance/")
     {
@@ -151,9 +177,10 @@ pub(super) fn validate_people(raw: RawPeople) -> Result<PeopleSettings, CatalogE
     for (name, persona) in raw.personas {
         let key = format!("people.personas.{name}");
         let group_type = GroupType::parse(&name).map_err(|e| err(&key, e.message))?;
-        let persona = validate_persona(&key, group_type.clone(), persona)?;
+        let persona = validate_persona(&key, group_type.clone(), persona, accounts)?;
         personas.insert(group_type, persona);
     }
+    check_access_groups(&personas)?;
     Ok(PeopleSettings {
         instance_arn: raw.instance_arn,
         issuer: oidc,
@@ -170,6 +197,7 @@ fn validate_persona(
     key: &str,
     name: GroupType,
     raw: RawPeoplePersona,
+    accounts: &[Account],
 ) -> Result<PeoplePersona, CatalogError> {
     let valid_name = |c: char| c.is_ascii_alphanumeric() || "+=,.@-_".contains(c);
     if raw.permission_set.is_empty()
@@ -182,6 +210,7 @@ fn validate_persona(
         ));
     }
     check_groups(&format!("{key}.eligible_groups"), &raw.eligible_groups)?;
+    let activation = validate_activation(key, &raw, accounts)?;
     let resolve = |env: &str, over: Option<RawAccessRules>| {
         let over = over.unwrap_or_default();
         let merged = RawAccessRules {
@@ -211,7 +240,82 @@ fn validate_persona(
         name,
         permission_set: raw.permission_set,
         eligible_groups: raw.eligible_groups,
+        activation,
     })
+}
+
+fn validate_activation(
+    key: &str,
+    raw: &RawPeoplePersona,
+    accounts: &[Account],
+) -> Result<Activation, CatalogError> {
+    let groups_key = format!("{key}.access_groups");
+    match raw.activation.as_deref().unwrap_or("assignment") {
+        "assignment" if raw.access_groups.is_empty() => Ok(Activation::Assignment),
+        "assignment" => Err(err(
+            groups_key,
+            "only a persona with activation = \"membership\" has access groups",
+        )),
+        "membership" if raw.access_groups.is_empty() => Err(err(
+            groups_key,
+            "membership activation needs the group (with the persona's standing assignment) of each account, e.g. { \"222222222222\" = \"Acme-Prod-Admins\" }",
+        )),
+        "membership" => {
+            let mut access_groups = BTreeMap::new();
+            for (account, group) in &raw.access_groups {
+                let key = format!("{groups_key}.{account}");
+                let id = AccountId::parse(account).map_err(|e| err(&key, e.message))?;
+                if !accounts.iter().any(|a| a.id == id) {
+                    return Err(err(
+                        key,
+                        format!("{account} is not an account of the catalog"),
+                    ));
+                }
+                check_groups(&key, std::slice::from_ref(group))?;
+                access_groups.insert(id, group.clone());
+            }
+            Ok(Activation::Membership { access_groups })
+        }
+        other => Err(err(
+            format!("{key}.activation"),
+            format!("{other:?} must be \"assignment\" or \"membership\""),
+        )),
+    }
+}
+
+/// A group that gives access gives one persona in one account, and nobody is eligible or an
+/// approver by being in it (being granted it would widen what one may ask for or approve).
+fn check_access_groups(personas: &BTreeMap<GroupType, PeoplePersona>) -> Result<(), CatalogError> {
+    let mut seen: BTreeMap<&str, String> = BTreeMap::new();
+    for persona in personas.values() {
+        let Activation::Membership { access_groups } = &persona.activation else {
+            continue;
+        };
+        for (account, group) in access_groups {
+            let key = format!("people.personas.{}.access_groups.{account}", persona.name);
+            if let Some(other) = seen.insert(group, key.clone()) {
+                return Err(err(
+                    key,
+                    format!("{group} is already the access group of {other}"),
+                ));
+            }
+            let misused = personas.values().any(|p| {
+                p.eligible_groups.contains(group)
+                    || [Environment::Prod, Environment::Nonprod]
+                        .iter()
+                        .any(|env| p.rules(*env).approver_groups.contains(group))
+            });
+            if misused {
+                return Err(err(
+                    key,
+                    format!(
+                        "{group} also makes people eligible or approvers; use a group that only gives access"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn validate_rules(key: &str, raw: RawAccessRules) -> Result<AccessRules, CatalogError> {

@@ -181,7 +181,7 @@ fn check_statements(key: &str, statements: &[Statement]) -> Result<(), CatalogEr
     Ok(())
 }
 
-fn check_statement(statement: &Statement) -> Result<(), String> {
+pub(super) fn check_statement(statement: &Statement) -> Result<(), String> {
     if statement.principal.is_some() {
         return Err("a permission statement may not name a Principal".to_owned());
     }

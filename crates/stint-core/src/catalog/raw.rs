@@ -40,6 +40,14 @@ pub(super) struct RawCatalog {
     pub(super) people: Option<RawPeople>,
     #[serde(default)]
     pub(super) notifications: Option<RawNotifications>,
+    /// Approving from chat: Slack's signing secret and who each Slack user is.
+    #[serde(default)]
+    pub(super) slack: Option<super::slack::RawSlack>,
+    /// Identity Center permission sets stint keeps as defined here (`stint catalog apply`).
+    #[serde(default)]
+    pub(super) permission_sets: BTreeMap<String, RawPermissionSet>,
+    #[serde(default)]
+    pub(super) landing: Option<RawLanding>,
 }
 
 /// Where people are told of requests and grants.
@@ -192,6 +200,13 @@ fn default_people_token_age() -> String {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawPeoplePersona {
     pub(super) permission_set: String,
+    /// How a grant is carried: `assignment` (default) or `membership`.
+    #[serde(default)]
+    pub(super) activation: Option<String>,
+    /// For `membership`: account id -> the group holding the persona's standing assignment
+    /// there; a grant is a time-bound membership of it.
+    #[serde(default)]
+    pub(super) access_groups: BTreeMap<String, String>,
     /// Groups whose members may ask, besides `Company_Org_AccountId_Persona`.
     #[serde(default)]
     pub(super) eligible_groups: Vec<String>,
@@ -220,4 +235,81 @@ pub(super) struct RawAccessRules {
     pub(super) required_amr: Option<Vec<String>>,
     pub(super) required_acr: Option<String>,
     pub(super) max_auth_age: Option<String>,
+}
+
+/// A permission set as `stint catalog apply` keeps it in Identity Center.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPermissionSet {
+    #[serde(default)]
+    pub(super) description: String,
+    /// ISO-8601 (`PT4H`) or a catalog duration (`4h`), 1 to 12 hours.
+    #[serde(default = "default_session_duration")]
+    pub(super) session_duration: String,
+    #[serde(default)]
+    pub(super) managed_policies: Vec<String>,
+    #[serde(default)]
+    pub(super) customer_managed_policies: Vec<RawPolicyRef>,
+    #[serde(default)]
+    pub(super) statements: Vec<Statement>,
+    #[serde(default)]
+    pub(super) permissions_boundary: Option<RawBoundary>,
+    /// Account names (or ids) it is provisioned to.
+    #[serde(default)]
+    pub(super) accounts: Vec<String>,
+}
+
+fn default_session_duration() -> String {
+    "PT1H".to_owned()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPolicyRef {
+    pub(super) name: String,
+    #[serde(default = "default_policy_path")]
+    pub(super) path: String,
+}
+
+fn default_policy_path() -> String {
+    "/".to_owned()
+}
+
+/// Exactly one of the two.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawBoundary {
+    #[serde(default)]
+    pub(super) managed_policy: Option<String>,
+    #[serde(default)]
+    pub(super) customer_managed: Option<RawPolicyRef>,
+}
+
+/// The landing-account model: sign in to the landing account, switch roles into members.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLanding {
+    pub(super) account_id: String,
+    #[serde(default)]
+    pub(super) prod_mfa_max_age: Option<String>,
+    #[serde(default)]
+    pub(super) personas: BTreeMap<String, RawLandingPersona>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLandingPersona {
+    /// Absent: `[people.personas.NAME] permission_set`.
+    #[serde(default)]
+    pub(super) permission_set: Option<String>,
+    pub(super) target_role: String,
+    /// Account names (or ids); absent: every account.
+    #[serde(default)]
+    pub(super) accounts: Vec<String>,
+    #[serde(default)]
+    pub(super) managed_policies: Vec<String>,
+    #[serde(default)]
+    pub(super) statements: Vec<Statement>,
+    #[serde(default)]
+    pub(super) reserved_roles: Vec<String>,
 }

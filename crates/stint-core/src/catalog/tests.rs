@@ -223,6 +223,26 @@ fn people_rules_are_per_environment_and_prod_is_stricter() {
 }
 
 #[test]
+fn a_membership_persona_names_its_access_group_per_account() {
+    let catalog = example();
+    let people = catalog.people().unwrap();
+    let admins = people
+        .persona(&GroupType::parse("Database-Admins").unwrap())
+        .unwrap();
+    let prod = AccountId::parse("333333333333").unwrap();
+    let nonprod = AccountId::parse("222222222222").unwrap();
+    assert_eq!(
+        admins.access_group(&prod),
+        Some("Acme-Prod-Database-Admins")
+    );
+    assert_eq!(admins.access_group(&nonprod), None);
+    let deployers = people
+        .persona(&GroupType::parse("Product-Deployers").unwrap())
+        .unwrap();
+    assert_eq!(deployers.activation, Activation::Assignment);
+}
+
+#[test]
 fn people_faults_name_the_key() {
     let cases = [
         (
@@ -254,6 +274,31 @@ fn people_faults_name_the_key() {
             "issuer = \"https://login.example.com\"",
             "issuer = \"http://login.example.com\"",
             "people.issuer",
+        ),
+        (
+            "access_groups = { \"333333333333\" = \"Acme-Prod-Database-Admins\" }",
+            "access_groups = {}",
+            "people.personas.Database-Admins.access_groups",
+        ),
+        (
+            "activation = \"membership\"",
+            "activation = \"assignment\"",
+            "people.personas.Database-Admins.access_groups",
+        ),
+        (
+            "activation = \"membership\"",
+            "activation = \"groups\"",
+            "people.personas.Database-Admins.activation",
+        ),
+        (
+            "access_groups = { \"333333333333\"",
+            "access_groups = { \"444444444444\"",
+            "people.personas.Database-Admins.access_groups.444444444444",
+        ),
+        (
+            "access_groups = { \"333333333333\" = \"Acme-Prod-Database-Admins\" }",
+            "access_groups = { \"333333333333\" = \"Acme_Platform_Prod-Approvers\" }",
+            "people.personas.Database-Admins.access_groups.333333333333",
         ),
     ];
     for (from, to, key) in cases {

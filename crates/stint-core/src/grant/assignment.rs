@@ -4,6 +4,7 @@
 //! its own move, so two grants racing are ordered by the ledger: the assignment is made by the
 //! first holder, removed only when the last one leaves, and never removed if Identity Center
 //! already had it before stint (standing access is recorded as held, not taken away).
+//! A persona activated by group membership works the same way, over (group, user).
 
 use std::sync::Arc;
 
@@ -15,7 +16,9 @@ use time::OffsetDateTime;
 use crate::error::{BrokerError, ErrorCode};
 use crate::ids::TransactionId;
 use crate::notice::NoticeKind;
-use crate::ports::{AccountAssigner, Assignment, AssignmentStatus};
+use crate::ports::{
+    AccountAssigner, Assignment, AssignmentStatus, GroupMembers, GroupMembership, PortError,
+};
 use crate::record::{Action, Body, HoldingState, StoredRecord, Versioned, advanced};
 use crate::subject::Actor;
 use crate::time_fmt::serde_rfc3339;
@@ -27,13 +30,58 @@ use super::stored::StoredError;
 /// The schema of a stored holding body.
 pub const SCHEMA: u64 = 1;
 
-/// Who among stint's grants holds one assignment.
+/// What a person's grant holds in Identity Center: an account assignment, or a membership
+/// of a group that carries one. Stored under its kind's name (`"assignment": {…}` is what
+/// holdings have always held).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Held {
+    Assignment(Assignment),
+    Membership(GroupMembership),
+}
+
+impl Held {
+    /// The permission set the user reaches on the account through it.
+    pub fn reach(&self) -> Assignment {
+        match self {
+            Self::Assignment(assignment) => assignment.clone(),
+            Self::Membership(m) => Assignment {
+                account: m.account.clone(),
+                permission_set_arn: m.permission_set_arn.clone(),
+                user_id: m.user_id.clone(),
+            },
+        }
+    }
+
+    fn noun(&self) -> &'static str {
+        match self {
+            Self::Assignment(_) => "assignment",
+            Self::Membership(_) => "group membership",
+        }
+    }
+
+    /// The key of its holding: every grant computing it for the same thing gets the same.
+    fn key(&self) -> serde_json::Value {
+        match self {
+            Self::Assignment(a) => json!([
+                "holding",
+                a.account.as_str(),
+                a.permission_set_arn,
+                a.user_id
+            ]),
+            Self::Membership(m) => json!(["membership", m.group_id, m.user_id]),
+        }
+    }
+}
+
+/// Who among stint's grants holds one assignment (or group membership).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Holding {
     pub id: TransactionId,
     pub state: HoldingState,
     pub version: u64,
-    pub assignment: Assignment,
+    #[serde(flatten)]
+    pub held: Held,
     /// The live grants holding it, oldest first.
     pub holders: Vec<TransactionId>,
     /// Identity Center had the assignment before stint: stint never removes it.
@@ -44,17 +92,9 @@ pub struct Holding {
 
 impl Holding {
     /// The holding's record id, the same for everyone who computes it: a UUID from a hash of
-    /// the assignment.
-    pub fn id_for(assignment: &Assignment) -> TransactionId {
-        let digest = Sha256::digest(
-            json!([
-                "holding",
-                assignment.account.as_str(),
-                assignment.permission_set_arn,
-                assignment.user_id
-            ])
-            .to_string(),
-        );
+    /// what is held.
+    pub fn id_for(held: &Held) -> TransactionId {
+        let digest = Sha256::digest(held.key().to_string());
         let mut bytes = [0u8; 16];
         bytes.copy_from_slice(&digest[..16]);
         let uuid = uuid::Builder::from_custom_bytes(bytes).into_uuid();
@@ -62,12 +102,12 @@ impl Holding {
     }
 
     /// Nobody holds `assignment` yet (version 0: not stored).
-    fn unheld(assignment: &Assignment, at: OffsetDateTime) -> Self {
+    fn unheld(held: &Held, at: OffsetDateTime) -> Self {
         Self {
-            id: Self::id_for(assignment),
+            id: Self::id_for(held),
             state: HoldingState::Released,
             version: 0,
-            assignment: assignment.clone(),
+            held: held.clone(),
             holders: Vec::new(),
             standing: false,
             updated_at: at,
@@ -139,11 +179,14 @@ pub enum Leave {
     Unassign(Holding),
 }
 
-/// The assignments port and the holdings in the ledger, as grants join and leave them.
+/// The assignments and group-membership ports and the holdings in the ledger, as grants
+/// join and leave them.
 #[derive(Clone)]
 pub struct Assignments {
     pub journal: Journal,
     pub assigner: Arc<dyn AccountAssigner>,
+    /// Group memberships, for personas activated by membership (`None`: none are).
+    pub members: Option<Arc<dyn GroupMembers>>,
 }
 
 /// Another grant is changing the assignment right now.
@@ -151,16 +194,65 @@ fn busy(holding: &Holding) -> BrokerError {
     BrokerError::new(
         ErrorCode::InProgress,
         format!(
-            "the assignment is {} for another grant; try again in a moment",
+            "the {} is {} for another grant; try again in a moment",
+            holding.held.noun(),
             holding.state
         ),
     )
 }
 
 impl Assignments {
-    /// The holding of `assignment` as stored, or an unheld one.
-    pub async fn holding(&self, assignment: &Assignment) -> Result<Holding, BrokerError> {
-        let id = Holding::id_for(assignment);
+    /// The group-membership port, or why there is none.
+    pub fn members(&self) -> Result<&Arc<dyn GroupMembers>, BrokerError> {
+        self.members.as_ref().ok_or_else(|| {
+            BrokerError::new(
+                ErrorCode::NoAccessGroup,
+                "this broker has no identity store to manage group memberships in",
+            )
+        })
+    }
+
+    /// Whether Identity Center has `held` now (for anyone's reason).
+    async fn exists(&self, held: &Held) -> Result<bool, BrokerError> {
+        match held {
+            Held::Assignment(a) => self.assigner.is_assigned(a).await.map_err(aws_error),
+            Held::Membership(m) => self.members()?.is_member(m).await.map_err(aws_error),
+        }
+    }
+
+    /// Makes `held` and waits for the outcome (a membership is made at once).
+    async fn make(&self, held: &Held) -> Result<AssignmentStatus, PortError> {
+        match held {
+            Held::Assignment(a) => self.assigner.assign(a).await,
+            Held::Membership(m) => self
+                .member_port()?
+                .add(m)
+                .await
+                .map(|()| AssignmentStatus::Succeeded),
+        }
+    }
+
+    /// Takes `held` away and waits for the outcome; already gone is success.
+    async fn take_away(&self, held: &Held) -> Result<AssignmentStatus, PortError> {
+        match held {
+            Held::Assignment(a) => self.assigner.unassign(a).await,
+            Held::Membership(m) => self
+                .member_port()?
+                .remove(m)
+                .await
+                .map(|()| AssignmentStatus::Succeeded),
+        }
+    }
+
+    fn member_port(&self) -> Result<&Arc<dyn GroupMembers>, PortError> {
+        self.members
+            .as_ref()
+            .ok_or_else(|| PortError::new("changing a group membership", "no identity store port"))
+    }
+
+    /// The holding of `held` as stored, or an unheld one.
+    pub async fn holding(&self, held: &Held) -> Result<Holding, BrokerError> {
+        let id = Holding::id_for(held);
         match self
             .journal
             .ledger
@@ -169,7 +261,7 @@ impl Assignments {
             .map_err(super::journal::ledger_error)?
         {
             Some(record) => Holding::decode(&record).map_err(unreadable),
-            None => Ok(Holding::unheld(assignment, self.journal.now())),
+            None => Ok(Holding::unheld(held, self.journal.now())),
         }
     }
 
@@ -188,10 +280,10 @@ impl Assignments {
         expires_at: OffsetDateTime,
         actor: &Actor,
     ) -> Result<(Joined, Grant), BrokerError> {
-        let assignment = grant.assignment().ok_or_else(|| not_assignment(grant))?;
+        let held = grant.held().ok_or_else(|| not_assignment(grant))?;
         let mut attempts = 0;
         loop {
-            let holding = self.holding(&assignment).await?;
+            let holding = self.holding(&held).await?;
             let intent = intent.clone();
             let result = match holding.state {
                 HoldingState::Assigning | HoldingState::Releasing => return Err(busy(&holding)),
@@ -221,7 +313,8 @@ impl Assignments {
         let mut holders = holding.holders.clone();
         holders.push(grant.id.clone());
         let reason = format!(
-            "shares the assignment with {} live grant(s)",
+            "shares the {} with {} live grant(s)",
+            holding.held.noun(),
             holding.holders.len()
         );
         let how = if holding.standing {
@@ -256,16 +349,15 @@ impl Assignments {
         expires_at: OffsetDateTime,
         actor: &Actor,
     ) -> Result<(Joined, Grant), BrokerError> {
-        let assignment = &holding.assignment;
-        if self
-            .assigner
-            .is_assigned(assignment)
-            .await
-            .map_err(aws_error)?
-        {
+        let held = &holding.held;
+        if self.exists(held).await? {
             let mut standing = holding.clone();
             standing.standing = true;
-            let reason = "Identity Center already has this assignment; stint will not remove it";
+            let reason = format!(
+                "Identity Center already has this {}; stint will not remove it",
+                held.noun()
+            );
+            let reason = reason.as_str();
             let holders = vec![grant.id.clone()];
             let provisioned = self
                 .commit_joined(
@@ -293,16 +385,17 @@ impl Assignments {
         let step = Step::new(
             actor,
             Action::Joined,
-            format!("{} makes the assignment", grant.id),
+            format!("{} makes the {}", grant.id, held.noun()),
         )
         .data(json!({ "transaction_id": grant.id }));
         self.journal.stage_record(&mut batch, claim.encode(), step);
         self.journal.commit(batch).await?;
 
-        let status = self.assigner.assign(assignment).await;
+        let status = self.make(held).await;
         match status {
             Ok(AssignmentStatus::Succeeded) => {
-                let reason = "assignment made";
+                let reason = format!("{} made", held.noun());
+                let reason = reason.as_str();
                 let provisioned = self
                     .commit_joined(
                         Batch::default(),
@@ -361,14 +454,18 @@ impl Assignments {
         };
         let step = Step::new(actor, action, reason).data(json!({ "transaction_id": grant.id }));
         self.journal.stage_record(&mut batch, next.encode(), step);
-        let assignment = &holding.assignment;
-        let data = json!({
-            "account_id": assignment.account,
-            "permission_set_arn": assignment.permission_set_arn,
-            "user_id": assignment.user_id,
+        let reach = holding.held.reach();
+        let mut data = json!({
+            "account_id": reach.account,
+            "permission_set_arn": reach.permission_set_arn,
+            "user_id": reach.user_id,
             "expires_at": crate::time_fmt::rfc3339(expires_at),
             "held": how,
         });
+        if let Held::Membership(m) = &holding.held {
+            data["group"] = json!(m.group);
+            data["group_id"] = json!(m.group_id);
+        }
         let step = Step::new(actor, Action::Provisioned, reason).data(data);
         let provisioned = self.journal.stage_transition(
             &mut batch,
@@ -407,8 +504,8 @@ impl Assignments {
         grant: &Grant,
         actor: &Actor,
     ) -> Result<Leave, BrokerError> {
-        let assignment = grant.assignment().ok_or_else(|| not_assignment(grant))?;
-        let holding = self.holding(&assignment).await?;
+        let held = grant.held().ok_or_else(|| not_assignment(grant))?;
+        let holding = self.holding(&held).await?;
         if !holding.holders.contains(&grant.id) {
             return Ok(Leave::Keep);
         }
@@ -456,8 +553,8 @@ impl Assignments {
     /// was the last holder of an assignment stint made (or one left `assigning` or
     /// `releasing` by a crash), removes the assignment. Safe to run again.
     pub async fn settle(&self, grant: &Grant, actor: &Actor) -> Result<(), BrokerError> {
-        let assignment = grant.assignment().ok_or_else(|| not_assignment(grant))?;
-        let holding = self.holding(&assignment).await?;
+        let held = grant.held().ok_or_else(|| not_assignment(grant))?;
+        let holding = self.holding(&held).await?;
         let holders: Vec<_> = holding
             .holders
             .iter()
@@ -588,15 +685,11 @@ impl Assignments {
         left: &Holding,
         actor: &Actor,
     ) -> Result<(), BrokerError> {
-        match self
-            .assigner
-            .unassign(&left.assignment)
-            .await
-            .map_err(aws_error)?
-        {
+        match self.take_away(&left.held).await.map_err(aws_error)? {
             AssignmentStatus::Succeeded => {
                 let next = left.next(HoldingState::Released, Vec::new(), self.journal.now());
-                let step = Step::new(actor, Action::Unassigned, "assignment removed");
+                let removed = format!("{} removed", left.held.noun());
+                let step = Step::new(actor, Action::Unassigned, removed);
                 self.journal.stage_record(outcome, next.encode(), step);
                 Ok(())
             }

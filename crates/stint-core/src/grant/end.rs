@@ -217,7 +217,7 @@ impl GrantEnder {
             // An assignment's holding moves in the same write: of two grants ending at once,
             // only the later one sees itself the last holder.
             let leave = match &self.assignments {
-                Some(assignments) if grant.assignment().is_some() => {
+                Some(assignments) if grant.held().is_some() => {
                     Some(assignments.stage_leave(&mut batch, &grant, actor).await?)
                 }
                 _ => None,
@@ -317,7 +317,7 @@ impl GrantEnder {
             *cut = Some(
                 match assignments
                     .assigner
-                    .cut_sessions(&left.assignment, before)
+                    .cut_sessions(&left.held.reach(), before)
                     .await
                 {
                     Ok(()) => format!("sessions issued before {} denied", iam_time(before)),

@@ -11,7 +11,7 @@ mod reap;
 mod revoke;
 pub mod stored;
 
-pub use assignment::{Assignments, Holding, Joined, Leave};
+pub use assignment::{Assignments, Held, Holding, Joined, Leave};
 pub use caller::Caller;
 pub use end::{Deprovisioned, Ending, GrantEnder};
 pub use journal::{

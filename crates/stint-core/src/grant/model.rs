@@ -8,12 +8,13 @@ use time::OffsetDateTime;
 
 use crate::ids::{AccountId, AccountName, Branch, GroupType, RoleName, TransactionId};
 use crate::notice::NoticeAbout;
-use crate::ports::{Assignment, RoleContents};
+use crate::ports::{Assignment, GroupMembership, RoleContents};
 use crate::record::{State, Versioned, advanced};
 use crate::subject::{Origin, Subject};
 use crate::time_fmt::serde_rfc3339;
 
 use super::INLINE_POLICY_NAME;
+use super::assignment::Held;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -68,6 +69,16 @@ pub enum Mechanism {
         permission_set: String,
         permission_set_arn: String,
         /// The identity store's user id.
+        user_id: String,
+    },
+    /// A time-bound membership of an Identity Center group that holds a standing assignment
+    /// of the permission set on the account. Only stint's reaper ends it; overlapping grants
+    /// share it through its holding, like an assignment.
+    Membership {
+        permission_set: String,
+        permission_set_arn: String,
+        group: String,
+        group_id: String,
         user_id: String,
     },
 }
@@ -208,7 +219,7 @@ impl Grant {
     pub fn role_name(&self) -> Option<&RoleName> {
         match &self.terms.mechanism {
             Mechanism::Role { name, .. } => Some(name),
-            Mechanism::Assignment { .. } => None,
+            Mechanism::Assignment { .. } | Mechanism::Membership { .. } => None,
         }
     }
 
@@ -216,7 +227,7 @@ impl Grant {
     pub fn role_arn(&self) -> Option<&str> {
         match &self.terms.mechanism {
             Mechanism::Role { arn, .. } => arn.as_deref(),
-            Mechanism::Assignment { .. } => None,
+            Mechanism::Assignment { .. } | Mechanism::Membership { .. } => None,
         }
     }
 
@@ -230,7 +241,7 @@ impl Grant {
                 inline_policies: vec![INLINE_POLICY_NAME.to_owned()],
                 sessions_revoked,
             },
-            Mechanism::Assignment { .. } => RoleContents::default(),
+            Mechanism::Assignment { .. } | Mechanism::Membership { .. } => RoleContents::default(),
         }
     }
 
@@ -240,20 +251,41 @@ impl Grant {
         }
     }
 
-    /// The Identity Center assignment, for an assignment grant.
-    pub fn assignment(&self) -> Option<Assignment> {
+    /// What the grant holds in Identity Center (shared with overlapping grants through its
+    /// holding), for a person's grant.
+    pub fn held(&self) -> Option<Held> {
+        let account = self.account_id().clone();
         match &self.terms.mechanism {
             Mechanism::Assignment {
                 permission_set_arn,
                 user_id,
                 ..
-            } => Some(Assignment {
-                account: self.account_id().clone(),
+            } => Some(Held::Assignment(Assignment {
+                account,
                 permission_set_arn: permission_set_arn.clone(),
                 user_id: user_id.clone(),
-            }),
+            })),
+            Mechanism::Membership {
+                permission_set_arn,
+                group,
+                group_id,
+                user_id,
+                ..
+            } => Some(Held::Membership(GroupMembership {
+                group_id: group_id.clone(),
+                group: group.clone(),
+                user_id: user_id.clone(),
+                account,
+                permission_set_arn: permission_set_arn.clone(),
+            })),
             Mechanism::Role { .. } => None,
         }
+    }
+
+    /// The permission set the user reaches on the account through this grant, however it
+    /// is carried (the scope of a session cut).
+    pub fn assignment(&self) -> Option<Assignment> {
+        self.held().map(|held| held.reach())
     }
 
     /// The role name, or an error for a grant of another mechanism (a role use case handed

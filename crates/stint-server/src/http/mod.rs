@@ -39,7 +39,7 @@ pub use job::Job;
 const BODY_LIMIT: usize = 64 * 1024;
 
 pub fn router(app: App) -> Router {
-    Router::new()
+    let api = Router::new()
         .route("/v1/provision", post(v1::provision))
         .route("/v1/deprovision", post(v1::deprovision))
         .route("/v1/job/deprovision", post(v1::deprovision_job))
@@ -60,7 +60,12 @@ pub fn router(app: App) -> Router {
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .with_state(app)
+        .with_state(app.clone());
+    // The web page for people (web/), beside the API when the catalog has [people].
+    match crate::web::router(&app) {
+        Some(web) => api.merge(web),
+        None => api,
+    }
 }
 
 /// A `BrokerError` as an HTTP response; logs the cause chain, returns only code and message.

@@ -215,9 +215,15 @@ pub async fn spawn_people_app_via(aws_endpoint: Option<String>) -> PeopleApp {
     spawn_people(aws_endpoint, "").await
 }
 
-/// As `spawn_people_app`, with `extra` added to the catalog (another table).
+/// As `spawn_people_app`, with `extra` added to the catalog (another table; `{NONPROD}` and
+/// `{PROD}` stand for the accounts' ids).
 pub async fn spawn_people_app_with(extra: &str) -> PeopleApp {
     spawn_people(None, extra).await
+}
+
+/// Both of the above.
+pub async fn spawn_people_app_via_with(aws_endpoint: Option<String>, extra: &str) -> PeopleApp {
+    spawn_people(aws_endpoint, extra).await
 }
 
 async fn spawn_people(aws_endpoint: Option<String>, extra: &str) -> PeopleApp {
@@ -337,6 +343,8 @@ pub async fn spawn_via(pipelines: Option<String>, aws_endpoint: Option<String>) 
     let (nonprod, prod) = (random_digits(12), random_digits(12));
     let seed = Seeder::connect(&endpoint).await;
     let users = seed_world(&seed, &store, &nonprod, &prod).await;
+    // Catalog additions name the accounts by placeholder: their ids are made here.
+    let pipelines = pipelines.map(|p| p.replace("{NONPROD}", &nonprod).replace("{PROD}", &prod));
 
     let dir = tempfile::tempdir().expect("tempdir");
     let catalog_path = dir.path().join("catalog.toml");

@@ -1,0 +1,143 @@
+//! `stint catalog`: the catalog as the single source of what people's access is made of.
+//! `plan` reads Identity Center and the member accounts' target roles and prints what `apply`
+//! would create, change and delete (text, or `--json`); `apply` makes it so, recording every
+//! change in the ledger; `export` writes the same as CloudFormation templates.
+//!
+//! Exit codes (`plan`, as `terraform plan -detailed-exitcode`): 0 nothing would change, 2
+//! something would (or a resource is left alone as not stint's), 1 an error. `apply` and
+//! `export`: 0 done, 1 an error.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::{Subcommand, ValueEnum};
+use stint_aws::{AwsCallCounter, DynamoLedger, IdentityCenterEstate};
+use stint_core::catalog::Catalog;
+use stint_core::estate::apply::Estate;
+use stint_core::estate::cloudformation;
+use stint_core::estate::desired::desired;
+use stint_core::estate::managed::Managed;
+use stint_core::estate::plan::render;
+use stint_core::ports::Ledger;
+
+use crate::app::{Settings, dynamodb_table, load_catalog};
+use crate::clock::SystemClock;
+use crate::ledger::SqliteLedger;
+
+#[derive(Subcommand)]
+pub enum CatalogCommand {
+    /// What `apply` would create, change and delete in Identity Center and the member
+    /// accounts. Exit code 0: no change; 2: changes; 1: error.
+    Plan {
+        /// Print the plan as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Plan to take over resources of the catalog's names that stint did not make.
+        #[arg(long)]
+        adopt: bool,
+    },
+    /// Make Identity Center and the member accounts match the catalog; every change is
+    /// recorded in the ledger. Idempotent.
+    Apply {
+        /// Take over resources of the catalog's names that stint did not make.
+        #[arg(long)]
+        adopt: bool,
+    },
+    /// Write the permission sets and member-account roles as templates.
+    Export {
+        #[arg(long, value_enum, default_value = "cloudformation")]
+        format: ExportFormat,
+        /// The directory to write the templates into (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ExportFormat {
+    Cloudformation,
+}
+
+/// Runs a catalog command; errors are exit code 1 with `stint: …` on stderr.
+pub async fn run(command: CatalogCommand, settings: Settings) -> ExitCode {
+    match run_inner(command, settings).await {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("stint: {error:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn run_inner(command: CatalogCommand, settings: Settings) -> anyhow::Result<ExitCode> {
+    let catalog = load_catalog(&settings.catalog_path)?;
+    if let CatalogCommand::Export { out, .. } = &command {
+        return export(&catalog, out);
+    }
+    let estate = estate(&catalog, &settings).await?;
+    let want = desired(&catalog);
+    match command {
+        CatalogCommand::Plan { json, adopt } => {
+            let (plan, _) = estate.plan(&want, adopt).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&plan)?);
+            } else {
+                print!("{}", render(&plan));
+            }
+            Ok(if plan.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            })
+        }
+        CatalogCommand::Apply { adopt } => {
+            let report = estate.apply(&want, adopt).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            for resource in &report.left_alone {
+                eprintln!("stint: left alone (not stint's): {resource}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        CatalogCommand::Export { .. } => Ok(ExitCode::SUCCESS),
+    }
+}
+
+async fn estate(catalog: &Catalog, settings: &Settings) -> anyhow::Result<Estate> {
+    let sdk = stint_aws::load_sdk_config(&settings.aws).await;
+    let counter = AwsCallCounter::default();
+    let ledger: Arc<dyn Ledger> = match dynamodb_table(&settings.ledger_path) {
+        Some(table) => Arc::new(DynamoLedger::new(&sdk, counter.clone(), table)),
+        None => Arc::new(
+            SqliteLedger::open(&settings.ledger_path)
+                .with_context(|| format!("opening the ledger {:?}", settings.ledger_path))?,
+        ),
+    };
+    let store = IdentityCenterEstate::new(
+        &sdk,
+        counter,
+        catalog.people().and_then(|p| p.instance_arn.clone()),
+        catalog.provisioner_role_name.to_string(),
+        catalog.provisioner_external_id.clone(),
+    );
+    Ok(Estate {
+        store: Arc::new(store),
+        ledger,
+        clock: Arc::new(SystemClock),
+        record_id: Managed::id_for(&catalog.company, &catalog.org),
+        actor: "operator:cli".to_owned(),
+    })
+}
+
+fn export(catalog: &Catalog, out: &std::path::Path) -> anyhow::Result<ExitCode> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    for (name, template) in cloudformation::templates(catalog) {
+        let path = out.join(name);
+        let text = serde_json::to_string_pretty(&template)?;
+        std::fs::write(&path, text + "\n")
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!("{}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}

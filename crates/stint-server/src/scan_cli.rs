@@ -1,0 +1,282 @@
+//! `stint scan`: reads IAM in every catalog account through the read-only auditor role,
+//! lints it (`stint_core::lint`) and prints the findings as a table, JSON or SARIF; writes a
+//! remediation plan (`--plan`), carries one out (`--apply`) and undoes one change (`--undo`)
+//! with a journal of what each change replaced. Also `stint lint catalog`: the catalog's
+//! personas linted, a prod persona with a finding at or above a severity refused.
+
+mod catalog_lint;
+mod remedy;
+mod report;
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use clap::{Args, Subcommand, ValueEnum};
+use stint_aws::{AwsCallCounter, AwsSettings, MemberSessions};
+use stint_core::catalog::Catalog;
+use stint_core::grant::Journal;
+use stint_core::ids::{AccountId, TransactionId};
+use stint_core::lint::{self, AccountInventory, Finding, ScanSettings, Severity};
+use stint_core::ports::Clock;
+use stint_core::record::State;
+
+pub use catalog_lint::lint_catalog;
+pub use remedy::{JournalEntry, apply_plan, undo_change};
+pub use report::{sarif, table};
+
+/// The tag that ties a stint role to its grant (as `pipeline/provision.rs` writes it).
+const TRANSACTION_TAG: &str = "stint:transaction-id";
+/// How many accounts are read at once.
+const ACCOUNTS_IN_FLIGHT: usize = 4;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Sarif,
+}
+
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// Scan only this account (id or catalog name); repeat for more. Default: every catalog account.
+    #[arg(long = "account", value_name = "ID")]
+    pub accounts: Vec<String>,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+    /// No activity for this many days is "unused".
+    #[arg(long, default_value_t = 90)]
+    pub unused_days: u64,
+    /// Exit 1 when a finding is at least this severe (low, medium, high, critical).
+    #[arg(long, value_parser = parse_severity)]
+    pub fail_on: Option<Severity>,
+    /// The read-only role assumed in each account (deploy/member.yaml's stint-auditor).
+    #[arg(long, env = "STINT_AUDITOR_ROLE", default_value = "stint-auditor")]
+    pub auditor_role: String,
+    /// The external id the auditor role's trust policy asks for.
+    #[arg(long, env = "STINT_AUDITOR_EXTERNAL_ID")]
+    pub external_id: Option<String>,
+    /// Write a remediation plan for the findings to FILE (and print the findings as usual).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["apply", "undo"])]
+    pub plan: Option<PathBuf>,
+    /// Days between deactivating a key and deleting it, in a plan.
+    #[arg(long, default_value_t = 14)]
+    pub grace_days: u64,
+    /// Carry out exactly the plan in FILE (no scan), journaling what each change replaced.
+    #[arg(long, value_name = "FILE", conflicts_with = "undo")]
+    pub apply: Option<PathBuf>,
+    /// Undo one applied change (its id in the plan, e.g. c003) from the journal.
+    #[arg(long, value_name = "CHANGE")]
+    pub undo: Option<String>,
+    /// The role `--apply` and `--undo` assume in each account to change IAM.
+    #[arg(long, env = "STINT_REMEDIATION_ROLE", default_value = "OrganizationAccountAccessRole")]
+    pub apply_role: String,
+    /// The change journal `--apply` appends to and `--undo` reads.
+    #[arg(long, default_value = "stint-scan-journal.jsonl")]
+    pub journal: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LintCommand {
+    /// Lint every persona's policies in the catalog; refuse a prod persona with a finding at
+    /// or above `--refuse-at`.
+    Catalog {
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+        #[arg(long, default_value = "high", value_parser = parse_severity)]
+        refuse_at: Severity,
+    },
+}
+
+fn parse_severity(text: &str) -> Result<Severity, String> {
+    Severity::parse(text).ok_or_else(|| format!("{text:?} is not low, medium, high or critical"))
+}
+
+/// What a scan is run with.
+pub struct Scanner<'a> {
+    pub catalog: &'a Catalog,
+    /// The ledger's grants, to tell stint's live roles from orphans.
+    pub journal: &'a Journal,
+    pub clock: &'a dyn Clock,
+    pub sessions: MemberSessions,
+    pub calls: AwsCallCounter,
+}
+
+/// A scan's result.
+#[derive(Debug, Default)]
+pub struct ScanOutcome {
+    pub findings: Vec<Finding>,
+    pub inventories: Vec<AccountInventory>,
+    /// Accounts that could not be read, with the reason.
+    pub errors: Vec<(String, String)>,
+    pub resources: usize,
+    pub aws_calls: u64,
+    pub elapsed: Duration,
+}
+
+impl Scanner<'_> {
+    /// Reads and lints `accounts`, a few at a time.
+    pub async fn scan(&self, accounts: &[AccountId], unused_days: u64) -> ScanOutcome {
+        let started = Instant::now();
+        let calls_before = self.calls.total_calls();
+        let org: BTreeSet<String> = self.catalog.accounts().iter().map(|a| a.id.to_string()).collect();
+        let mut outcome = ScanOutcome::default();
+        for chunk in accounts.chunks(ACCOUNTS_IN_FLIGHT) {
+            let reads = chunk.iter().map(|a| stint_aws::read_inventory(&self.sessions, a));
+            let read = futures_util::future::join_all(reads).await;
+            for (account, result) in chunk.iter().zip(read) {
+                match result {
+                    Ok(inventory) => outcome.inventories.push(inventory),
+                    Err(e) => outcome.errors.push((account.to_string(), e.to_string())),
+                }
+            }
+        }
+        for inventory in &outcome.inventories {
+            let settings = ScanSettings {
+                now: self.clock.now(),
+                unused_after: Duration::from_secs(unused_days * 86_400),
+                org_accounts: org.clone(),
+                live_stint_roles: self.live_stint_roles(inventory).await,
+            };
+            outcome.findings.extend(lint::lint_account(inventory, &settings));
+            outcome.resources += inventory.users.len()
+                + inventory.roles.len()
+                + inventory.groups.len()
+                + inventory.policies.len();
+        }
+        lint::sort_findings(&mut outcome.findings);
+        outcome.aws_calls = self.calls.total_calls() - calls_before;
+        outcome.elapsed = started.elapsed();
+        outcome
+    }
+
+    /// The names of the account's /stint/ roles whose grant the ledger holds as live.
+    async fn live_stint_roles(&self, inventory: &AccountInventory) -> BTreeSet<String> {
+        let mut live = BTreeSet::new();
+        for role in inventory.roles.iter().filter(|r| r.path.starts_with("/stint/")) {
+            let Some((_, id)) = role.tags.iter().find(|(k, _)| k == TRANSACTION_TAG) else {
+                continue;
+            };
+            let Ok(id) = TransactionId::parse(id) else {
+                continue;
+            };
+            if let Ok(Some(grant)) = self.journal.find(&id).await
+                && matches!(
+                    grant.state,
+                    State::Processing | State::Provisioned | State::Deprovisioning
+                )
+            {
+                live.insert(role.name.clone());
+            }
+        }
+        live
+    }
+}
+
+/// The accounts `names` (ids or catalog names) picks, or every catalog account.
+pub fn pick_accounts(catalog: &Catalog, names: &[String]) -> anyhow::Result<Vec<AccountId>> {
+    if names.is_empty() {
+        return Ok(catalog.accounts().iter().map(|a| a.id.clone()).collect());
+    }
+    names
+        .iter()
+        .map(|name| {
+            catalog
+                .accounts()
+                .iter()
+                .find(|a| a.id.as_str() == name || a.name.as_str() == name)
+                .map(|a| a.id.clone())
+                .ok_or_else(|| anyhow::anyhow!("{name:?} is not an account of the catalog"))
+        })
+        .collect()
+}
+
+/// `stint scan …`: the command line's entry.
+pub async fn run(
+    args: ScanArgs,
+    catalog: &Catalog,
+    journal: &Journal,
+    clock: &dyn Clock,
+    aws: &AwsSettings,
+) -> anyhow::Result<ExitCode> {
+    let sdk = stint_aws::load_sdk_config(aws).await;
+    let calls = AwsCallCounter::default();
+    if args.apply.is_some() || args.undo.is_some() {
+        let sessions = MemberSessions::new(&sdk, calls, &args.apply_role, None);
+        return remedy::run(&args, &sessions, clock).await;
+    }
+    let sessions = MemberSessions::new(&sdk, calls.clone(), &args.auditor_role, args.external_id.clone());
+    let scanner = Scanner { catalog, journal, clock, sessions, calls };
+    let accounts = pick_accounts(catalog, &args.accounts)?;
+    let outcome = scanner.scan(&accounts, args.unused_days).await;
+    if let Some(path) = &args.plan {
+        let grace = Duration::from_secs(args.grace_days * 86_400);
+        let plan = lint::plan(&outcome.findings, &outcome.inventories, clock.now(), grace);
+        let text = serde_json::to_string_pretty(&plan)?;
+        std::fs::write(path, text).with_context(|| format!("writing the plan {}", path.display()))?;
+        eprintln!("stint: wrote {} change(s) to {}", plan.changes.len(), path.display());
+    }
+    print!("{}", render(args.format, &outcome.findings, &outcome));
+    for (account, error) in &outcome.errors {
+        eprintln!("stint: account {account} not scanned: {error}");
+    }
+    eprintln!(
+        "stint: {} finding(s) in {} account(s), {} resources, {} AWS calls, {:.2} s",
+        outcome.findings.len(),
+        outcome.inventories.len(),
+        outcome.resources,
+        outcome.aws_calls,
+        outcome.elapsed.as_secs_f64()
+    );
+    let failed = args.fail_on.is_some_and(|s| lint::any_at_least(&outcome.findings, s));
+    Ok(if !outcome.errors.is_empty() {
+        ExitCode::from(2)
+    } else if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn render(format: Format, findings: &[Finding], outcome: &ScanOutcome) -> String {
+    match format {
+        Format::Table => table(findings),
+        Format::Json => {
+            let body = serde_json::json!({
+                "findings": findings,
+                "accounts": outcome.inventories.iter().map(|i| &i.account).collect::<Vec<_>>(),
+                "errors": outcome.errors.iter().map(|(a, e)| serde_json::json!({"account": a, "error": e})).collect::<Vec<_>>(),
+                "resources": outcome.resources,
+                "aws_calls": outcome.aws_calls,
+            });
+            format!("{}\n", serde_json::to_string_pretty(&body).unwrap_or_default())
+        }
+        Format::Sarif => format!("{}\n", serde_json::to_string_pretty(&sarif(findings)).unwrap_or_default()),
+    }
+}
+
+/// `stint lint …`.
+pub fn run_lint(command: LintCommand, catalog: &Catalog, catalog_path: &std::path::Path) -> ExitCode {
+    match command {
+        LintCommand::Catalog { format, refuse_at } => {
+            let (findings, refused) = lint_catalog(catalog, refuse_at);
+            let text = match format {
+                Format::Table => table(&findings),
+                Format::Json => format!("{}\n", serde_json::to_string_pretty(&findings).unwrap_or_default()),
+                Format::Sarif => {
+                    let uri = catalog_path.display().to_string();
+                    let mut doc = sarif(&findings);
+                    report::point_at_file(&mut doc, &uri);
+                    format!("{}\n", serde_json::to_string_pretty(&doc).unwrap_or_default())
+                }
+            };
+            print!("{text}");
+            for persona in &refused {
+                eprintln!("stint: prod persona {persona} refused: a finding at or above {refuse_at}");
+            }
+            if refused.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+        }
+    }
+}
