@@ -31,7 +31,7 @@ pub use permission_sets::IdentityCenterEstate;
 pub use scan::{MemberSessions, read_inventory};
 pub mod remediation {
     //! Applying and undoing a scan's remediation plan.
-    pub use crate::remediate::{apply, undo};
+    pub use crate::remediate::{apply, read_previous, undo};
 }
 pub use sso::{IdentityCenterAssigner, StatusPolling};
 pub use sts::{IssueRetry, StsCredentialIssuer};

@@ -9,19 +9,13 @@ use stint_core::ports::PortError;
 
 use crate::error::port_error;
 
-/// Applies `change` with `iam` (a client in the change's account) and answers what it
-/// replaced. Deleting a key that is still active is refused: the plan deactivates first.
-pub async fn apply(iam: &IamClient, change: &Change) -> Result<Previous, PortError> {
-    let context = format!(
-        "{} in {} ({})",
-        change.action.describe(),
-        change.account,
-        change.id
-    );
+/// Reads what `change` would replace, before it is made (so the journal holds it first).
+/// Deleting a key that is still active is refused: the plan deactivates first.
+pub async fn read_previous(iam: &IamClient, change: &Change) -> Result<Previous, PortError> {
+    let context = context_of(change);
     match &change.action {
         Action::DeactivateKey { user, key_id } => {
             let status = key_status(iam, user, key_id, &context).await?;
-            set_key_status(iam, user, key_id, StatusType::Inactive, &context).await?;
             Ok(Previous::KeyStatus { status })
         }
         Action::DeleteKey { user, key_id, .. } => {
@@ -34,31 +28,53 @@ pub async fn apply(iam: &IamClient, change: &Change) -> Result<Previous, PortErr
                     ),
                 ));
             }
-            iam.delete_access_key()
-                .user_name(user)
-                .access_key_id(key_id)
-                .send()
-                .await
-                .map_err(|e| port_error(&context, e))?;
             Ok(Previous::KeyDeleted)
         }
-        Action::ReplaceTrust { role, document } => {
-            let previous = trust_policy(iam, role, &context).await?;
-            update_trust(iam, role, document, &context).await?;
-            Ok(Previous::TrustPolicy { document: previous })
-        }
-        Action::DetachRolePolicy { role, policy_arn } => {
-            iam.detach_role_policy()
-                .role_name(role)
-                .policy_arn(policy_arn)
-                .send()
-                .await
-                .map_err(|e| port_error(&context, e))?;
-            Ok(Previous::Attached {
-                policy_arn: policy_arn.clone(),
-            })
-        }
+        Action::ReplaceTrust { role, .. } => Ok(Previous::TrustPolicy {
+            document: trust_policy(iam, role, &context).await?,
+        }),
+        Action::DetachRolePolicy { policy_arn, .. } => Ok(Previous::Attached {
+            policy_arn: policy_arn.clone(),
+        }),
     }
+}
+
+/// Makes `change` with `iam` (a client in the change's account).
+pub async fn apply(iam: &IamClient, change: &Change) -> Result<(), PortError> {
+    let context = context_of(change);
+    match &change.action {
+        Action::DeactivateKey { user, key_id } => {
+            set_key_status(iam, user, key_id, StatusType::Inactive, &context).await
+        }
+        Action::DeleteKey { user, key_id, .. } => iam
+            .delete_access_key()
+            .user_name(user)
+            .access_key_id(key_id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| port_error(&context, e)),
+        Action::ReplaceTrust { role, document } => {
+            update_trust(iam, role, document, &context).await
+        }
+        Action::DetachRolePolicy { role, policy_arn } => iam
+            .detach_role_policy()
+            .role_name(role)
+            .policy_arn(policy_arn)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| port_error(&context, e)),
+    }
+}
+
+fn context_of(change: &Change) -> String {
+    format!(
+        "{} in {} ({})",
+        change.action.describe(),
+        change.account,
+        change.id
+    )
 }
 
 /// Puts back what `change` replaced.

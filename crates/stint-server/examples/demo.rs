@@ -116,9 +116,22 @@ async fn seed_people(endpoint: &str, catalog_path: &str) -> anyhow::Result<()> {
             approver_groups.extend(persona.rules(account.environment).approver_groups.clone());
             if account.environment == Environment::Prod {
                 let name = catalog.group_name(&account.id, &persona.name);
-                let group = seeder.group_id(store, &name).await?;
+                let group = match seeder.group_id(store, &name).await {
+                    Ok(group) => group,
+                    Err(_) => seeder.group(store, &name).await?,
+                };
                 seeder.add_member(store, &group, &alice).await?;
                 println!("group {name} (alice)");
+            }
+            // A persona activated by membership: its access group carries the standing
+            // assignment, as an administrator sets it up once.
+            if let Some(access_group) = persona.access_group(&account.id) {
+                let group = seeder.group(store, access_group).await?;
+                seeder.assign_group(account.id.as_str(), &arn, &group).await?;
+                println!(
+                    "access group {access_group} (assigned {} on {})",
+                    persona.permission_set, account.id
+                );
             }
         }
     }

@@ -22,9 +22,9 @@ use stint_core::estate::managed::Managed;
 use stint_core::estate::plan::render;
 use stint_core::ports::Ledger;
 
-use crate::app::{Settings, dynamodb_table, load_catalog};
-use crate::clock::SystemClock;
-use crate::ledger::SqliteLedger;
+use stint_server::app::{Settings, dynamodb_table, load_catalog};
+use stint_server::clock::SystemClock;
+use stint_server::ledger::SqliteLedger;
 
 #[derive(Subcommand)]
 pub enum CatalogCommand {

@@ -10,6 +10,7 @@ pub mod ledger;
 pub mod metrics;
 pub mod notify;
 pub mod ops;
+pub mod scan_cli;
 pub mod tokens;
 pub mod web;
 pub mod wire;

@@ -131,6 +131,14 @@ enum Command {
         #[command(subcommand)]
         command: catalog_cli::CatalogCommand,
     },
+    /// Find standing access and policy problems in the catalog's accounts through the
+    /// read-only auditor role; plan, apply and undo their remediation.
+    Scan(Box<stint_server::scan_cli::ScanArgs>),
+    /// Lint policies without touching AWS: `stint lint catalog`.
+    Lint {
+        #[command(subcommand)]
+        command: stint_server::scan_cli::LintCommand,
+    },
 }
 
 #[derive(Args)]
@@ -277,6 +285,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ledger {
             command: LedgerCommand::Init { target },
         } => return init_ledger(&target, &cli.global).await,
+        // The catalog alone: no ledger, no AWS.
+        Command::Lint { command } => {
+            let catalog = stint_server::app::load_catalog(&cli.global.catalog)?;
+            return Ok(stint_server::scan_cli::run_lint(command, &catalog, &cli.global.catalog));
+        }
         command => command,
     };
     let app = App::build(&settings(&cli.global)).await?;
@@ -320,6 +333,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ledger {
             command: LedgerCommand::Init { target },
         } => return init_ledger(&target, &cli.global).await,
+        Command::Lint { command } => {
+            let catalog = &app.ops.cases.catalog;
+            return Ok(stint_server::scan_cli::run_lint(command, catalog, &cli.global.catalog));
+        }
+        Command::Scan(args) => {
+            let cases = &app.ops.cases;
+            let aws = settings(&cli.global).aws;
+            let clock = stint_server::clock::SystemClock;
+            return stint_server::scan_cli::run(*args, &cases.catalog, &cases.journal, &clock, &aws)
+                .await;
+        }
         Command::Provision {
             email,
             branch,

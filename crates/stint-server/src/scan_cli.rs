@@ -4,7 +4,6 @@
 //! with a journal of what each change replaced. Also `stint lint catalog`: the catalog's
 //! personas linted, a prod persona with a finding at or above a severity refused.
 
-mod catalog_lint;
 mod remedy;
 mod report;
 
@@ -19,11 +18,10 @@ use stint_aws::{AwsCallCounter, AwsSettings, MemberSessions};
 use stint_core::catalog::Catalog;
 use stint_core::grant::Journal;
 use stint_core::ids::{AccountId, TransactionId};
-use stint_core::lint::{self, AccountInventory, Finding, ScanSettings, Severity};
+use stint_core::lint::{self, AccountInventory, Finding, ScanSettings, Severity, lint_catalog};
 use stint_core::ports::Clock;
 use stint_core::record::State;
 
-pub use catalog_lint::lint_catalog;
 pub use remedy::{JournalEntry, apply_plan, undo_change};
 pub use report::{sarif, table};
 
@@ -71,7 +69,11 @@ pub struct ScanArgs {
     #[arg(long, value_name = "CHANGE")]
     pub undo: Option<String>,
     /// The role `--apply` and `--undo` assume in each account to change IAM.
-    #[arg(long, env = "STINT_REMEDIATION_ROLE", default_value = "OrganizationAccountAccessRole")]
+    #[arg(
+        long,
+        env = "STINT_REMEDIATION_ROLE",
+        default_value = "OrganizationAccountAccessRole"
+    )]
     pub apply_role: String,
     /// The change journal `--apply` appends to and `--undo` reads.
     #[arg(long, default_value = "stint-scan-journal.jsonl")]
@@ -121,18 +123,35 @@ impl Scanner<'_> {
     pub async fn scan(&self, accounts: &[AccountId], unused_days: u64) -> ScanOutcome {
         let started = Instant::now();
         let calls_before = self.calls.total_calls();
-        let org: BTreeSet<String> = self.catalog.accounts().iter().map(|a| a.id.to_string()).collect();
+        let org: BTreeSet<String> = self
+            .catalog
+            .accounts()
+            .iter()
+            .map(|a| a.id.to_string())
+            .collect();
         let mut outcome = ScanOutcome::default();
         for chunk in accounts.chunks(ACCOUNTS_IN_FLIGHT) {
-            let reads = chunk.iter().map(|a| stint_aws::read_inventory(&self.sessions, a));
-            let read = futures_util::future::join_all(reads).await;
-            for (account, result) in chunk.iter().zip(read) {
-                match result {
-                    Ok(inventory) => outcome.inventories.push(inventory),
-                    Err(e) => outcome.errors.push((account.to_string(), e.to_string())),
+            let mut reads = tokio::task::JoinSet::new();
+            for account in chunk {
+                let (sessions, account) = (self.sessions.clone(), account.clone());
+                reads.spawn(async move {
+                    let read = stint_aws::read_inventory(&sessions, &account).await;
+                    (account, read)
+                });
+            }
+            while let Some(joined) = reads.join_next().await {
+                match joined {
+                    Ok((_, Ok(inventory))) => outcome.inventories.push(inventory),
+                    Ok((account, Err(e))) => {
+                        outcome.errors.push((account.to_string(), e.to_string()))
+                    }
+                    Err(e) => outcome.errors.push(("?".to_owned(), e.to_string())),
                 }
             }
         }
+        outcome
+            .inventories
+            .sort_by(|a, b| a.account.cmp(&b.account));
         for inventory in &outcome.inventories {
             let settings = ScanSettings {
                 now: self.clock.now(),
@@ -140,7 +159,9 @@ impl Scanner<'_> {
                 org_accounts: org.clone(),
                 live_stint_roles: self.live_stint_roles(inventory).await,
             };
-            outcome.findings.extend(lint::lint_account(inventory, &settings));
+            outcome
+                .findings
+                .extend(lint::lint_account(inventory, &settings));
             outcome.resources += inventory.users.len()
                 + inventory.roles.len()
                 + inventory.groups.len()
@@ -155,7 +176,11 @@ impl Scanner<'_> {
     /// The names of the account's /stint/ roles whose grant the ledger holds as live.
     async fn live_stint_roles(&self, inventory: &AccountInventory) -> BTreeSet<String> {
         let mut live = BTreeSet::new();
-        for role in inventory.roles.iter().filter(|r| r.path.starts_with("/stint/")) {
+        for role in inventory
+            .roles
+            .iter()
+            .filter(|r| r.path.starts_with("/stint/"))
+        {
             let Some((_, id)) = role.tags.iter().find(|(k, _)| k == TRANSACTION_TAG) else {
                 continue;
             };
@@ -207,16 +232,32 @@ pub async fn run(
         let sessions = MemberSessions::new(&sdk, calls, &args.apply_role, None);
         return remedy::run(&args, &sessions, clock).await;
     }
-    let sessions = MemberSessions::new(&sdk, calls.clone(), &args.auditor_role, args.external_id.clone());
-    let scanner = Scanner { catalog, journal, clock, sessions, calls };
+    let sessions = MemberSessions::new(
+        &sdk,
+        calls.clone(),
+        &args.auditor_role,
+        args.external_id.clone(),
+    );
+    let scanner = Scanner {
+        catalog,
+        journal,
+        clock,
+        sessions,
+        calls,
+    };
     let accounts = pick_accounts(catalog, &args.accounts)?;
     let outcome = scanner.scan(&accounts, args.unused_days).await;
     if let Some(path) = &args.plan {
         let grace = Duration::from_secs(args.grace_days * 86_400);
         let plan = lint::plan(&outcome.findings, &outcome.inventories, clock.now(), grace);
         let text = serde_json::to_string_pretty(&plan)?;
-        std::fs::write(path, text).with_context(|| format!("writing the plan {}", path.display()))?;
-        eprintln!("stint: wrote {} change(s) to {}", plan.changes.len(), path.display());
+        std::fs::write(path, text)
+            .with_context(|| format!("writing the plan {}", path.display()))?;
+        eprintln!(
+            "stint: wrote {} change(s) to {}",
+            plan.changes.len(),
+            path.display()
+        );
     }
     print!("{}", render(args.format, &outcome.findings, &outcome));
     for (account, error) in &outcome.errors {
@@ -230,7 +271,9 @@ pub async fn run(
         outcome.aws_calls,
         outcome.elapsed.as_secs_f64()
     );
-    let failed = args.fail_on.is_some_and(|s| lint::any_at_least(&outcome.findings, s));
+    let failed = args
+        .fail_on
+        .is_some_and(|s| lint::any_at_least(&outcome.findings, s));
     Ok(if !outcome.errors.is_empty() {
         ExitCode::from(2)
     } else if failed {
@@ -251,32 +294,54 @@ fn render(format: Format, findings: &[Finding], outcome: &ScanOutcome) -> String
                 "resources": outcome.resources,
                 "aws_calls": outcome.aws_calls,
             });
-            format!("{}\n", serde_json::to_string_pretty(&body).unwrap_or_default())
+            format!(
+                "{}\n",
+                serde_json::to_string_pretty(&body).unwrap_or_default()
+            )
         }
-        Format::Sarif => format!("{}\n", serde_json::to_string_pretty(&sarif(findings)).unwrap_or_default()),
+        Format::Sarif => format!(
+            "{}\n",
+            serde_json::to_string_pretty(&sarif(findings)).unwrap_or_default()
+        ),
     }
 }
 
 /// `stint lint …`.
-pub fn run_lint(command: LintCommand, catalog: &Catalog, catalog_path: &std::path::Path) -> ExitCode {
+pub fn run_lint(
+    command: LintCommand,
+    catalog: &Catalog,
+    catalog_path: &std::path::Path,
+) -> ExitCode {
     match command {
         LintCommand::Catalog { format, refuse_at } => {
             let (findings, refused) = lint_catalog(catalog, refuse_at);
             let text = match format {
                 Format::Table => table(&findings),
-                Format::Json => format!("{}\n", serde_json::to_string_pretty(&findings).unwrap_or_default()),
+                Format::Json => format!(
+                    "{}\n",
+                    serde_json::to_string_pretty(&findings).unwrap_or_default()
+                ),
                 Format::Sarif => {
                     let uri = catalog_path.display().to_string();
                     let mut doc = sarif(&findings);
                     report::point_at_file(&mut doc, &uri);
-                    format!("{}\n", serde_json::to_string_pretty(&doc).unwrap_or_default())
+                    format!(
+                        "{}\n",
+                        serde_json::to_string_pretty(&doc).unwrap_or_default()
+                    )
                 }
             };
             print!("{text}");
             for persona in &refused {
-                eprintln!("stint: prod persona {persona} refused: a finding at or above {refuse_at}");
+                eprintln!(
+                    "stint: prod persona {persona} refused: a finding at or above {refuse_at}"
+                );
             }
-            if refused.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+            if refused.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
         }
     }
 }

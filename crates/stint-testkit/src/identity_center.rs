@@ -215,6 +215,7 @@ impl Seeder {
             users.extend(
                 page.account_assignments()
                     .iter()
+                    .filter(|a| a.principal_type() == Some(&PrincipalType::User))
                     .filter_map(|a| a.principal_id().map(str::to_owned)),
             );
             token = page.next_token().map(str::to_owned);

@@ -234,8 +234,17 @@ fn enter(managed: &mut Managed, change: &Change) {
         Change::CreatePermissionSet { name, .. } => {
             managed.permission_sets.entry(name.clone()).or_default();
         }
-        Change::UpdatePermissionSet { name, arn, .. } => {
-            managed.permission_sets.entry(name.clone()).or_default().arn = Some(arn.clone());
+        Change::UpdatePermissionSet {
+            name,
+            arn,
+            provision_to,
+            ..
+        } => {
+            let set = managed.permission_sets.entry(name.clone()).or_default();
+            set.arn = Some(arn.clone());
+            // Not provisioned with the new content until the outcome says so: a failed
+            // provisioning is planned again.
+            set.accounts.retain(|a| !provision_to.contains(a));
         }
         Change::CreateRole { account, name, .. } | Change::UpdateRole { account, name, .. } => {
             managed.roles.insert(super::RoleKey {

@@ -8,6 +8,7 @@ mod conditions;
 mod document;
 mod escalation;
 mod glob;
+mod personas;
 mod plan;
 mod policy;
 mod reference;
@@ -22,6 +23,7 @@ pub use account::{
     lint_account,
 };
 pub use document::{Condition, Principal, Statement, parse_document};
+pub use personas::lint_catalog;
 pub use plan::{Action, Change, PLAN_VERSION, Plan, Previous, any_at_least, plan};
 pub use policy::lint_policy;
 pub use reference::{AccessLevel, ActionInfo, ServiceReference};

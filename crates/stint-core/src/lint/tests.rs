@@ -602,3 +602,27 @@ fn the_plan_deactivates_then_deletes_keys_locks_trust_and_detaches_from_unused_r
     let back: Result<Plan, _> = serde_json::from_str(&text);
     assert!(back.is_ok_and(|b| b == made));
 }
+
+#[test]
+fn the_example_catalogs_prod_deployer_is_refused_at_high_and_passes_at_critical() {
+    let catalog =
+        crate::catalog::Catalog::from_toml(include_str!("../../../../examples/catalog.toml"));
+    let Ok(catalog) = catalog else {
+        panic!("the example catalog does not load");
+    };
+    let (findings, refused) = lint_catalog(&catalog, Severity::High);
+    assert_eq!(refused, ["Product-Deployers"]);
+    let prod: Vec<&str> = findings
+        .iter()
+        .filter(|f| f.resource.starts_with("personas.Product-Deployers.prod"))
+        .map(|f| f.rule)
+        .collect();
+    assert!(
+        prod.contains(&"STINT-C001") && prod.contains(&"STINT-P006"),
+        "{prod:?}"
+    );
+    let escalation = findings.iter().find(|f| f.rule == "STINT-P006");
+    assert!(escalation.is_some_and(|f| f.evidence.contains("lambda:updatefunctioncode")));
+    let (_, refused) = lint_catalog(&catalog, Severity::Critical);
+    assert!(refused.is_empty());
+}

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod audit;
+mod catalog_sync;
 mod cli;
 mod crash;
 mod deprovision;
