@@ -85,6 +85,30 @@ impl IdentityStoreDirectory {
     }
 }
 
+impl IdentityStoreDirectory {
+    /// IsMemberInGroups for one user and one group, asked afresh.
+    async fn is_member_of(
+        &self,
+        user_id: &str,
+        group_id: &str,
+        group_name: &str,
+    ) -> Result<bool, PortError> {
+        let found = self
+            .client
+            .is_member_in_groups()
+            .identity_store_id(&self.identity_store_id)
+            .member_id(MemberId::UserId(user_id.to_owned()))
+            .group_ids(group_id)
+            .send()
+            .await
+            .map_err(|e| port_error(format!("checking membership of {group_name}"), e))?;
+        Ok(found
+            .results()
+            .iter()
+            .any(|r| r.group_id() == Some(group_id) && r.membership_exists()))
+    }
+}
+
 fn unique_attribute(path: &str, value: &str) -> Result<AlternateIdentifier, PortError> {
     let attribute = UniqueAttribute::builder()
         .attribute_path(path)
@@ -134,19 +158,9 @@ impl Directory for IdentityStoreDirectory {
         let Some(group_id) = self.group_id(group_name).await? else {
             return Ok(Membership::NoSuchGroup);
         };
-        let found = self
-            .client
-            .is_member_in_groups()
-            .identity_store_id(&self.identity_store_id)
-            .member_id(MemberId::UserId(user.user_id.clone()))
-            .group_ids(&group_id)
-            .send()
-            .await
-            .map_err(|e| port_error(format!("checking membership of {group_name}"), e))?;
-        let member = found
-            .results()
-            .iter()
-            .any(|r| r.group_id() == Some(group_id.as_str()) && r.membership_exists());
+        let member = self
+            .is_member_of(&user.user_id, &group_id, group_name)
+            .await?;
         Ok(if member {
             Membership::Member
         } else {
@@ -240,18 +254,7 @@ impl GroupMembers for IdentityStoreDirectory {
     }
 
     async fn is_member(&self, membership: &GroupMembership) -> Result<bool, PortError> {
-        let found = self
-            .client
-            .is_member_in_groups()
-            .identity_store_id(&self.identity_store_id)
-            .member_id(MemberId::UserId(membership.user_id.clone()))
-            .group_ids(&membership.group_id)
-            .send()
+        self.is_member_of(&membership.user_id, &membership.group_id, &membership.group)
             .await
-            .map_err(|e| port_error(format!("checking membership of {}", membership.group), e))?;
-        Ok(found
-            .results()
-            .iter()
-            .any(|r| r.group_id() == Some(membership.group_id.as_str()) && r.membership_exists()))
     }
 }

@@ -205,7 +205,10 @@ async fn authorization_details(
             inventory.policies.push(ManagedPolicy {
                 name: p.policy_name().unwrap_or_default().to_owned(),
                 arn: p.arn().unwrap_or_default().to_owned(),
-                attachments: p.attachment_count().unwrap_or_default().max(0) as usize,
+                // A permissions boundary in use counts: it is not "attached to nothing".
+                attachments: (p.attachment_count().unwrap_or_default()
+                    + p.permissions_boundary_usage_count().unwrap_or_default())
+                .max(0) as usize,
                 document: document(default.and_then(|v| v.document())),
             });
         }

@@ -18,7 +18,7 @@ mod stats;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
-use figures::{auth, dynamo, faults, lambda, load, people, reap, startup, verify};
+use figures::{auth, dynamo, faults, lambda, load, people, reap, startup, verify, web};
 
 #[derive(Parser)]
 #[command(
@@ -57,6 +57,8 @@ enum OnRuntime {
     Dynamo(args::TwoServers),
     /// People's access: request to active, its floor, calls per activation and expiry, many at once.
     People(people::PeopleArgs),
+    /// The web page: time to first byte of each page signed in, and its weight.
+    Web(web::WebArgs),
 }
 
 impl OnRuntime {
@@ -70,6 +72,7 @@ impl OnRuntime {
             Self::Lambda(args) => lambda::run(&args).await,
             Self::Dynamo(args) => dynamo::run(&args).await,
             Self::People(args) => people::run(&args).await,
+            Self::Web(args) => web::run(&args).await,
         }
     }
 }

@@ -288,7 +288,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         // The catalog alone: no ledger, no AWS.
         Command::Lint { command } => {
             let catalog = stint_server::app::load_catalog(&cli.global.catalog)?;
-            return Ok(stint_server::scan_cli::run_lint(command, &catalog, &cli.global.catalog));
+            return Ok(stint_server::scan_cli::run_lint(
+                command,
+                &catalog,
+                &cli.global.catalog,
+            ));
         }
         command => command,
     };
@@ -335,14 +339,24 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => return init_ledger(&target, &cli.global).await,
         Command::Lint { command } => {
             let catalog = &app.ops.cases.catalog;
-            return Ok(stint_server::scan_cli::run_lint(command, catalog, &cli.global.catalog));
+            return Ok(stint_server::scan_cli::run_lint(
+                command,
+                catalog,
+                &cli.global.catalog,
+            ));
         }
         Command::Scan(args) => {
             let cases = &app.ops.cases;
             let aws = settings(&cli.global).aws;
             let clock = stint_server::clock::SystemClock;
-            return stint_server::scan_cli::run(*args, &cases.catalog, &cases.journal, &clock, &aws)
-                .await;
+            return stint_server::scan_cli::run(
+                *args,
+                &cases.catalog,
+                &cases.journal,
+                &clock,
+                &aws,
+            )
+            .await;
         }
         Command::Provision {
             email,

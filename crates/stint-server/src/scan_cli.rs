@@ -87,7 +87,7 @@ pub enum LintCommand {
     Catalog {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
-        #[arg(long, default_value = "high", value_parser = parse_severity)]
+        #[arg(long, default_value = "critical", value_parser = parse_severity)]
         refuse_at: Severity,
     },
 }

@@ -151,19 +151,8 @@ impl Seeder {
         permission_set_arn: &str,
         user_id: &str,
     ) -> Result<(), Error> {
-        let instance = self.sso_instance().await?;
-        self.sso_admin()
-            .create_account_assignment()
-            .instance_arn(instance)
-            .target_id(account)
-            .target_type(TargetType::AwsAccount)
-            .permission_set_arn(permission_set_arn)
-            .principal_type(PrincipalType::User)
-            .principal_id(user_id)
-            .send()
+        self.assign_principal(account, permission_set_arn, PrincipalType::User, user_id)
             .await
-            .map_err(Error::emulator(format!("assigning {user_id} on {account}")))?;
-        Ok(())
     }
 
     /// Assigns a permission set to a group on an account: the standing assignment an access
@@ -174,6 +163,17 @@ impl Seeder {
         permission_set_arn: &str,
         group_id: &str,
     ) -> Result<(), Error> {
+        self.assign_principal(account, permission_set_arn, PrincipalType::Group, group_id)
+            .await
+    }
+
+    async fn assign_principal(
+        &self,
+        account: &str,
+        permission_set_arn: &str,
+        principal_type: PrincipalType,
+        principal_id: &str,
+    ) -> Result<(), Error> {
         let instance = self.sso_instance().await?;
         self.sso_admin()
             .create_account_assignment()
@@ -181,12 +181,12 @@ impl Seeder {
             .target_id(account)
             .target_type(TargetType::AwsAccount)
             .permission_set_arn(permission_set_arn)
-            .principal_type(PrincipalType::Group)
-            .principal_id(group_id)
+            .principal_type(principal_type)
+            .principal_id(principal_id)
             .send()
             .await
             .map_err(Error::emulator(format!(
-                "assigning {group_id} on {account}"
+                "assigning {principal_id} on {account}"
             )))?;
         Ok(())
     }

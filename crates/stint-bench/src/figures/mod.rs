@@ -13,6 +13,7 @@
 //! - `dynamo`: 11-12, DynamoDB calls per provisioning, and its latency against SQLite's.
 //! - `people`: 13-16, people's access: request to active (auto-approved and approved), its
 //!   bare-SDK floor, AWS calls and ledger writes per activation and expiry, many at once.
+//! - `web`: 17, the web page: time to first byte of each page signed in, and its weight.
 
 pub mod auth;
 pub mod dynamo;
@@ -25,3 +26,4 @@ pub mod people;
 pub mod reap;
 pub mod startup;
 pub mod verify;
+pub mod web;

@@ -623,9 +623,18 @@ impl PeopleAccess {
             }
             Err(error) => error,
         };
+        let stored = self.journal.find(&grant_id).await?;
+        // The write that started the grant landed though its answer was lost: it is live.
+        if let Some(started) = stored.as_ref().filter(|g| g.state == State::Provisioned) {
+            return Ok(Decided {
+                request: approved,
+                grant: Some(started.clone()),
+                joined: None,
+            });
+        }
         // Nothing was written (another approver got there first, or the assignment is busy
         // for another grant): nothing to clean up, the request is as it was.
-        if self.journal.find(&grant_id).await?.is_none() {
+        if stored.is_none() {
             let now_stored = self.load(&approved.id).await?;
             if now_stored.state != RequestState::Requested {
                 return Err(BrokerError::new(

@@ -22,6 +22,9 @@ pub struct FieldDiff {
     pub after: Value,
 }
 
+/// One change to one resource. Variants differ in size (a deletion names, an update carries
+/// both states); a plan holds a few dozen, so they are not boxed.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Change {

@@ -117,7 +117,7 @@ impl Web {
         let public_url = env("STINT_PUBLIC_URL").map(|u| u.trim().trim_end_matches('/').to_owned());
         if let Some(url) = public_url.as_deref().filter(|u| !is_https_or_loopback(u)) {
             tracing::error!(
-                "STINT_PUBLIC_URL {url} must be https (or http on loopback): session cookies are Secure; the web page is off"
+                "STINT_PUBLIC_URL {url} must be an https origin (or http on loopback), with no path: session cookies are Secure and the page's routes are at the root; the web page is off"
             );
             return None;
         }
@@ -180,8 +180,11 @@ fn is_https_or_loopback(url: &str) -> bool {
     let Ok(parsed) = reqwest::Url::parse(url) else {
         return false;
     };
-    parsed.scheme() == "https"
-        || (parsed.scheme() == "http"
+    // An origin only: the page's routes are at the root.
+    let bare = parsed.path() == "/" && parsed.query().is_none() && parsed.fragment().is_none();
+    bare && parsed.scheme() == "https"
+        || (bare
+            && parsed.scheme() == "http"
             && matches!(parsed.host_str(), Some("127.0.0.1" | "localhost" | "[::1]")))
 }
 
@@ -226,4 +229,29 @@ async fn stylesheet() -> impl IntoResponse {
         ],
         views::STYLESHEET,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_public_url_is_an_https_origin_or_loopback() {
+        assert!(is_https_or_loopback("https://stint.example.com"));
+        assert!(is_https_or_loopback("http://127.0.0.1:8080"));
+        assert!(!is_https_or_loopback("http://stint.example.com"));
+        assert!(!is_https_or_loopback("https://example.com/stint"));
+        assert!(!is_https_or_loopback("stint.example.com"));
+    }
+
+    #[test]
+    fn the_policy_allows_forms_to_the_provider_only_and_no_scripts() {
+        let csp = content_security_policy("https://login.example.com/tenant/v2.0");
+        assert!(
+            csp.contains("form-action 'self' https://login.example.com;"),
+            "{csp}"
+        );
+        assert!(csp.contains("default-src 'none'") && !csp.contains("script-src"));
+        assert!(csp.contains("frame-ancestors 'none'"));
+    }
 }

@@ -25,5 +25,6 @@ mod rejections;
 mod replicas;
 mod retries;
 mod runner;
+mod scan;
 mod slack;
 mod web;

@@ -34,7 +34,7 @@ impl PeopleApp {
     }
 
     /// Moves the broker's clock and runs one reaper pass; answers how many grants expired.
-    async fn expire_after(&self, elapsed: Duration) -> u64 {
+    pub(crate) async fn expire_after(&self, elapsed: Duration) -> u64 {
         self.app.clock.advance(elapsed);
         let report = self
             .app

@@ -6,7 +6,6 @@
 use std::time::Duration;
 
 use stint_api::{AccessRequestInput, ClientError};
-use stint_core::grant::ReapSettings;
 use stint_testkit::fault_proxy::FaultProxy;
 
 use crate::harness::{
@@ -78,19 +77,6 @@ async fn members(people: &PeopleApp, group: &str) -> Vec<String> {
         .collect()
 }
 
-async fn reap_after(people: &PeopleApp, elapsed: Duration) -> u64 {
-    people.app.clock.advance(elapsed);
-    let report = people
-        .app
-        .app
-        .ops
-        .reap(&ReapSettings::default())
-        .await
-        .unwrap();
-    assert_eq!(report.errors, 0, "{report:?}");
-    report.expired
-}
-
 #[tokio::test]
 async fn membership_grants_are_group_memberships_shared_and_removed_by_the_last_to_end() {
     let (people, group) = membership_app(None).await;
@@ -128,12 +114,12 @@ async fn membership_grants_are_group_memberships_shared_and_removed_by_the_last_
         "one membership for both"
     );
 
-    assert_eq!(reap_after(&people, Duration::from_secs(3601)).await, 1);
+    assert_eq!(people.expire_after(Duration::from_secs(3601)).await, 1);
     assert_eq!(
         members(&people, &group).await,
         vec![people.app.users.alice.clone()]
     );
-    assert_eq!(reap_after(&people, Duration::from_secs(3600)).await, 1);
+    assert_eq!(people.expire_after(Duration::from_secs(3600)).await, 1);
     assert!(
         members(&people, &group).await.is_empty(),
         "the last grant took it away"
@@ -158,7 +144,7 @@ async fn a_member_from_before_stint_keeps_the_membership_after_the_grant() {
         .await
         .unwrap();
     assert_eq!(asked.grant.unwrap().held.as_deref(), Some("standing"));
-    assert_eq!(reap_after(&people, Duration::from_secs(3601)).await, 1);
+    assert_eq!(people.expire_after(Duration::from_secs(3601)).await, 1);
     assert_eq!(members(&people, &group).await, vec![alice.clone()]);
 }
 
