@@ -7,6 +7,8 @@
 //! `policy`, `subject`, `record` → `notice` → `catalog`, `audit`, `ports` → `grant` (shared
 //! by every flow) → `outbox`, `pipeline`, `access` (one room per flow) → `wiring`;
 //! `lint` (policy, trust-policy and account findings) reads only `catalog` and below.
+//! `estate` (permission sets and member roles from the catalog: plan, apply) uses `catalog`,
+//! `policy`, `ports` and `record`, and no grant or flow.
 
 pub mod access;
 pub mod audit;

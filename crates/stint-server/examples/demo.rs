@@ -38,8 +38,9 @@ async fn main() -> anyhow::Result<()> {
         ["assignments", endpoint, catalog, account] => {
             assignments(endpoint, catalog, account).await
         }
+        ["members", endpoint, catalog, group] => members(endpoint, catalog, group).await,
         _ => bail!(
-            "usage: demo seed ENDPOINT CATALOG | demo whoami ENDPOINT | demo people ENDPOINT CATALOG | demo provider | demo assignments ENDPOINT CATALOG ACCOUNT"
+            "usage: demo seed ENDPOINT CATALOG | demo whoami ENDPOINT | demo people ENDPOINT CATALOG | demo provider | demo assignments ENDPOINT CATALOG ACCOUNT | demo members ENDPOINT CATALOG GROUP"
         ),
     }
 }
@@ -127,7 +128,9 @@ async fn seed_people(endpoint: &str, catalog_path: &str) -> anyhow::Result<()> {
             // assignment, as an administrator sets it up once.
             if let Some(access_group) = persona.access_group(&account.id) {
                 let group = seeder.group(store, access_group).await?;
-                seeder.assign_group(account.id.as_str(), &arn, &group).await?;
+                seeder
+                    .assign_group(account.id.as_str(), &arn, &group)
+                    .await?;
                 println!(
                     "access group {access_group} (assigned {} on {})",
                     persona.permission_set, account.id
@@ -154,6 +157,28 @@ async fn assignments(endpoint: &str, catalog_path: &str, account: &str) -> anyho
         for user in seeder.assigned_users(account, &arn).await? {
             let name = seeder.user_name(&catalog.identity_store_id, &user).await?;
             println!("{name}\t{}\t{account}", persona.permission_set);
+        }
+    }
+    Ok(())
+}
+
+/// The user names of `group`'s members, as the identity store lists them.
+async fn members(endpoint: &str, catalog_path: &str, group: &str) -> anyhow::Result<()> {
+    let catalog = load_catalog(catalog_path)?;
+    let store = &catalog.identity_store_id;
+    let seeder = Seeder::connect(endpoint).await;
+    let group_id = seeder.group_id(store, group).await?;
+    let listed = seeder
+        .identity_store
+        .list_group_memberships()
+        .identity_store_id(store)
+        .group_id(&group_id)
+        .send()
+        .await
+        .with_context(|| format!("listing the members of {group}"))?;
+    for membership in listed.group_memberships() {
+        if let Some(aws_sdk_identitystore::types::MemberId::UserId(user)) = membership.member_id() {
+            println!("{}\t{group}", seeder.user_name(store, user).await?);
         }
     }
     Ok(())

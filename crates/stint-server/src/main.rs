@@ -285,14 +285,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ledger {
             command: LedgerCommand::Init { target },
         } => return init_ledger(&target, &cli.global).await,
-        // The catalog alone: no ledger, no AWS.
+        // Documents and the catalog alone: no ledger, no AWS.
         Command::Lint { command } => {
-            let catalog = stint_server::app::load_catalog(&cli.global.catalog)?;
-            return Ok(stint_server::scan_cli::run_lint(
-                command,
-                &catalog,
-                &cli.global.catalog,
-            ));
+            return stint_server::scan_cli::run_lint(command, &cli.global.catalog);
         }
         command => command,
     };
@@ -338,12 +333,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             command: LedgerCommand::Init { target },
         } => return init_ledger(&target, &cli.global).await,
         Command::Lint { command } => {
-            let catalog = &app.ops.cases.catalog;
-            return Ok(stint_server::scan_cli::run_lint(
-                command,
-                catalog,
-                &cli.global.catalog,
-            ));
+            return stint_server::scan_cli::run_lint(command, &cli.global.catalog);
         }
         Command::Scan(args) => {
             let cases = &app.ops.cases;

@@ -90,6 +90,17 @@ pub enum LintCommand {
         #[arg(long, default_value = "critical", value_parser = parse_severity)]
         refuse_at: Severity,
     },
+    /// Lint policy documents: each FILE holds one policy, or a JSON object of name → policy
+    /// (a corpus). Trust policies are linted with `--trust`.
+    Policy {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+        /// The documents are trust policies.
+        #[arg(long)]
+        trust: bool,
+    },
 }
 
 fn parse_severity(text: &str) -> Result<Severity, String> {
@@ -306,15 +317,64 @@ fn render(format: Format, findings: &[Finding], outcome: &ScanOutcome) -> String
     }
 }
 
-/// `stint lint …`.
-pub fn run_lint(
-    command: LintCommand,
-    catalog: &Catalog,
-    catalog_path: &std::path::Path,
-) -> ExitCode {
-    match command {
+/// The named documents of `files` (one policy each, or a JSON object of name → policy).
+fn documents(files: &[PathBuf]) -> anyhow::Result<Vec<(String, String)>> {
+    let mut found = Vec::new();
+    for path in files {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let name = path.display().to_string();
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        match value.as_object() {
+            Some(map) if !map.contains_key("Statement") => {
+                for (key, doc) in map {
+                    found.push((format!("{name}:{key}"), doc.to_string()));
+                }
+            }
+            _ => found.push((name, text)),
+        }
+    }
+    Ok(found)
+}
+
+fn lint_files(files: &[PathBuf], format: Format, trust: bool) -> ExitCode {
+    let docs = match documents(files) {
+        Ok(docs) => docs,
+        Err(e) => {
+            eprintln!("stint: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let context = lint::TrustContext::default();
+    let mut findings: Vec<Finding> = docs
+        .iter()
+        .flat_map(|(name, doc)| match trust {
+            true => lint::lint_trust(name, doc, &context),
+            false => lint::lint_policy(name, doc),
+        })
+        .collect();
+    lint::sort_findings(&mut findings);
+    let outcome = ScanOutcome::default();
+    print!("{}", render(format, &findings, &outcome));
+    eprintln!(
+        "stint: {} finding(s) in {} document(s)",
+        findings.len(),
+        docs.len()
+    );
+    ExitCode::SUCCESS
+}
+
+/// `stint lint …`: the catalog is read only for `lint catalog`.
+pub fn run_lint(command: LintCommand, catalog_path: &std::path::Path) -> anyhow::Result<ExitCode> {
+    Ok(match command {
+        LintCommand::Policy {
+            files,
+            format,
+            trust,
+        } => lint_files(&files, format, trust),
         LintCommand::Catalog { format, refuse_at } => {
-            let (findings, refused) = lint_catalog(catalog, refuse_at);
+            let catalog = crate::app::load_catalog(catalog_path)?;
+            let (findings, refused) = lint_catalog(&catalog, refuse_at);
             let text = match format {
                 Format::Table => table(&findings),
                 Format::Json => format!(
@@ -343,5 +403,5 @@ pub fn run_lint(
                 ExitCode::from(1)
             }
         }
-    }
+    })
 }

@@ -266,6 +266,16 @@ fn plan_roles(desired: &Desired, live: &Live, managed: &Managed, adopt: bool, pl
 }
 
 fn diff(field: &str, before: Value, after: Value, out: &mut Vec<FieldDiff>) {
+    let empty = |v: &Value| match v {
+        Value::Null => true,
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+        _ => false,
+    };
+    // A new resource's empty fields say nothing.
+    if before.is_null() && empty(&after) {
+        return;
+    }
     if before != after {
         out.push(FieldDiff {
             field: field.to_owned(),

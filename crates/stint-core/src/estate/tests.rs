@@ -360,3 +360,58 @@ impl EmptyPlan for (super::plan::Plan, Managed) {
         self.0.is_empty()
     }
 }
+
+#[test]
+fn the_member_roles_template_decides_by_account_id_for_a_stack_set() {
+    let templates = super::cloudformation::templates(&catalog(LANDING));
+    assert_eq!(
+        templates.keys().copied().collect::<Vec<_>>(),
+        [
+            "member-roles.template.json",
+            "permission-sets.template.json"
+        ]
+    );
+    let members = &templates["member-roles.template.json"];
+    expect![[r#"
+        {
+          "InProductDeployers": {
+            "Fn::Or": [
+              {
+                "Fn::Equals": [
+                  {
+                    "Ref": "AWS::AccountId"
+                  },
+                  "222222222222"
+                ]
+              },
+              {
+                "Fn::Equals": [
+                  {
+                    "Ref": "AWS::AccountId"
+                  },
+                  "333333333333"
+                ]
+              }
+            ]
+          },
+          "IsProd": {
+            "Fn::Equals": [
+              {
+                "Ref": "AWS::AccountId"
+              },
+              "333333333333"
+            ]
+          }
+        }"#]].assert_eq(&pretty(&members["Conditions"]));
+    let role = &members["Resources"]["RoleProductDeployers"];
+    assert_eq!(role["Condition"], "InProductDeployers");
+    assert_eq!(
+        role["Properties"]["AssumeRolePolicyDocument"]["Fn::If"][0],
+        "IsProd"
+    );
+    let sets = &templates["permission-sets.template.json"]["Resources"];
+    assert_eq!(
+        sets["PermissionSetAcmeProductDeployers"]["Properties"]["InlinePolicy"]["Statement"][0]["Sid"],
+        "StintSwitchRole"
+    );
+}

@@ -385,6 +385,32 @@ mod tests {
     use super::*;
     use time::macros::datetime;
 
+    fn row(state: &str, account: &str, persona: &str, requester: &str) -> TransactionView {
+        serde_json::from_value(serde_json::json!({
+            "id": "t", "kind": "provision", "state": state, "version": 1,
+            "account_id": "111111111111", "account_name": account, "group_type": persona,
+            "requester": requester, "branch": null, "role_name": "r", "role_arn": null,
+            "ttl_seconds": 3600, "created_at": "x", "updated_at": "x", "expires_at": null,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn filters_match_state_exactly_and_the_rest_by_part() {
+        let grant = row("provisioned", "workload-prod", "Product-Deployers", "alice@example.com");
+        let filters = |state: &str, account: &str, requester: &str| GrantFilters {
+            state: Some(state.to_owned()),
+            account: Some(account.to_owned()),
+            persona: None,
+            requester: Some(requester.to_owned()),
+        };
+        assert!(matches_filters(&grant, &GrantFilters::default()));
+        assert!(matches_filters(&grant, &filters("provisioned", "prod", "ALICE")));
+        assert!(matches_filters(&grant, &filters("", "1111", "")));
+        assert!(!matches_filters(&grant, &filters("provision", "", "")));
+        assert!(!matches_filters(&grant, &filters("", "", "bob")));
+    }
+
     #[test]
     fn time_left_is_in_minutes_and_says_when_it_ended() {
         let now = datetime!(2026-01-01 10:00:00 UTC);
