@@ -264,9 +264,9 @@ def extract(template_path: Path, out_dir: Path) -> list[dict[str, str]]:
             (out_dir / entry["parliament_file"]).write_text(json.dumps(copy, indent=2) + "\n")
         found.append(entry)
 
+    # Every resource, whatever its condition says under the default parameters: all that a
+    # stack can deploy is linted.
     for logical_id, resource in template.resources.items():
-        if "Condition" in resource and not template.conditions[resource["Condition"]]:
-            continue
         kind = resource.get("Type")
         props = resource.get("Properties", {})
         marked = (resource.get("Metadata") or {}).get("StintLint", {}).get("Kind")

@@ -4,10 +4,12 @@
 //! SDK errors stop here: they become `PortError`s with what stint was doing and the AWS error
 //! code and message.
 
+mod analyzer;
 mod calls;
 mod directory;
 mod dynamo;
 mod error;
+mod group_members;
 mod iam;
 mod member_roles;
 mod permission_sets;
@@ -23,9 +25,11 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
+pub use analyzer::read_analyzer_findings;
 pub use calls::{AwsCallCounter, CallCount, LATENCY_BUCKETS};
 pub use directory::IdentityStoreDirectory;
 pub use dynamo::{DynamoLedger, TableInit};
+pub use group_members::IdentityStoreGroups;
 pub use iam::IamRoleProvisioner;
 pub use permission_sets::IdentityCenterEstate;
 pub use scan::{MemberSessions, read_inventory};

@@ -52,8 +52,11 @@ impl MemberSessions {
         }
     }
 
-    /// An IAM client acting as the role in `account` (a one-hour session).
-    pub async fn iam(&self, account: &AccountId) -> Result<IamClient, PortError> {
+    /// Credentials of a one-hour session of the role in `account`.
+    pub async fn credentials(
+        &self,
+        account: &AccountId,
+    ) -> Result<aws_credential_types::Credentials, PortError> {
         let role_arn = format!("arn:aws:iam::{account}:role/{}", self.role_name);
         let context = format!("assuming {role_arn}");
         let out = self
@@ -69,18 +72,38 @@ impl MemberSessions {
         let creds = out
             .credentials()
             .ok_or_else(|| PortError::new(&context, "STS returned no credentials"))?;
-        let provider = aws_credential_types::Credentials::new(
+        Ok(aws_credential_types::Credentials::new(
             creds.access_key_id(),
             creds.secret_access_key(),
             Some(creds.session_token().to_owned()),
             None,
             "stint-scan",
-        );
+        ))
+    }
+
+    /// An IAM client acting as the role in `account`.
+    pub async fn iam(&self, account: &AccountId) -> Result<IamClient, PortError> {
         let config = aws_sdk_iam::config::Builder::from(&self.sdk)
-            .credentials_provider(provider)
+            .credentials_provider(self.credentials(account).await?)
             .interceptor(self.counter.clone())
             .build();
         Ok(IamClient::from_conf(config))
+    }
+
+    /// An Access Analyzer client acting as the role in `account`; `endpoint` overrides where
+    /// it goes (a stand-in in tests: the emulator has no Access Analyzer).
+    pub async fn access_analyzer(
+        &self,
+        account: &AccountId,
+        endpoint: Option<&str>,
+    ) -> Result<aws_sdk_accessanalyzer::Client, PortError> {
+        let mut config = aws_sdk_accessanalyzer::config::Builder::from(&self.sdk)
+            .credentials_provider(self.credentials(account).await?)
+            .interceptor(self.counter.clone());
+        if let Some(url) = endpoint {
+            config = config.endpoint_url(url);
+        }
+        Ok(aws_sdk_accessanalyzer::Client::from_conf(config.build()))
     }
 }
 

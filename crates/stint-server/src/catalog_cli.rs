@@ -1,6 +1,7 @@
 //! `stint catalog`: the catalog as the single source of what people's access is made of.
 //! `plan` reads Identity Center and the member accounts' target roles and prints what `apply`
-//! would create, change and delete (text, or `--json`); `apply` makes it so, recording every
+//! would create, change and delete (text, or `--json`), and for each persona limited to a
+//! pilot group who would gain and lose access when the pilot is lifted; `apply` makes it so, recording every
 //! change in the ledger; `export` writes the same as CloudFormation templates.
 //!
 //! Exit codes (`plan`, as `terraform plan -detailed-exitcode`): 0 nothing would change, 2
@@ -13,12 +14,13 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::{Subcommand, ValueEnum};
-use stint_aws::{AwsCallCounter, DynamoLedger, IdentityCenterEstate};
+use stint_aws::{AwsCallCounter, DynamoLedger, IdentityCenterEstate, IdentityStoreGroups};
 use stint_core::catalog::Catalog;
 use stint_core::estate::apply::Estate;
 use stint_core::estate::cloudformation;
 use stint_core::estate::desired::desired;
 use stint_core::estate::managed::Managed;
+use stint_core::estate::pilot::{PilotReport, pilot_reports, render_pilots};
 use stint_core::estate::plan::render;
 use stint_core::ports::Ledger;
 
@@ -81,11 +83,17 @@ async fn run_inner(command: CatalogCommand, settings: Settings) -> anyhow::Resul
     match command {
         CatalogCommand::Plan { json, adopt } => {
             let (plan, _) = estate.plan(&want, adopt).await?;
+            let pilots = pilots(&catalog, &settings).await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&plan)?);
+                let mut out = serde_json::to_value(&plan)?;
+                if let Some(map) = out.as_object_mut() {
+                    map.insert("pilots".to_owned(), serde_json::to_value(&pilots)?);
+                }
+                println!("{}", serde_json::to_string_pretty(&out)?);
             } else {
-                print!("{}", render(&plan));
+                print!("{}{}", render(&plan), render_pilots(&pilots));
             }
+            // A pilot is information, not a change: it is lifted in the catalog.
             Ok(if plan.is_empty() {
                 ExitCode::SUCCESS
             } else {
@@ -102,6 +110,21 @@ async fn run_inner(command: CatalogCommand, settings: Settings) -> anyhow::Resul
         }
         CatalogCommand::Export { .. } => Ok(ExitCode::SUCCESS),
     }
+}
+
+/// Who would gain and lose each piloted persona when its pilot is lifted (no calls without
+/// `[pilots]`).
+async fn pilots(catalog: &Catalog, settings: &Settings) -> anyhow::Result<Vec<PilotReport>> {
+    if catalog.pilots().is_empty() {
+        return Ok(Vec::new());
+    }
+    let sdk = stint_aws::load_sdk_config(&settings.aws).await;
+    let groups = IdentityStoreGroups::new(
+        &sdk,
+        AwsCallCounter::default(),
+        catalog.identity_store_id.clone(),
+    );
+    Ok(pilot_reports(catalog, &groups).await?)
 }
 
 async fn estate(catalog: &Catalog, settings: &Settings) -> anyhow::Result<Estate> {

@@ -10,6 +10,11 @@
 //! session, as over HTTP. Each invocation needs a fresh token (a token is used once), and no
 //! answer is stored: credentials never rest in the ledger. A `deprovision` event without a
 //! `transaction_id` is the give-back step: it ends every grant of the job.
+//!
+//! `people` serves people's part of the HTTP API (`/v1/requests…`, `/v1/grants`,
+//! `/v1/eligibility`) behind a Lambda function URL, with the HTTP handlers themselves
+//! (`function_url.rs`). Only a request bearing an ID token of the catalog's `[people]` issuer
+//! gets through (then verified as over HTTP): no operator or pipeline route is reachable there.
 
 use serde_json::{Map, Value};
 use stint_core::error::{BrokerError, ErrorCode};
@@ -17,6 +22,7 @@ use stint_core::grant::{Caller, ReapSettings};
 use stint_core::pipeline::JobContext;
 
 use crate::app::App;
+use crate::function_url::{self, UrlRequest};
 use crate::wire::{self, DeprovisionInput, ProvisionInput};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,15 +30,17 @@ pub enum Function {
     Provision,
     Deprovision,
     Reap,
+    People,
 }
 
 impl Function {
-    /// From `provision`, `stint-provision`, or any function name ending in one of the three.
+    /// From `provision`, `stint-provision`, or any function name ending in one of the four.
     pub fn from_name(name: &str) -> Option<Self> {
         [
             ("provision", Self::Provision),
             ("deprovision", Self::Deprovision),
             ("reap", Self::Reap),
+            ("people", Self::People),
         ]
         .into_iter()
         .filter(|(suffix, _)| name.ends_with(suffix))
@@ -43,6 +51,9 @@ impl Function {
 
 /// Handles one event. Never fails: every outcome is an answer for the workflow to read.
 pub async fn handle(app: &App, function: Function, event: Value) -> Value {
+    if function == Function::People {
+        return people(app, event).await;
+    }
     if function == Function::Reap {
         return match app.ops.reap(&ReapSettings::default()).await {
             Ok(report) => serde_json::to_value(report).unwrap_or_default(),
@@ -114,14 +125,50 @@ async fn run(
             Ok(input) => app.ops.deprovision(&input, caller).await.map(to_value),
             Err(e) => return malformed(e),
         },
-        Function::Reap => {
+        Function::Reap | Function::People => {
             return wire::error_body(&BrokerError::new(
                 ErrorCode::MalformedRequest,
-                "reap takes no request",
+                "this function takes no pipeline request",
             ));
         }
     };
     answer.unwrap_or_else(|error| wire::error_body(&error))
+}
+
+/// A function URL request for people's part of the API, let through only with a person's
+/// ID token: without `[oidc]` a request without one would be the local operator.
+async fn people(app: &App, event: Value) -> Value {
+    let refuse = |error: BrokerError| {
+        let status = crate::http::status_of(error.class());
+        function_url::answer(status, wire::error_body(&error))
+    };
+    let Some(request) = UrlRequest::from_event(&event) else {
+        return refuse(BrokerError::new(
+            ErrorCode::MalformedRequest,
+            "the people function answers Lambda function URL requests only",
+        ));
+    };
+    let Some((verifier, _)) = &app.people_verifier else {
+        return refuse(BrokerError::new(
+            ErrorCode::PeopleNotEnabled,
+            "the catalog has no [people] section",
+        ));
+    };
+    let from_people = request
+        .header("authorization")
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .and_then(crate::http::unverified_issuer)
+        .is_some_and(|iss| iss == verifier.issuer());
+    if !from_people && request.path != "/healthz" {
+        return refuse(BrokerError::new(
+            ErrorCode::MissingToken,
+            "send your ID token from the organisation's identity provider as Authorization: Bearer (stint login)",
+        ));
+    }
+    function_url::serve(crate::http::people_router(app.clone()), request).await
 }
 
 fn to_value(answer: impl serde::Serialize) -> Value {

@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod clock;
+pub mod function_url;
 pub mod http;
 pub mod lambda;
 pub mod ledger;

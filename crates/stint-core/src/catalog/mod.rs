@@ -95,6 +95,8 @@ pub struct Catalog {
     /// Identity Center permission sets `stint catalog apply` keeps, by name.
     permission_sets: BTreeMap<String, PermissionSetDef>,
     landing: Option<Landing>,
+    /// Persona -> the pilot group its eligibility is limited to (`[pilots]`).
+    pilots: BTreeMap<GroupType, String>,
 }
 
 impl Catalog {
@@ -159,6 +161,16 @@ impl Catalog {
         self.landing.as_ref()
     }
 
+    /// The pilot group `persona`'s eligibility is limited to, while a rollout is tried.
+    pub fn pilot_group(&self, persona: &GroupType) -> Option<&str> {
+        self.pilots.get(persona).map(String::as_str)
+    }
+
+    /// Every persona limited to a pilot group, with the group.
+    pub fn pilots(&self) -> &BTreeMap<GroupType, String> {
+        &self.pilots
+    }
+
     pub fn pipeline_rules(&self) -> &[PipelineRule] {
         &self.pipelines
     }
@@ -203,12 +215,14 @@ impl Catalog {
                 managed_limit: raw.managed_policies_per_role,
             },
         )?;
+        let pilots = permission_sets::validate_pilots(raw.pilots, people.as_ref())?;
         Ok(Self {
             people,
             notifications,
             slack,
             permission_sets,
             landing,
+            pilots,
             oidc,
             identities,
             pipelines,

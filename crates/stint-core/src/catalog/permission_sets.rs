@@ -14,7 +14,9 @@ use super::accounts::Account;
 use super::duration::parse_duration;
 use super::people::PeopleSettings;
 use super::personas::{Persona, check_policy_arn, check_statement, in_account};
-use super::raw::{RawBoundary, RawLanding, RawLandingPersona, RawPermissionSet, RawPolicyRef};
+use super::raw::{
+    RawBoundary, RawLanding, RawLandingPersona, RawPermissionSet, RawPilot, RawPolicyRef,
+};
 use super::{CatalogError, err};
 use crate::ids::{AccountId, GroupType, RoleName, is_iam_name_char};
 use crate::policy::{Effect, OneOrMany, PolicyDocument, Statement};
@@ -335,6 +337,35 @@ fn account_ids(
         ids.push(found.id.clone());
     }
     Ok(ids)
+}
+
+/// `[pilots.PERSONA] group = "…"`: while a rollout is tried, only members of the pilot group
+/// are eligible for the persona (its usual groups are not); lifting the limit restores them.
+pub(super) fn validate_pilots(
+    raw: BTreeMap<String, RawPilot>,
+    people: Option<&PeopleSettings>,
+) -> Result<BTreeMap<GroupType, String>, CatalogError> {
+    let mut pilots = BTreeMap::new();
+    for (name, pilot) in raw {
+        let key = format!("pilots.{name}");
+        let persona = GroupType::parse(&name).map_err(|e| err(&key, e.message))?;
+        if people.and_then(|p| p.persona(&persona)).is_none() {
+            return Err(err(
+                key,
+                format!(
+                    "{persona} is not one of [people.personas]: only people ask by eligibility"
+                ),
+            ));
+        }
+        if pilot.group.trim().is_empty() || pilot.group.len() > 1024 {
+            return Err(err(
+                format!("{key}.group"),
+                "must name an Identity Center group",
+            ));
+        }
+        pilots.insert(persona, pilot.group);
+    }
+    Ok(pilots)
 }
 
 /// The landing account and its personas; each landing persona's permission set gets the
@@ -674,6 +705,15 @@ mod tests {
             error
                 .as_ref()
                 .is_err_and(|e| e.key == "landing.personas.Product-Deployers.permission_set"),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn a_pilot_limits_a_people_persona_only() {
+        let error = Catalog::from_toml(&format!("{LANDING}\n[pilots.Auditors]\ngroup = \"P\"\n"));
+        assert!(
+            error.as_ref().is_err_and(|e| e.key == "pilots.Auditors"),
             "{error:?}"
         );
     }

@@ -48,6 +48,9 @@ pub(super) struct RawCatalog {
     pub(super) permission_sets: BTreeMap<String, RawPermissionSet>,
     #[serde(default)]
     pub(super) landing: Option<RawLanding>,
+    /// Persona -> the pilot group its eligibility is limited to while a rollout is tried.
+    #[serde(default)]
+    pub(super) pilots: BTreeMap<String, RawPilot>,
 }
 
 /// Where people are told of requests and grants.
@@ -294,6 +297,12 @@ pub(super) struct RawLanding {
     pub(super) prod_mfa_max_age: Option<String>,
     #[serde(default)]
     pub(super) personas: BTreeMap<String, RawLandingPersona>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPilot {
+    pub(super) group: String,
 }
 
 #[derive(Debug, Deserialize)]

@@ -10,6 +10,7 @@ pub mod apply;
 pub mod cloudformation;
 pub mod desired;
 pub mod managed;
+pub mod pilot;
 pub mod plan;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -402,7 +402,8 @@ fn the_member_roles_template_decides_by_account_id_for_a_stack_set() {
               "333333333333"
             ]
           }
-        }"#]].assert_eq(&pretty(&members["Conditions"]));
+        }"#]]
+    .assert_eq(&pretty(&members["Conditions"]));
     let role = &members["Resources"]["RoleProductDeployers"];
     assert_eq!(role["Condition"], "InProductDeployers");
     assert_eq!(
@@ -414,4 +415,42 @@ fn the_member_roles_template_decides_by_account_id_for_a_stack_set() {
         sets["PermissionSetAcmeProductDeployers"]["Properties"]["InlinePolicy"]["Statement"][0]["Sid"],
         "StintSwitchRole"
     );
+}
+
+struct Groups(BTreeMap<String, BTreeSet<String>>);
+
+#[async_trait]
+impl super::pilot::GroupMembers for Groups {
+    async fn members(&self, group: &str) -> Result<BTreeSet<String>, PortError> {
+        Ok(self.0.get(group).cloned().unwrap_or_default())
+    }
+}
+
+#[tokio::test]
+async fn lifting_a_pilot_shows_who_gains_and_who_loses() -> Result<(), PortError> {
+    let text = format!(
+        "{}\n[people]\nissuer = \"https://login.example.com\"\nclient_id = \"stint\"\n\
+         [people.personas.Product-Deployers]\npermission_set = \"Acme-Product-Deployers\"\n\
+         eligible_groups = [\"Acme_Oncall\"]\n\
+         [pilots.Product-Deployers]\ngroup = \"Acme_Pilot\"\n",
+        LANDING
+    );
+    let catalog = catalog(&text);
+    let names = |n: &[&str]| n.iter().map(|s| (*s).to_owned()).collect::<BTreeSet<_>>();
+    let groups = Groups(BTreeMap::from([
+        ("Acme_Pilot".to_owned(), names(&["alice", "carol"])),
+        (
+            "Acme_Platform_222222222222_Product-Deployers".to_owned(),
+            names(&["alice", "bob"]),
+        ),
+        ("Acme_Oncall".to_owned(), names(&["dave"])),
+    ]));
+    let reports = super::pilot::pilot_reports(&catalog, &groups).await?;
+    expect![[r#"
+        pilot Product-Deployers: eligibility limited to Acme_Pilot; lifting it would
+            workload-nonprod: give access to bob, dave; take it from carol
+            workload-prod: give access to dave; take it from alice, carol
+    "#]]
+    .assert_eq(&super::pilot::render_pilots(&reports));
+    Ok(())
 }

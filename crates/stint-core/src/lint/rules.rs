@@ -166,6 +166,18 @@ pub static STINT_ROLE_ORPHANED: Rule = r(
     High,
     "Run `stint reap`; it removes roles no live grant holds.",
 );
+pub static ANALYZER_EXTERNAL_ACCESS: Rule = r(
+    "STINT-A001",
+    "External access found by IAM Access Analyzer",
+    High,
+    "Review the resource policy Access Analyzer names; remove the outside principal or archive the finding if intended.",
+);
+pub static ANALYZER_UNUSED_PERMISSION: Rule = r(
+    "STINT-A002",
+    "Unused access found by IAM Access Analyzer",
+    Low,
+    "Remove the unused permissions or principal Access Analyzer names.",
+);
 pub static PERSONA_REFUSED: Rule = r(
     "STINT-C001",
     "Prod persona with a finding above the allowed severity",
@@ -200,6 +212,8 @@ pub static RULES: &[&Rule] = &[
     &POLICY_UNATTACHED,
     &STINT_ROLE_ORPHANED,
     &PERSONA_REFUSED,
+    &ANALYZER_EXTERNAL_ACCESS,
+    &ANALYZER_UNUSED_PERMISSION,
 ];
 
 /// The rule with `id`, if there is one.

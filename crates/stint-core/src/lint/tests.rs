@@ -626,3 +626,71 @@ fn the_example_catalogs_prod_deployer_is_refused_at_high_and_passes_at_critical(
     let (_, refused) = lint_catalog(&catalog, Severity::Critical);
     assert!(refused.is_empty());
 }
+
+#[test]
+fn access_analyzer_findings_merge_with_stints_without_duplicates() {
+    let open_trust = policy(serde_json::json!({ "Effect": "Allow", "Principal": "*",
+        "Action": "sts:AssumeRole" }));
+    let inventory = AccountInventory {
+        account: "111111111111".to_owned(),
+        users: vec![user("stale", vec![key("AKIASTALE", 0, Some(10))], false, 0)],
+        roles: vec![role("open", "/", Some(199), &open_trust)],
+        ..AccountInventory::default()
+    };
+    let own = lint_account(&inventory, &settings());
+    let analyzer = |id: &str, kind: &str, resource: &str, account: &str| AnalyzerFinding {
+        id: id.to_owned(),
+        finding_type: kind.to_owned(),
+        resource: resource.to_owned(),
+        resource_type: "AWS::IAM::Role".to_owned(),
+        account: account.to_owned(),
+        analyzer: "org-external".to_owned(),
+    };
+    let merged = merge(
+        own.clone(),
+        &[
+            analyzer(
+                "f1",
+                "ExternalAccess",
+                "arn:aws:iam::111111111111:role/open",
+                "111111111111",
+            ),
+            analyzer(
+                "f2",
+                "UnusedIAMUserAccessKey",
+                "arn:aws:iam::111111111111:user/stale",
+                "111111111111",
+            ),
+            analyzer(
+                "f3",
+                "ExternalAccess",
+                "arn:aws:s3:::shared-bucket",
+                "111111111111",
+            ),
+            analyzer(
+                "f4",
+                "UnusedPermission",
+                "arn:aws:iam::111111111111:role/open",
+                "111111111111",
+            ),
+        ],
+    );
+    assert_eq!(merged.len(), own.len() + 2, "{merged:#?}");
+    let tool_of = |rule: &str| {
+        merged
+            .iter()
+            .filter(|f| f.rule == rule)
+            .map(|f| f.tool)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(tool_of("STINT-T001"), [BOTH_TOOLS]);
+    assert_eq!(tool_of("STINT-K002"), [BOTH_TOOLS]);
+    assert_eq!(tool_of("STINT-A001"), ["access-analyzer"]);
+    assert_eq!(tool_of("STINT-A002"), ["access-analyzer"]);
+    let bucket = merged.iter().find(|f| f.rule == "STINT-A001");
+    assert!(
+        bucket.is_some_and(
+            |f| f.resource == "arn:aws:s3:::shared-bucket" && f.evidence.contains("f3")
+        )
+    );
+}

@@ -1,5 +1,5 @@
-//! The Lambda entry point, one binary for the three functions (`provision`, `deprovision`,
-//! `reap`): `STINT_FUNCTION`, or else the Lambda function's name, says which. Configuration
+//! The Lambda entry point, one binary for the four functions (`provision`, `deprovision`,
+//! `reap`, and `people` behind a function URL): `STINT_FUNCTION`, or else the Lambda function's name, says which. Configuration
 //! comes from the environment as for `stint`: `STINT_CATALOG` (default
 //! `/var/task/catalog.toml`, shipped in the package), `STINT_LEDGER` (`dynamodb://TABLE`),
 //! `AWS_REGION`, and `STINT_AWS_ENDPOINT_URL` only for an emulator.
@@ -25,9 +25,9 @@ async fn main() -> anyhow::Result<()> {
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let name = var("STINT_FUNCTION")
         .or_else(|| var("AWS_LAMBDA_FUNCTION_NAME"))
-        .context("set STINT_FUNCTION to provision, deprovision or reap")?;
+        .context("set STINT_FUNCTION to provision, deprovision, reap or people")?;
     let function = Function::from_name(&name)
-        .with_context(|| format!("{name} is not provision, deprovision or reap"))?;
+        .with_context(|| format!("{name} is not provision, deprovision, reap or people"))?;
     let settings = Settings {
         catalog_path: var("STINT_CATALOG")
             .unwrap_or_else(|| "/var/task/catalog.toml".into())

@@ -52,7 +52,7 @@ impl FromRequestParts<App> for Authenticated {
 }
 
 /// The `iss` a JWT claims, unverified: only to pick the verifier that then checks everything.
-fn unverified_issuer(token: &str) -> Option<String> {
+pub fn unverified_issuer(token: &str) -> Option<String> {
     let claims = crate::tokens::unverified_claims(token)?;
     claims.get("iss")?.as_str().map(str::to_owned)
 }

@@ -32,17 +32,36 @@ use crate::ops::error_chain;
 use crate::wire;
 
 pub use body::JsonBody;
-pub use caller::Authenticated;
+pub use caller::{Authenticated, unverified_issuer};
 pub use job::Job;
 
 /// Requests are a few hundred bytes; anything large is not a stint request.
 const BODY_LIMIT: usize = 64 * 1024;
 
 pub fn router(app: App) -> Router {
-    let api = Router::new()
+    let api = people_routes()
         .route("/v1/provision", post(v1::provision))
         .route("/v1/deprovision", post(v1::deprovision))
         .route("/v1/job/deprovision", post(v1::deprovision_job))
+        .route("/v1/transactions/{id}", get(v1::transaction))
+        .route("/v1/transactions/{id}/revoke", post(v1::revoke))
+        .route("/metrics", get(v1::metrics));
+    let api = finish(api, app.clone());
+    // The web page for people (web/), beside the API when the catalog has [people].
+    match crate::web::router(&app) {
+        Some(web) => api.merge(web),
+        None => api,
+    }
+}
+
+/// People's part of the API alone, for the Lambda door's `people` function (a function URL
+/// that must serve nothing else: no operator route may be reachable there).
+pub fn people_router(app: App) -> Router {
+    finish(people_routes(), app)
+}
+
+fn people_routes() -> Router<App> {
+    Router::new()
         .route(
             "/v1/requests",
             post(v1::request_access).get(v1::access_requests),
@@ -53,19 +72,15 @@ pub fn router(app: App) -> Router {
         .route("/v1/requests/{id}/approve", post(v1::approve))
         .route("/v1/requests/{id}/deny", post(v1::deny))
         .route("/v1/requests/{id}/withdraw", post(v1::withdraw))
-        .route("/v1/transactions/{id}", get(v1::transaction))
-        .route("/v1/transactions/{id}/revoke", post(v1::revoke))
         .route("/healthz", get(v1::healthz))
-        .route("/metrics", get(v1::metrics))
+}
+
+fn finish(routes: Router<App>, app: App) -> Router {
+    routes
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .with_state(app.clone());
-    // The web page for people (web/), beside the API when the catalog has [people].
-    match crate::web::router(&app) {
-        Some(web) => api.merge(web),
-        None => api,
-    }
+        .with_state(app)
 }
 
 /// A `BrokerError` as an HTTP response; logs the cause chain, returns only code and message.

@@ -1,7 +1,7 @@
 //! `stint catalog plan/apply` against the emulator: plan on an empty organisation, apply,
 //! nothing left to plan, a changed policy planned exactly, drift made by hand (through the
 //! SDK) detected and reverted, a foreign permission set never touched, an assigned set never
-//! deleted, and the CLI's exit codes as a process. Provisioning's IN_PROGRESS and FAILED
+//! deleted, the CLI's exit codes as a process, and a pilot's report of who gains and loses. Provisioning's IN_PROGRESS and FAILED
 //! answers, which the emulator never gives, are played by the fault proxy. Every assertion on
 //! AWS reads the emulator back through the SDK.
 
@@ -551,4 +551,58 @@ async fn catalog_provisioning_waits_for_in_progress_and_reports_failed() {
     }
     estate.apply(&changed, false).await.unwrap();
     assert!(estate.plan(&changed, false).await.unwrap().0.is_empty());
+}
+
+/// A persona limited to a pilot group: the plan tells who would gain and who would lose access
+/// on each account when the pilot is lifted, from the identity store's groups now.
+#[tokio::test]
+async fn catalog_plan_shows_who_gains_and_loses_when_a_pilot_is_lifted() {
+    let world = World::new();
+    let store = format!("d-{}", random_digits(10));
+    let seeder = seeder().await;
+    let mut users = std::collections::HashMap::new();
+    for who in ["alice", "bob", "carol"] {
+        let id = seeder
+            .user(&store, who, &format!("{who}@example.com"))
+            .await
+            .unwrap();
+        users.insert(who, id);
+    }
+    let pilot = format!("Pilot-{}", world.org);
+    let usual = format!("Acme_{}_{}_Deployers", world.org, world.nonprod);
+    for (group, members) in [(&pilot, ["alice", "carol"]), (&usual, ["alice", "bob"])] {
+        let group_id = seeder.group(&store, group).await.unwrap();
+        for who in members {
+            seeder
+                .add_member(&store, &group_id, &users[who])
+                .await
+                .unwrap();
+        }
+    }
+    let catalog = world.catalog(r#""secretsmanager:GetSecretValue""#).replace(
+        "identity_store_id = \"d-1234567890\"",
+        &format!("identity_store_id = \"{store}\""),
+    ) + &format!(
+        "\n[people]\nissuer = \"https://login.example.com\"\nclient_id = \"stint\"\n\
+             [people.personas.Deployers]\npermission_set = \"{}\"\n\
+             [pilots.Deployers]\ngroup = \"{pilot}\"\n",
+        world.deployers
+    );
+    world.write(&catalog);
+    let (code, out, err) = world.stint(&["plan", "--json"]);
+    assert_eq!(code, 2, "{err}");
+    let plan: Value = serde_json::from_str(&out).unwrap();
+    let accounts = &plan["pilots"][0]["accounts"];
+    assert_eq!(plan["pilots"][0]["pilot_group"], pilot.as_str());
+    assert_eq!(accounts[0]["account"], "nonprod");
+    assert_eq!(accounts[0]["gains"], serde_json::json!(["bob"]));
+    assert_eq!(accounts[0]["loses"], serde_json::json!(["carol"]));
+    assert_eq!(accounts[1]["account"], "prod");
+    assert_eq!(accounts[1]["gains"], serde_json::json!([]));
+    assert_eq!(accounts[1]["loses"], serde_json::json!(["alice", "carol"]));
+    let (_, text, _) = world.stint(&["plan"]);
+    assert!(
+        text.contains("nonprod: give access to bob; take it from carol"),
+        "{text}"
+    );
 }

@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 use stint_server::lambda::{Function, handle};
 
-use crate::harness::spawn_pipeline_app;
+use crate::harness::{SignIn, USERS, spawn_pipeline_app};
 
 #[tokio::test]
 async fn provision_retry_deprovision_and_reap_through_the_handlers() {
@@ -151,5 +151,98 @@ async fn a_deprovision_event_without_an_id_gives_back_the_job() {
     assert_eq!(
         app.stint_roles(&app.nonprod).await,
         vec![theirs["role_name"].as_str().unwrap().to_owned()]
+    );
+}
+
+/// A Lambda function URL event (payload format 2.0), as AWS sends it.
+fn url_event(method: &str, path: &str, token: Option<&str>, body: &Value) -> Value {
+    let mut headers =
+        json!({"content-type": "application/json", "host": "abc.lambda-url.us-east-1.on.aws"});
+    if let Some(token) = token {
+        headers["authorization"] = json!(format!("Bearer {token}"));
+    }
+    json!({
+        "version": "2.0",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": headers,
+        "requestContext": {"http": {"method": method, "path": path}},
+        "body": body.to_string(),
+        "isBase64Encoded": false,
+    })
+}
+
+/// The function URL's answer: status and JSON body.
+fn url_answer(answer: &Value) -> (u64, Value) {
+    let body = answer["body"].as_str().unwrap_or_default();
+    (
+        answer["statusCode"].as_u64().unwrap_or_default(),
+        serde_json::from_str(body).unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn people_ask_and_approve_through_the_people_function_url_and_reach_nothing_else() {
+    let people = crate::harness::spawn_people_app().await;
+    let app = &people.app;
+    let people_fn = |event: Value| handle(&app.app, Function::People, event);
+    let alice = people.id_token(USERS.alice, SignIn::Mfa);
+    let ask = json!({
+        "account": "workload-prod", "persona": "Product-Deployers", "duration": "1h",
+        "reason": "roll back the payments deploy", "ticket": "INC-4711",
+    });
+    let (status, asked) = url_answer(
+        &people_fn(url_event(
+            "POST",
+            "/v1/requests",
+            Some(alice.expose()),
+            &ask,
+        ))
+        .await,
+    );
+    assert_eq!(
+        (status, &asked["request"]["state"]),
+        (200, &json!("requested")),
+        "{asked}"
+    );
+    let id = asked["request"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+
+    let bob = people.id_token(USERS.bob, SignIn::Mfa);
+    let path = format!("/v1/requests/{id}/approve");
+    let (status, approved) =
+        url_answer(&people_fn(url_event("POST", &path, Some(bob.expose()), &json!({}))).await);
+    assert_eq!(status, 200, "{approved}");
+    assert_eq!(approved["grant"]["state"], "provisioned", "{approved}");
+    assert_eq!(
+        people.assigned(&app.prod).await,
+        vec![app.users.alice.clone()]
+    );
+
+    // Without a person's token nothing gets through: not as the local operator, not the
+    // operator's routes even with one.
+    let (status, refused) =
+        url_answer(&people_fn(url_event("GET", "/v1/requests", None, &Value::Null)).await);
+    assert_eq!(
+        (status, &refused["error"]["code"]),
+        (401, &json!("missing_token"))
+    );
+    let grant = approved["grant"]["transaction_id"]
+        .as_str()
+        .unwrap_or_default();
+    let revoke = format!("/v1/transactions/{grant}/revoke");
+    let (status, _) = url_answer(&people_fn(url_event("POST", &revoke, None, &json!({}))).await);
+    assert_eq!(status, 401);
+    let (status, unknown) =
+        url_answer(&people_fn(url_event("POST", &revoke, Some(alice.expose()), &json!({}))).await);
+    assert_eq!(
+        (status, &unknown["error"]["code"]),
+        (404, &json!("unknown_route"))
+    );
+    assert_eq!(
+        people.assigned(&app.prod).await,
+        vec![app.users.alice.clone()]
     );
 }
