@@ -36,9 +36,6 @@ pub struct IdentityCenterEstate {
     instance_arn: Mutex<Option<String>>,
     roles: MemberRoles,
     polling: StatusPolling,
-    /// Whether CreatePermissionSet carries the managed tag (AWS takes it; off for an endpoint
-    /// that refuses tags).
-    tag: bool,
 }
 
 impl IdentityCenterEstate {
@@ -57,7 +54,6 @@ impl IdentityCenterEstate {
             instance_arn: Mutex::new(instance_arn),
             roles: MemberRoles::new(sdk, counter, provisioner_role_name, external_id),
             polling: StatusPolling::default(),
-            tag: true,
         }
     }
 
@@ -462,6 +458,10 @@ impl EstateStore for IdentityCenterEstate {
         names: &BTreeSet<String>,
         with_boundary: &BTreeSet<String>,
     ) -> Result<BTreeMap<String, LivePermissionSet>, PortError> {
+        // A catalog without permission sets, and nothing of stint's: no call at all.
+        if names.is_empty() {
+            return Ok(BTreeMap::new());
+        }
         let instance = self.instance().await?;
         let mut found = BTreeMap::new();
         for (name, arn) in self.arns_by_name(&instance).await? {
@@ -497,12 +497,10 @@ impl EstateStore for IdentityCenterEstate {
             .create_permission_set()
             .instance_arn(&instance)
             .name(&desired.name)
-            .session_duration(&desired.session_duration);
+            .session_duration(&desired.session_duration)
+            .tags(tag);
         if !desired.description.is_empty() {
             create = create.description(&desired.description);
-        }
-        if self.tag {
-            create = create.tags(tag);
         }
         let out = create.send().await.map_err(|e| port_error(&context, e))?;
         let arn = out

@@ -204,6 +204,8 @@ pub enum Status {
     Request(RequestState),
     Holding(HoldingState),
     Notice(NoticeState),
+    /// The estate record `stint catalog apply` keeps (`estate/managed.rs`): one state, `kept`.
+    Estate,
 }
 
 impl Status {
@@ -213,6 +215,7 @@ impl Status {
             Self::Request(state) => state.as_str(),
             Self::Holding(state) => state.as_str(),
             Self::Notice(state) => state.as_str(),
+            Self::Estate => "kept",
         }
     }
 
@@ -222,6 +225,7 @@ impl Status {
             .or_else(|| RequestState::parse(value).map(Self::Request))
             .or_else(|| HoldingState::parse(value).map(Self::Holding))
             .or_else(|| NoticeState::parse(value).map(Self::Notice))
+            .or_else(|| (value == "kept").then_some(Self::Estate))
     }
 
     /// Whether the record is done with (a holding never is: it can be held again).
@@ -231,6 +235,7 @@ impl Status {
             Self::Request(state) => state.is_terminal(),
             Self::Holding(_) => false,
             Self::Notice(state) => state != NoticeState::Queued,
+            Self::Estate => false,
         }
     }
 
@@ -238,7 +243,7 @@ impl Status {
     pub fn grant(self) -> Option<State> {
         match self {
             Self::Grant(state) => Some(state),
-            Self::Request(_) | Self::Holding(_) | Self::Notice(_) => None,
+            Self::Request(_) | Self::Holding(_) | Self::Notice(_) | Self::Estate => None,
         }
     }
 }

@@ -56,6 +56,13 @@ pub struct ScanArgs {
     /// The external id the auditor role's trust policy asks for.
     #[arg(long, env = "STINT_AUDITOR_EXTERNAL_ID")]
     pub external_id: Option<String>,
+    /// Also read IAM Access Analyzer's active findings in this account (where the
+    /// organisation's analyzers live, deploy/analyzers.yaml) and merge them.
+    #[arg(long, value_name = "ID")]
+    pub access_analyzer_account: Option<String>,
+    /// Send Access Analyzer calls here instead of AWS (a VPC endpoint, or a test stand-in).
+    #[arg(long, env = "STINT_ACCESS_ANALYZER_ENDPOINT", value_name = "URL")]
+    pub access_analyzer_endpoint: Option<String>,
     /// Write a remediation plan for the findings to FILE (and print the findings as usual).
     #[arg(long, value_name = "FILE", conflicts_with_all = ["apply", "undo"])]
     pub plan: Option<PathBuf>,
@@ -115,6 +122,9 @@ pub struct Scanner<'a> {
     pub clock: &'a dyn Clock,
     pub sessions: MemberSessions,
     pub calls: AwsCallCounter,
+    /// Where to read Access Analyzer's findings (the analyzers' account and an endpoint
+    /// override), if at all.
+    pub analyzer: Option<(AccountId, Option<String>)>,
 }
 
 /// A scan's result.
@@ -125,6 +135,8 @@ pub struct ScanOutcome {
     /// Accounts that could not be read, with the reason.
     pub errors: Vec<(String, String)>,
     pub resources: usize,
+    /// Access Analyzer's active findings on the scanned accounts, before merging.
+    pub analyzer_findings: usize,
     pub aws_calls: u64,
     pub elapsed: Duration,
 }
@@ -177,6 +189,24 @@ impl Scanner<'_> {
                 + inventory.roles.len()
                 + inventory.groups.len()
                 + inventory.policies.len();
+        }
+        if let Some((account, endpoint)) = &self.analyzer {
+            let scanned: BTreeSet<&str> = accounts.iter().map(AccountId::as_str).collect();
+            match stint_aws::read_analyzer_findings(&self.sessions, account, endpoint.as_deref())
+                .await
+            {
+                Ok(found) => {
+                    let ours: Vec<_> = found
+                        .into_iter()
+                        .filter(|f| scanned.contains(f.account.as_str()))
+                        .collect();
+                    outcome.analyzer_findings = ours.len();
+                    outcome.findings = lint::merge(std::mem::take(&mut outcome.findings), &ours);
+                }
+                Err(e) => outcome
+                    .errors
+                    .push((account.to_string(), format!("Access Analyzer: {e}"))),
+            }
         }
         lint::sort_findings(&mut outcome.findings);
         outcome.aws_calls = self.calls.total_calls() - calls_before;
@@ -249,12 +279,21 @@ pub async fn run(
         &args.auditor_role,
         args.external_id.clone(),
     );
+    let analyzer = match &args.access_analyzer_account {
+        Some(id) => Some((
+            AccountId::parse(id)
+                .map_err(|e| anyhow::anyhow!("--access-analyzer-account: {}", e.message))?,
+            args.access_analyzer_endpoint.clone(),
+        )),
+        None => None,
+    };
     let scanner = Scanner {
         catalog,
         journal,
         clock,
         sessions,
         calls,
+        analyzer,
     };
     let accounts = pick_accounts(catalog, &args.accounts)?;
     let outcome = scanner.scan(&accounts, args.unused_days).await;
@@ -304,6 +343,7 @@ fn render(format: Format, findings: &[Finding], outcome: &ScanOutcome) -> String
                 "errors": outcome.errors.iter().map(|(a, e)| serde_json::json!({"account": a, "error": e})).collect::<Vec<_>>(),
                 "resources": outcome.resources,
                 "aws_calls": outcome.aws_calls,
+                "access_analyzer_findings": outcome.analyzer_findings,
             });
             format!(
                 "{}\n",

@@ -794,26 +794,36 @@ impl PeopleAccess {
             })
     }
 
-    /// Eligible: a member of `Company_Org_AccountId_Persona` or of an eligible group, now.
+    /// Eligible: a member of `Company_Org_AccountId_Persona` or of an eligible group, now;
+    /// while the persona is in a pilot (`[pilots]`), a member of the pilot group instead.
     async fn check_eligible(
         &self,
         user: &DirectoryUser,
         email: &Email,
         resolved: &Resolved<'_>,
     ) -> Result<(), BrokerError> {
-        let mut groups = vec![
-            self.catalog
-                .group_name(&resolved.account.id, &resolved.persona.name),
-        ];
-        groups.extend(resolved.persona.eligible_groups.iter().cloned());
+        let persona = &resolved.persona.name;
+        let pilot = self.catalog.pilot_group(persona);
+        let groups = match pilot {
+            Some(group) => vec![group.to_owned()],
+            None => {
+                let mut usual = vec![self.catalog.group_name(&resolved.account.id, persona)];
+                usual.extend(resolved.persona.eligible_groups.iter().cloned());
+                usual
+            }
+        };
         if self.in_any(user, &groups).await? {
             return Ok(());
         }
+        let why = if pilot.is_some() {
+            " (the persona is limited to its pilot group while it is rolled out)"
+        } else {
+            ""
+        };
         Err(BrokerError::new(
             ErrorCode::NotEligible,
             format!(
-                "{email} may not ask for {} on {}: not a member of {}",
-                resolved.persona.name,
+                "{email} may not ask for {persona} on {}: not a member of {}{why}",
                 resolved.account.name,
                 groups.join(" or ")
             ),

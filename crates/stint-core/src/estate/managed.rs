@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 
 use super::RoleKey;
 use crate::ids::{AccountId, TransactionId};
-use crate::record::{Body, HoldingState, StoredRecord};
+use crate::record::{Body, Status, StoredRecord};
 use crate::time_fmt::serde_rfc3339;
 
 /// The schema of a stored estate body.
@@ -62,12 +62,13 @@ impl Managed {
         }
     }
 
-    /// The record as stored. Its status is `held`: the estate record never ends.
+    /// The record as stored. Its status is `kept`: the estate record never ends (and is none
+    /// of the statuses the reaper sweeps).
     pub fn encode(&self) -> StoredRecord {
         StoredRecord {
             id: self.id.clone(),
             kind: KIND,
-            status: HoldingState::Held.into(),
+            status: Status::Estate,
             version: self.version,
             expires_at: None,
             updated_at: self.updated_at,

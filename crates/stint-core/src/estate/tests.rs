@@ -14,7 +14,7 @@ use super::managed::Managed;
 use super::plan::{Change, render};
 use super::*;
 use crate::catalog::{Catalog, inline_policy};
-use crate::ports::Ledger;
+use crate::ports::{Clock, Ledger};
 use crate::testkit::World;
 
 const LANDING: &str = include_str!("../../../../examples/catalog-landing.toml");
@@ -253,6 +253,14 @@ async fn plan_apply_then_nothing_then_exactly_the_changed_policy()
     // A second apply changes nothing.
     estate.apply(&first, false).await?;
     assert_eq!(store.writes(), 4);
+    // The estate record is none of the records the reaper sweeps.
+    for status in [
+        crate::record::Status::Holding(crate::record::HoldingState::Held),
+        crate::record::Status::Grant(crate::record::State::Processing),
+    ] {
+        let far = world.clock.now() + time::Duration::days(365);
+        assert!(world.ledger.stale(status, far, 100).await?.is_empty());
+    }
     // Every change is in the ledger: two events each (intent, outcome).
     let events = world
         .ledger

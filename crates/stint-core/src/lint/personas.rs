@@ -1,13 +1,15 @@
 //! The catalog's personas linted like any policy: each persona's statements per environment
-//! as one document. A prod persona with a finding at or above the refusal threshold is
-//! refused (`STINT-C001`), so an over-broad grant cannot reach production unnoticed.
+//! as one document, and each permission set's inline policy as `stint catalog apply` writes
+//! it. A prod persona (or a permission set assigned in a prod account) with a finding at or
+//! above the refusal threshold is refused (`STINT-C001`), so an over-broad grant cannot reach
+//! production unnoticed.
 
 use serde_json::json;
 
 use super::policy::lint_policy;
 use super::rules::PERSONA_REFUSED;
 use super::{Finding, Severity, sort_findings};
-use crate::catalog::{Catalog, Environment};
+use crate::catalog::{Catalog, Environment, inline_policy};
 
 /// Every finding of every persona's statements, and the names of the prod personas refused
 /// (a finding at or above `refuse_at` in their prod grant).
@@ -37,6 +39,29 @@ pub fn lint_catalog(catalog: &Catalog, refuse_at: Severity) -> (Vec<Finding>, Ve
             }
             found.extend(findings);
         }
+    }
+    for set in catalog.permission_sets().values() {
+        let Some(document) = inline_policy(set, catalog.landing()) else {
+            continue;
+        };
+        let resource = format!("permission_sets.{}", set.name);
+        let text = serde_json::to_string(&document).unwrap_or_default();
+        let findings = lint_policy(&resource, &text);
+        let prod = set.accounts.iter().any(|a| {
+            catalog
+                .account_by_id(a)
+                .is_some_and(|account| account.environment == Environment::Prod)
+        });
+        let worst = findings.iter().map(|f| f.severity).max();
+        if prod && worst.is_some_and(|w| w >= refuse_at) {
+            let why = format!(
+                "assigned in a prod account; worst finding {}; refused at {refuse_at}",
+                worst.map(Severity::as_str).unwrap_or_default()
+            );
+            found.push(Finding::new(&PERSONA_REFUSED, &resource, why));
+            refused.push(format!("permission set {}", set.name));
+        }
+        found.extend(findings);
     }
     sort_findings(&mut found);
     (found, refused)

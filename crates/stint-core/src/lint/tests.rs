@@ -694,3 +694,37 @@ fn access_analyzer_findings_merge_with_stints_without_duplicates() {
         )
     );
 }
+
+#[test]
+fn a_permission_set_in_a_prod_account_is_linted_as_written_and_refused() {
+    let landing = include_str!("../../../../examples/catalog-landing.toml");
+    let clean = crate::catalog::Catalog::from_toml(landing);
+    let Ok(clean) = clean else {
+        panic!("the landing example does not load");
+    };
+    assert_eq!(
+        lint_catalog(&clean, Severity::Low),
+        (Vec::new(), Vec::new())
+    );
+    let from = r#"{ Sid = "NoSecrets", Effect = "Deny", Action = ["secretsmanager:GetSecretValue"], Resource = "*" },"#;
+    assert!(landing.contains(from));
+    let bad = landing.replacen(
+        from,
+        r#"{ Sid = "Oops", Effect = "Allow", Action = ["iam:PutRolePolicy"], Resource = "*" },"#,
+        1,
+    );
+    let Ok(bad) = crate::catalog::Catalog::from_toml(&bad) else {
+        panic!("the planted catalog does not load");
+    };
+    let (findings, refused) = lint_catalog(&bad, Severity::High);
+    assert_eq!(refused, ["permission set Acme-Auditors"]);
+    let on_set: Vec<&str> = findings
+        .iter()
+        .filter(|f| f.resource.starts_with("permission_sets.Acme-Auditors"))
+        .map(|f| f.rule)
+        .collect();
+    assert!(
+        on_set.contains(&"STINT-P006") && on_set.contains(&"STINT-C001"),
+        "{on_set:?}"
+    );
+}

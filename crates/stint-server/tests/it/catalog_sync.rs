@@ -606,3 +606,30 @@ async fn catalog_plan_shows_who_gains_and_loses_when_a_pilot_is_lifted() {
         "{text}"
     );
 }
+
+/// A catalog without `[permission_sets]` or `[landing]` has nothing to plan, and plans it
+/// without calling AWS (the endpoint here answers nothing).
+#[tokio::test]
+async fn catalog_without_estate_tables_plans_nothing_without_aws() {
+    let world = World::new();
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/catalog.toml");
+    let out = Command::new(env!("CARGO_BIN_EXE_stint"))
+        .args(["catalog", "plan"])
+        .env("STINT_CATALOG", example)
+        .env("STINT_LEDGER", world.ledger_path())
+        .env("STINT_AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout, "No changes: AWS matches the catalog.\n");
+}

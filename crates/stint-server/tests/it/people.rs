@@ -11,7 +11,10 @@ use stint_core::grant::ReapSettings;
 use stint_testkit::fault_proxy::FaultProxy;
 use stint_testkit::status_script::StatusScript;
 
-use crate::harness::{PeopleApp, SignIn, USERS, moto_url, spawn_people_app, spawn_people_app_via};
+use crate::harness::{
+    PeopleApp, SignIn, USERS, moto_url, spawn_people_app, spawn_people_app_via,
+    spawn_people_app_with,
+};
 
 fn ask(account: &str, duration: &str, reason: &str, ticket: Option<&str>) -> AccessRequestInput {
     AccessRequestInput {
@@ -558,6 +561,48 @@ async fn eligibility_lists_what_a_person_may_ask_for_with_its_rules() {
             .unwrap()
             .eligible
             .is_empty()
+    );
+}
+
+/// A persona in a pilot (`[pilots]`): only the pilot group's members may ask, whatever their
+/// usual groups say; refused people get `not_eligible`, and nothing is assigned.
+#[tokio::test]
+async fn a_pilot_limits_who_may_ask_to_the_pilot_group() {
+    let people =
+        spawn_people_app_with("\n[pilots.Product-Deployers]\ngroup = \"Pilot-Deployers\"\n").await;
+    let app = &people.app;
+    let alice = people.id_token(USERS.alice, SignIn::Password);
+    let asked = people
+        .request(
+            &ask("workload-nonprod", "1h", "try the pilot", None),
+            &alice,
+        )
+        .await;
+    assert_eq!(refused(asked), (403, "not_eligible".to_owned()));
+    assert!(
+        app.client()
+            .eligibility(Some(&alice))
+            .await
+            .unwrap()
+            .eligible
+            .is_empty()
+    );
+    assert!(people.assigned(&app.nonprod).await.is_empty());
+
+    let pilot = app.seed.group(&app.store, "Pilot-Deployers").await.unwrap();
+    app.seed
+        .add_member(&app.store, &pilot, &app.users.bob)
+        .await
+        .unwrap();
+    let bob = people.id_token(USERS.bob, SignIn::Password);
+    let granted = people
+        .request(&ask("workload-nonprod", "1h", "try the pilot", None), &bob)
+        .await
+        .unwrap();
+    assert_eq!(granted.grant.unwrap().state, "provisioned");
+    assert_eq!(
+        people.assigned(&app.nonprod).await,
+        vec![app.users.bob.clone()]
     );
 }
 

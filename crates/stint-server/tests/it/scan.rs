@@ -123,6 +123,7 @@ async fn scan(app: &TestApp, unused_days: u64) -> ScanOutcome {
         clock: app.clock.as_ref(),
         sessions,
         calls,
+        analyzer: None,
     };
     let account = stint_core::ids::AccountId::parse(&app.nonprod).expect("account");
     scanner.scan(&[account], unused_days).await
@@ -525,4 +526,143 @@ async fn a_plan_is_applied_exactly_then_undone_and_keys_are_deleted_only_after_t
             .as_deref()
             .is_some_and(|e| e.contains("cannot be restored"))
     );
+}
+
+/// A loopback stand-in for IAM Access Analyzer (the emulator has none), answering
+/// ListAnalyzers and ListFindingsV2 with the shapes AWS documents (restJson1, ISO 8601
+/// times), findings over two pages. It keeps every ListFindingsV2 request body it gets.
+mod analyzer_stand_in {
+    use std::sync::{Arc, Mutex};
+
+    use axum::Json;
+    use axum::Router;
+    use axum::extract::State;
+    use axum::routing::{get, post};
+    use serde_json::{Value, json};
+
+    /// The requests seen, then the first and the second page of findings.
+    type Pages = Arc<(Arc<Mutex<Vec<Value>>>, Value, Value)>;
+
+    pub struct StandIn {
+        pub url: String,
+        pub requests: Arc<Mutex<Vec<Value>>>,
+    }
+
+    fn finding(id: &str, kind: &str, resource: &str, resource_type: &str, account: &str) -> Value {
+        json!({
+            "id": id, "findingType": kind, "resource": resource, "resourceType": resource_type,
+            "resourceOwnerAccount": account, "status": "ACTIVE",
+            "analyzedAt": "2026-12-01T10:00:00Z", "createdAt": "2026-12-01T10:00:00Z",
+            "updatedAt": "2026-12-01T10:00:00Z",
+        })
+    }
+
+    pub async fn start(admin: &str, scanned: &str, other: &str) -> StandIn {
+        let analyzers = json!({ "analyzers": [
+            { "arn": format!("arn:aws:access-analyzer:us-east-1:{admin}:analyzer/org-external"),
+              "name": "org-external", "type": "ORGANIZATION", "status": "ACTIVE",
+              "createdAt": "2026-11-01T00:00:00Z" },
+            { "arn": format!("arn:aws:access-analyzer:us-east-1:{admin}:analyzer/org-unused"),
+              "name": "org-unused", "type": "ORGANIZATION_UNUSED_ACCESS", "status": "CREATING",
+              "createdAt": "2026-11-01T00:00:00Z" },
+        ]});
+        let first = json!({ "findings": [
+            finding("f-role", "ExternalAccess", &format!("arn:aws:iam::{scanned}:role/open-door"), "AWS::IAM::Role", scanned),
+            finding("f-bucket", "ExternalAccess", "arn:aws:s3:::acme-shared-exports", "AWS::S3::Bucket", scanned),
+        ], "nextToken": "page-2" });
+        let second = json!({ "findings": [
+            finding("f-key", "UnusedIAMUserAccessKey", &format!("arn:aws:iam::{scanned}:user/legacy-ci"), "AWS::IAM::User", scanned),
+            finding("f-elsewhere", "ExternalAccess", "arn:aws:s3:::not-scanned", "AWS::S3::Bucket", other),
+        ]});
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let pages = Arc::new((requests.clone(), first, second));
+        let app = Router::new()
+            .route(
+                "/analyzer",
+                get(move || async move { Json(analyzers.clone()) }),
+            )
+            .route(
+                "/findingv2",
+                post(
+                    |State(pages): State<Pages>, Json(body): Json<Value>| async move {
+                        let next = body["nextToken"].as_str() == Some("page-2");
+                        if let Ok(mut seen) = pages.0.lock() {
+                            seen.push(body);
+                        }
+                        Json(if next {
+                            pages.2.clone()
+                        } else {
+                            pages.1.clone()
+                        })
+                    },
+                ),
+            )
+            .with_state(pages);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        StandIn { url, requests }
+    }
+}
+
+#[tokio::test]
+async fn access_analyzer_findings_are_read_merged_and_deduplicated() {
+    let app = spawn_app().await;
+    plant(&app).await;
+    app.clock.advance(100 * DAY);
+    let stand_in = analyzer_stand_in::start(&app.prod, &app.nonprod, "111122223333").await;
+    let (sessions, calls) = scanner_sessions().await;
+    let cases = &app.app.ops.cases;
+    let admin = stint_core::ids::AccountId::parse(&app.prod).expect("account");
+    let scanner = Scanner {
+        catalog: &cases.catalog,
+        journal: &cases.journal,
+        clock: app.clock.as_ref(),
+        sessions,
+        calls,
+        analyzer: Some((admin, Some(stand_in.url.clone()))),
+    };
+    let account = stint_core::ids::AccountId::parse(&app.nonprod).expect("account");
+    let outcome = scanner.scan(&[account], 90).await;
+    assert!(outcome.errors.is_empty(), "{:?}", outcome.errors);
+    assert_eq!(
+        outcome.analyzer_findings, 3,
+        "the other account's finding is dropped"
+    );
+
+    let f = &outcome.findings;
+    let tools = |rule: &str| -> Vec<&str> {
+        f.iter()
+            .filter(|x| x.rule == rule)
+            .map(|x| x.tool)
+            .collect()
+    };
+    assert_eq!(
+        tools("STINT-T001"),
+        ["stint+access-analyzer"],
+        "one finding for the open role"
+    );
+    assert_eq!(
+        tools("STINT-K002"),
+        ["stint+access-analyzer"],
+        "one finding for the stale key"
+    );
+    assert_eq!(tools("STINT-A001"), ["access-analyzer"]);
+    let bucket = f.iter().find(|x| x.rule == "STINT-A001").expect("bucket");
+    assert_eq!(bucket.resource, "arn:aws:s3:::acme-shared-exports");
+    assert!(!f.iter().any(|x| x.resource.contains("not-scanned")));
+
+    // Only the active analyzer was asked, for active findings, and both pages were read.
+    let requests = stand_in.requests.lock().expect("requests").clone();
+    assert_eq!(requests.len(), 2, "{requests:?}");
+    for body in &requests {
+        assert!(
+            body["analyzerArn"]
+                .as_str()
+                .is_some_and(|a| a.ends_with("analyzer/org-external"))
+        );
+        assert_eq!(body["filter"]["status"]["eq"], json!(["ACTIVE"]));
+    }
 }
