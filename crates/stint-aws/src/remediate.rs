@@ -3,6 +3,7 @@
 //! policy document, an attachment), which the caller journals, and which undo puts back.
 
 use aws_sdk_iam::Client as IamClient;
+use aws_sdk_iam::error::SdkError;
 use aws_sdk_iam::types::StatusType;
 use stint_core::lint::{Action, Change, Previous};
 use stint_core::ports::PortError;
@@ -46,14 +47,18 @@ pub async fn apply(iam: &IamClient, change: &Change) -> Result<(), PortError> {
         Action::DeactivateKey { user, key_id } => {
             set_key_status(iam, user, key_id, StatusType::Inactive, &context).await
         }
-        Action::DeleteKey { user, key_id, .. } => iam
+        // Already gone (a run that deleted it and crashed before journaling) is done.
+        Action::DeleteKey { user, key_id, .. } => match iam
             .delete_access_key()
             .user_name(user)
             .access_key_id(key_id)
             .send()
             .await
-            .map(|_| ())
-            .map_err(|e| port_error(&context, e)),
+        {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(e)) if e.err().is_no_such_entity_exception() => Ok(()),
+            Err(e) => Err(port_error(&context, e)),
+        },
         Action::ReplaceTrust { role, document } => {
             update_trust(iam, role, document, &context).await
         }

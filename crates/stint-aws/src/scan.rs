@@ -151,6 +151,12 @@ fn inline(list: &[aws_sdk_iam::types::PolicyDetail]) -> Vec<(String, String)> {
         .collect()
 }
 
+fn attached(list: &[aws_sdk_iam::types::AttachedPolicy]) -> Vec<String> {
+    list.iter()
+        .filter_map(|p| p.policy_arn().map(str::to_owned))
+        .collect()
+}
+
 /// GetAccountAuthorizationDetails, every page, for users, groups, roles and customer
 /// managed policies (AWS managed ones are left out: AWS maintains them).
 async fn authorization_details(
@@ -186,6 +192,7 @@ async fn authorization_details(
                 mfa_devices: 0,
                 keys: Vec::new(),
                 inline_policies: inline(u.user_policy_list()),
+                attached: attached(u.attached_managed_policies()),
             });
         }
         for r in page.role_detail_list() {
@@ -200,11 +207,7 @@ async fn authorization_details(
                     .map(|d| time_of(Some(d))),
                 trust_policy: document(r.assume_role_policy_document()),
                 inline_policies: inline(r.role_policy_list()),
-                attached: r
-                    .attached_managed_policies()
-                    .iter()
-                    .filter_map(|p| p.policy_arn().map(str::to_owned))
-                    .collect(),
+                attached: attached(r.attached_managed_policies()),
                 tags: r
                     .tags()
                     .iter()
@@ -218,6 +221,7 @@ async fn authorization_details(
                 arn: g.arn().unwrap_or_default().to_owned(),
                 members: 0,
                 inline_policies: inline(g.group_policy_list()),
+                attached: attached(g.attached_managed_policies()),
             });
         }
         for p in page.policies() {

@@ -152,6 +152,34 @@ impl Scanner<'_> {
             .iter()
             .map(|a| a.id.to_string())
             .collect();
+        let mut outcome = self.read_accounts(accounts).await;
+        outcome
+            .inventories
+            .sort_by(|a, b| a.account.cmp(&b.account));
+        for inventory in &outcome.inventories {
+            let settings = ScanSettings {
+                now: self.clock.now(),
+                unused_after: Duration::from_secs(unused_days * 86_400),
+                org_accounts: org.clone(),
+                live_stint_roles: self.live_stint_roles(inventory).await,
+            };
+            outcome
+                .findings
+                .extend(lint::lint_account(inventory, &settings));
+            outcome.resources += inventory.users.len()
+                + inventory.roles.len()
+                + inventory.groups.len()
+                + inventory.policies.len();
+        }
+        self.merge_analyzer(accounts, &mut outcome).await;
+        lint::sort_findings(&mut outcome.findings);
+        outcome.aws_calls = self.calls.total_calls() - calls_before;
+        outcome.elapsed = started.elapsed();
+        outcome
+    }
+
+    /// Each account's inventory, a few accounts at a time; the accounts not read in `errors`.
+    async fn read_accounts(&self, accounts: &[AccountId]) -> ScanOutcome {
         let mut outcome = ScanOutcome::default();
         for chunk in accounts.chunks(ACCOUNTS_IN_FLIGHT) {
             let mut reads = tokio::task::JoinSet::new();
@@ -173,45 +201,28 @@ impl Scanner<'_> {
             }
         }
         outcome
-            .inventories
-            .sort_by(|a, b| a.account.cmp(&b.account));
-        for inventory in &outcome.inventories {
-            let settings = ScanSettings {
-                now: self.clock.now(),
-                unused_after: Duration::from_secs(unused_days * 86_400),
-                org_accounts: org.clone(),
-                live_stint_roles: self.live_stint_roles(inventory).await,
-            };
-            outcome
-                .findings
-                .extend(lint::lint_account(inventory, &settings));
-            outcome.resources += inventory.users.len()
-                + inventory.roles.len()
-                + inventory.groups.len()
-                + inventory.policies.len();
-        }
-        if let Some((account, endpoint)) = &self.analyzer {
-            let scanned: BTreeSet<&str> = accounts.iter().map(AccountId::as_str).collect();
-            match stint_aws::read_analyzer_findings(&self.sessions, account, endpoint.as_deref())
-                .await
-            {
-                Ok(found) => {
-                    let ours: Vec<_> = found
-                        .into_iter()
-                        .filter(|f| scanned.contains(f.account.as_str()))
-                        .collect();
-                    outcome.analyzer_findings = ours.len();
-                    outcome.findings = lint::merge(std::mem::take(&mut outcome.findings), &ours);
-                }
-                Err(e) => outcome
-                    .errors
-                    .push((account.to_string(), format!("Access Analyzer: {e}"))),
+    }
+
+    /// Access Analyzer's active findings on the scanned accounts, merged into `outcome`'s.
+    async fn merge_analyzer(&self, accounts: &[AccountId], outcome: &mut ScanOutcome) {
+        let Some((account, endpoint)) = &self.analyzer else {
+            return;
+        };
+        let scanned: BTreeSet<&str> = accounts.iter().map(AccountId::as_str).collect();
+        match stint_aws::read_analyzer_findings(&self.sessions, account, endpoint.as_deref()).await
+        {
+            Ok(found) => {
+                let ours: Vec<_> = found
+                    .into_iter()
+                    .filter(|f| scanned.contains(f.account.as_str()))
+                    .collect();
+                outcome.analyzer_findings = ours.len();
+                outcome.findings = lint::merge(std::mem::take(&mut outcome.findings), &ours);
             }
+            Err(e) => outcome
+                .errors
+                .push((account.to_string(), format!("Access Analyzer: {e}"))),
         }
-        lint::sort_findings(&mut outcome.findings);
-        outcome.aws_calls = self.calls.total_calls() - calls_before;
-        outcome.elapsed = started.elapsed();
-        outcome
     }
 
     /// The names of the account's /stint/ roles whose grant the ledger holds as live.
@@ -228,12 +239,16 @@ impl Scanner<'_> {
             let Ok(id) = TransactionId::parse(id) else {
                 continue;
             };
-            if let Ok(Some(grant)) = self.journal.find(&id).await
-                && matches!(
+            let held = match self.journal.find(&id).await {
+                Ok(Some(grant)) => matches!(
                     grant.state,
                     State::Processing | State::Provisioned | State::Deprovisioning
-                )
-            {
+                ),
+                Ok(None) => false,
+                // The ledger could not say: not called an orphan on no evidence.
+                Err(_) => true,
+            };
+            if held {
                 live.insert(role.name.clone());
             }
         }
@@ -298,18 +313,42 @@ pub async fn run(
     let accounts = pick_accounts(catalog, &args.accounts)?;
     let outcome = scanner.scan(&accounts, args.unused_days).await;
     if let Some(path) = &args.plan {
-        let grace = Duration::from_secs(args.grace_days * 86_400);
-        let plan = lint::plan(&outcome.findings, &outcome.inventories, clock.now(), grace);
-        let text = serde_json::to_string_pretty(&plan)?;
-        std::fs::write(path, text)
-            .with_context(|| format!("writing the plan {}", path.display()))?;
-        eprintln!(
-            "stint: wrote {} change(s) to {}",
-            plan.changes.len(),
-            path.display()
-        );
+        write_plan(path, &outcome, clock, args.grace_days)?;
     }
     print!("{}", render(args.format, &outcome.findings, &outcome));
+    say_summary(&outcome);
+    let failed = args
+        .fail_on
+        .is_some_and(|s| lint::any_at_least(&outcome.findings, s));
+    Ok(if !outcome.errors.is_empty() {
+        ExitCode::from(2)
+    } else if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn write_plan(
+    path: &std::path::Path,
+    outcome: &ScanOutcome,
+    clock: &dyn Clock,
+    grace_days: u64,
+) -> anyhow::Result<()> {
+    let grace = Duration::from_secs(grace_days * 86_400);
+    let plan = lint::plan(&outcome.findings, &outcome.inventories, clock.now(), grace);
+    let text = serde_json::to_string_pretty(&plan)?;
+    std::fs::write(path, text).with_context(|| format!("writing the plan {}", path.display()))?;
+    eprintln!(
+        "stint: wrote {} change(s) to {}",
+        plan.changes.len(),
+        path.display()
+    );
+    Ok(())
+}
+
+/// The accounts not scanned and the scan's figures, on stderr (stdout is the report).
+fn say_summary(outcome: &ScanOutcome) {
     for (account, error) in &outcome.errors {
         eprintln!("stint: account {account} not scanned: {error}");
     }
@@ -321,16 +360,6 @@ pub async fn run(
         outcome.aws_calls,
         outcome.elapsed.as_secs_f64()
     );
-    let failed = args
-        .fail_on
-        .is_some_and(|s| lint::any_at_least(&outcome.findings, s));
-    Ok(if !outcome.errors.is_empty() {
-        ExitCode::from(2)
-    } else if failed {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
 }
 
 fn render(format: Format, findings: &[Finding], outcome: &ScanOutcome) -> String {

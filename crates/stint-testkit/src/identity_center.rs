@@ -59,22 +59,30 @@ impl Seeder {
         let instance = self.sso_instance().await?;
         let what = format!("finding the permission set {name}");
         let sso = self.sso_admin();
-        let listed = sso
-            .list_permission_sets()
-            .instance_arn(&instance)
-            .send()
-            .await
-            .map_err(Error::emulator(what.clone()))?;
-        for arn in listed.permission_sets() {
-            let described = sso
-                .describe_permission_set()
+        let mut token = None;
+        loop {
+            let listed = sso
+                .list_permission_sets()
                 .instance_arn(&instance)
-                .permission_set_arn(arn)
+                .set_next_token(token)
                 .send()
                 .await
                 .map_err(Error::emulator(what.clone()))?;
-            if described.permission_set().and_then(|p| p.name()) == Some(name) {
-                return Ok(arn.clone());
+            for arn in listed.permission_sets() {
+                let described = sso
+                    .describe_permission_set()
+                    .instance_arn(&instance)
+                    .permission_set_arn(arn)
+                    .send()
+                    .await
+                    .map_err(Error::emulator(what.clone()))?;
+                if described.permission_set().and_then(|p| p.name()) == Some(name) {
+                    return Ok(arn.clone());
+                }
+            }
+            token = listed.next_token().map(str::to_owned);
+            if token.is_none() {
+                break;
             }
         }
         Err(Error::Emulator {

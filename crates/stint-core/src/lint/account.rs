@@ -10,11 +10,11 @@ use time::OffsetDateTime;
 
 use super::policy::lint_policy;
 use super::rules::{
-    CONSOLE_NO_MFA, GROUP_EMPTY, KEY_ACTIVE, KEY_UNUSED, POLICY_UNATTACHED, ROLE_UNUSED,
-    STINT_ROLE_ORPHANED, USER_UNUSED,
+    CONSOLE_NO_MFA, FULL_WILDCARD, GROUP_EMPTY, KEY_ACTIVE, KEY_UNUSED, POLICY_UNATTACHED,
+    ROLE_UNUSED, Rule, SERVICE_WILDCARD, STINT_ROLE_ORPHANED, USER_UNUSED,
 };
 use super::trust::{TrustContext, lint_trust};
-use super::{Finding, sort_findings};
+use super::{Finding, Severity, sort_findings};
 
 /// The path stint's temporary roles live under.
 pub const STINT_ROLE_PATH: &str = "/stint/";
@@ -52,6 +52,8 @@ pub struct User {
     pub keys: Vec<AccessKey>,
     /// Inline policies: name and document.
     pub inline_policies: Vec<(String, String)>,
+    /// ARNs of the managed policies attached to the user.
+    pub attached: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -91,6 +93,8 @@ pub struct Group {
     pub arn: String,
     pub members: usize,
     pub inline_policies: Vec<(String, String)>,
+    /// ARNs of the managed policies attached to the group.
+    pub attached: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -112,11 +116,13 @@ pub fn lint_account(inventory: &AccountInventory, settings: &ScanSettings) -> Ve
     for user in &inventory.users {
         found.extend(user_findings(user, settings));
         found.extend(inline(&user.arn, &user.inline_policies));
+        found.extend(aws_managed(&user.arn, &user.attached));
     }
     for role in &inventory.roles {
         found.extend(role_findings(role, settings));
         found.extend(lint_trust(&role.arn, &role.trust_policy, &trust));
         found.extend(inline(&role.arn, &role.inline_policies));
+        found.extend(aws_managed(&role.arn, &role.attached));
     }
     for group in &inventory.groups {
         if group.members == 0 {
@@ -127,6 +133,7 @@ pub fn lint_account(inventory: &AccountInventory, settings: &ScanSettings) -> Ve
             ));
         }
         found.extend(inline(&group.arn, &group.inline_policies));
+        found.extend(aws_managed(&group.arn, &group.attached));
     }
     for policy in &inventory.policies {
         if policy.attachments == 0 {
@@ -141,6 +148,32 @@ pub fn lint_account(inventory: &AccountInventory, settings: &ScanSettings) -> Ve
         .collect();
     sort_findings(&mut found);
     found
+}
+
+/// AWS managed policies whose documents the scan does not read (AWS maintains them) but
+/// whose grant is known: every action, or every IAM action.
+const BROAD_AWS_MANAGED: &[(&str, &Rule, Severity)] = &[
+    (
+        "arn:aws:iam::aws:policy/AdministratorAccess",
+        &FULL_WILDCARD,
+        Severity::Critical,
+    ),
+    (
+        "arn:aws:iam::aws:policy/IAMFullAccess",
+        &SERVICE_WILDCARD,
+        Severity::High,
+    ),
+];
+
+fn aws_managed(owner: &str, attached: &[String]) -> Vec<Finding> {
+    BROAD_AWS_MANAGED
+        .iter()
+        .filter(|(arn, _, _)| attached.iter().any(|a| a == arn))
+        .map(|(arn, rule, severity)| {
+            let why = format!("the AWS managed policy {arn} is attached");
+            Finding::new(rule, format!("{owner}#{arn}"), why).with_severity(*severity)
+        })
+        .collect()
 }
 
 fn inline(owner: &str, policies: &[(String, String)]) -> Vec<Finding> {

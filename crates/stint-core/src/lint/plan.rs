@@ -96,8 +96,8 @@ pub enum Previous {
 }
 
 /// Trust findings whose fix is the locked trust policy: anyone, a foreign account, an OIDC
-/// provider with no `sub` at all.
-const TRUST_RULES_LOCKED: &[&str] = &["STINT-T001", "STINT-T002", "STINT-T003"];
+/// provider with no `sub` at all, the account's own principals without Identity Center.
+const TRUST_RULES_LOCKED: &[&str] = &["STINT-T001", "STINT-T002", "STINT-T003", "STINT-T006"];
 
 /// The plan for `findings` over the accounts read in `inventories`: every active key flagged
 /// is deactivated, then deleted `grace` later; every role trusted too widely gets the locked

@@ -118,6 +118,12 @@ pub static TRUST_NO_AUDIENCE: Rule = r(
     Medium,
     "Add a StringEquals condition on the provider's `aud` (sts.amazonaws.com for GitHub; SAML:aud for SAML).",
 );
+pub static TRUST_PEOPLE_WITHOUT_IDENTITY_CENTER: Rule = r(
+    "STINT-T006",
+    "Role people can assume without Identity Center",
+    Medium,
+    "Trust only the account's Identity Center roles (aws:PrincipalArn like role/aws-reserved/sso.amazonaws.com/*/AWSReservedSSO_*), so people reach it through a just-in-time grant.",
+);
 pub static KEY_ACTIVE: Rule = r(
     "STINT-K001",
     "Active long-lived access key",
@@ -203,6 +209,7 @@ pub static RULES: &[&Rule] = &[
     &TRUST_OIDC_NO_SUB,
     &TRUST_OIDC_SUB_WILDCARD,
     &TRUST_NO_AUDIENCE,
+    &TRUST_PEOPLE_WITHOUT_IDENTITY_CENTER,
     &KEY_ACTIVE,
     &KEY_UNUSED,
     &CONSOLE_NO_MFA,

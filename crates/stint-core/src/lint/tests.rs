@@ -290,9 +290,9 @@ fn foreign_whole_accounts_are_flagged_and_own_and_org_accounts_are_not() {
             "arn:aws:iam::333333333333:root", "arn:aws:iam::444444444444:role/named" ] } }),
         &org(),
     );
-    assert_eq!(found.len(), 1, "{found:?}");
-    assert_eq!(found[0].rule, "STINT-T002");
-    assert!(found[0].evidence.contains("333333333333"));
+    let foreign: Vec<&Finding> = found.iter().filter(|f| f.rule == "STINT-T002").collect();
+    assert_eq!(foreign.len(), 1, "{found:?}");
+    assert!(foreign[0].evidence.contains("333333333333"));
     let vendor = trust(
         serde_json::json!({ "Effect": "Allow", "Action": "sts:AssumeRole",
             "Principal": { "AWS": "arn:aws:iam::333333333333:root" },
@@ -334,6 +334,30 @@ fn github_oidc_without_sub_is_critical_and_wildcards_are_graded() {
         "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
         "token.actions.githubusercontent.com:sub": "repo:octo-org/app:ref:refs/heads/main" } }));
     assert!(exact.is_empty(), "{exact:?}");
+}
+
+#[test]
+fn own_account_principals_not_fronted_by_identity_center_are_flagged() {
+    for principal in [
+        "arn:aws:iam::111111111111:root",
+        "111111111111",
+        "arn:aws:iam::111111111111:user/ops",
+    ] {
+        let found = trust(
+            serde_json::json!({ "Effect": "Allow", "Principal": { "AWS": principal },
+                "Action": "sts:AssumeRole" }),
+            &org(),
+        );
+        assert_eq!(rules_of(&found), ["STINT-T006"], "{principal}");
+    }
+    // The locked policy, a named role, or an org account's root are not people here.
+    assert!(lint_trust("r", &locked_trust_policy("111111111111"), &org()).is_empty());
+    let role = trust(
+        serde_json::json!({ "Effect": "Allow", "Action": "sts:AssumeRole",
+            "Principal": { "AWS": ["arn:aws:iam::111111111111:role/deployer", "222222222222"] } }),
+        &org(),
+    );
+    assert!(role.is_empty(), "{role:?}");
 }
 
 #[test]
@@ -386,6 +410,7 @@ fn user(name: &str, keys: Vec<AccessKey>, console: bool, mfa: usize) -> User {
         mfa_devices: mfa,
         keys,
         inline_policies: Vec::new(),
+        attached: Vec::new(),
     }
 }
 
@@ -486,12 +511,14 @@ fn roles_groups_and_policies_unused_or_orphaned_are_found() {
                 arn: "g/empty".into(),
                 members: 0,
                 inline_policies: vec![],
+                attached: vec![],
             },
             Group {
                 name: "full".into(),
                 arn: "g/full".into(),
                 members: 2,
                 inline_policies: vec![],
+                attached: vec!["arn:aws:iam::aws:policy/AdministratorAccess".into()],
             },
         ],
         policies: vec![
@@ -520,6 +547,10 @@ fn roles_groups_and_policies_unused_or_orphaned_are_found() {
         .map(|f| (f.rule, f.resource.as_str()))
         .collect();
     let expected = [
+        (
+            "STINT-P001",
+            "g/full#arn:aws:iam::aws:policy/AdministratorAccess",
+        ),
         ("STINT-P001", "p/used#Statement[0]"),
         (
             "STINT-S001",

@@ -11,7 +11,7 @@ use super::document::{Principal, Statement, parse_document};
 use super::glob::has_wildcard;
 use super::rules::{
     INVALID, TRUST_ANYONE, TRUST_FOREIGN_ACCOUNT, TRUST_NO_AUDIENCE, TRUST_OIDC_NO_SUB,
-    TRUST_OIDC_SUB_WILDCARD,
+    TRUST_OIDC_SUB_WILDCARD, TRUST_PEOPLE_WITHOUT_IDENTITY_CENTER,
 };
 use super::{Finding, Severity};
 
@@ -52,6 +52,7 @@ pub fn lint_trust(resource: &str, text: &str, context: &TrustContext) -> Vec<Fin
         };
         found.extend(anyone(&at, s, principal));
         found.extend(foreign_accounts(&at, s, principal, context));
+        found.extend(people_without_identity_center(&at, s, principal, context));
         let federated_principals = match principal {
             Principal::Anyone => Vec::new(),
             Principal::Named(_) => principal.of_kind("Federated"),
@@ -115,6 +116,41 @@ fn foreign_accounts(
             finding
         })
         .collect()
+}
+
+/// Where Identity Center puts its roles in a member account.
+const IDENTITY_CENTER_ROLES: &str = ":role/aws-reserved/sso.amazonaws.com/";
+
+/// T006: the account's own principals (its root, i.e. any of its users and roles, or named
+/// IAM users) may assume the role, and no condition narrows them to Identity Center's roles:
+/// people can reach it with long-lived credentials, beside just-in-time access.
+fn people_without_identity_center(
+    at: &str,
+    s: &Statement,
+    principal: &Principal,
+    context: &TrustContext,
+) -> Option<Finding> {
+    let own = context.own_account.as_deref()?;
+    let people: Vec<String> = principal
+        .of_kind("AWS")
+        .into_iter()
+        .filter(|p| {
+            whole_account(p) == Some(own) || p.starts_with(&format!("arn:aws:iam::{own}:user/"))
+        })
+        .collect();
+    if people.is_empty() {
+        return None;
+    }
+    let fronted = s
+        .conditions_on("aws:PrincipalArn")
+        .any(|c| positive(c) && c.texts().iter().all(|v| v.contains(IDENTITY_CENTER_ROLES)));
+    (!fronted).then(|| {
+        let why = format!(
+            "trusts {} with no aws:PrincipalArn condition naming Identity Center roles",
+            people.join(", ")
+        );
+        Finding::new(&TRUST_PEOPLE_WITHOUT_IDENTITY_CENTER, at, why)
+    })
 }
 
 /// The host of an OIDC provider principal (`arn:…:oidc-provider/HOST` or a bare `HOST`), or

@@ -118,7 +118,13 @@ pub async fn apply_plan(
         if applied {
             continue;
         }
-        let result = apply_one(&plan.created, change, sessions, clock, journal).await?;
+        // A change journaled as `applying` but never finished (a crash in between) may have
+        // been made: what it replaced is the first `applying` entry's, not what is there now.
+        let known = done
+            .iter()
+            .find(|e| e.plan == plan.created && e.change == *change && e.outcome == "applying")
+            .and_then(|e| e.previous.clone());
+        let result = apply_one(&plan.created, change, known, sessions, clock, journal).await?;
         append(journal, &result)?;
         results.push(result);
     }
@@ -128,6 +134,7 @@ pub async fn apply_plan(
 async fn apply_one(
     plan: &str,
     change: &Change,
+    known: Option<Previous>,
     sessions: &MemberSessions,
     clock: &dyn Clock,
     journal: &Path,
@@ -152,9 +159,12 @@ async fn apply_one(
         Ok(iam) => iam,
         Err(e) => return Ok(failed(e.to_string())),
     };
-    let previous = match remediation::read_previous(&iam, change).await {
-        Ok(previous) => previous,
-        Err(e) => return Ok(failed(e.to_string())),
+    let previous = match known {
+        Some(previous) => previous,
+        None => match remediation::read_previous(&iam, change).await {
+            Ok(previous) => previous,
+            Err(e) => return Ok(failed(e.to_string())),
+        },
     };
     let mut applying = entry(plan, change, "applying", clock);
     applying.previous = Some(previous.clone());

@@ -70,6 +70,21 @@ fn artifact(f: &Finding) -> String {
     )
 }
 
+/// A rule's friendly name as SARIF wants it: one Pascal-case word from its title.
+fn pascal(title: &str) -> String {
+    title
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| {
+            let mut chars = w.chars();
+            chars
+                .next()
+                .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
 /// The SARIF 2.1.0 log of `findings`.
 pub fn sarif(findings: &[Finding]) -> Value {
     let rules: Vec<Value> = RULES
@@ -77,7 +92,7 @@ pub fn sarif(findings: &[Finding]) -> Value {
         .map(|r| {
             json!({
                 "id": r.id,
-                "name": r.id.replace('-', ""),
+                "name": pascal(r.title),
                 "shortDescription": { "text": r.title },
                 "fullDescription": { "text": r.title },
                 "help": { "text": r.fix },

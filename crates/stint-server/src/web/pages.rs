@@ -397,7 +397,12 @@ mod tests {
 
     #[test]
     fn filters_match_state_exactly_and_the_rest_by_part() {
-        let grant = row("provisioned", "workload-prod", "Product-Deployers", "alice@example.com");
+        let grant = row(
+            "provisioned",
+            "workload-prod",
+            "Product-Deployers",
+            "alice@example.com",
+        );
         let filters = |state: &str, account: &str, requester: &str| GrantFilters {
             state: Some(state.to_owned()),
             account: Some(account.to_owned()),
@@ -405,7 +410,10 @@ mod tests {
             requester: Some(requester.to_owned()),
         };
         assert!(matches_filters(&grant, &GrantFilters::default()));
-        assert!(matches_filters(&grant, &filters("provisioned", "prod", "ALICE")));
+        assert!(matches_filters(
+            &grant,
+            &filters("provisioned", "prod", "ALICE")
+        ));
         assert!(matches_filters(&grant, &filters("", "1111", "")));
         assert!(!matches_filters(&grant, &filters("provision", "", "")));
         assert!(!matches_filters(&grant, &filters("", "", "bob")));

@@ -57,6 +57,7 @@ async fn plant(app: &TestApp) {
         ("gha-any-repo", github_trust_without_sub(account)),
         ("escalator", clean_trust(account)),
         ("tidy", clean_trust(account)),
+        ("standing-admin", clean_trust(account)),
     ] {
         iam.create_role()
             .role_name(name)
@@ -91,6 +92,12 @@ async fn plant(app: &TestApp) {
         .send()
         .await
         .expect("attach");
+    iam.attach_role_policy()
+        .role_name("standing-admin")
+        .policy_arn("arn:aws:iam::aws:policy/AdministratorAccess")
+        .send()
+        .await
+        .expect("attach admin");
     // A stint role no grant holds (as a crash between CreateRole and the ledger would leave).
     iam.create_role()
         .role_name("stint-orphan")
@@ -165,6 +172,7 @@ async fn scan_finds_the_planted_findings_and_leaves_clean_resources_and_live_gra
     );
     assert_eq!(rules_on(f, "role/stint/stint-orphan"), set(&["STINT-S001"]));
     assert!(rules_on(f, "role/tidy").is_empty(), "{f:#?}");
+    assert_eq!(rules_on(f, "role/standing-admin"), set(&["STINT-P001"]));
     assert!(
         rules_on(f, &live_role).is_empty(),
         "a live grant's role: {f:#?}"
@@ -665,4 +673,83 @@ async fn access_analyzer_findings_are_read_merged_and_deduplicated() {
         );
         assert_eq!(body["filter"]["status"]["eq"], json!(["ACTIVE"]));
     }
+}
+
+#[tokio::test]
+async fn a_change_cut_off_after_its_aws_call_is_finished_with_the_state_it_first_replaced() {
+    let app = spawn_app().await;
+    plant(&app).await;
+    let outcome = scan(&app, 90).await;
+    let full = plan(
+        &outcome.findings,
+        &outcome.inventories,
+        Clock::now(app.clock.as_ref()),
+        14 * DAY,
+    );
+    let change = full
+        .changes
+        .iter()
+        .find(|c| c.action.describe().contains("role open-door"))
+        .expect("trust change")
+        .clone();
+    let only = Plan {
+        changes: vec![change.clone()],
+        ..full.clone()
+    };
+    let original = trust_of(&app, "open-door").await;
+
+    // The crashed run: journaled `applying` with the original, made the change, died.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let journal = dir.path().join("journal.jsonl");
+    let applying = stint_server::scan_cli::JournalEntry {
+        plan: only.created.clone(),
+        change: change.clone(),
+        outcome: "applying".into(),
+        previous: Some(stint_core::lint::Previous::TrustPolicy {
+            document: original.to_string(),
+        }),
+        error: None,
+        at: only.created.clone(),
+    };
+    std::fs::write(
+        &journal,
+        format!("{}\n", serde_json::to_string(&applying).expect("json")),
+    )
+    .expect("write");
+    let stint_core::lint::Action::ReplaceTrust { document, .. } = &change.action else {
+        panic!("not a trust change");
+    };
+    let iam = app.seed.iam(&app.nonprod).await.expect("iam");
+    iam.update_assume_role_policy()
+        .role_name("open-door")
+        .policy_document(document)
+        .send()
+        .await
+        .expect("update");
+
+    let aws = AwsSettings {
+        region: "us-east-1".into(),
+        endpoint_url: Some(moto_url()),
+    };
+    let sdk = stint_aws::load_sdk_config(&aws).await;
+    let admin = MemberSessions::new(
+        &sdk,
+        AwsCallCounter::default(),
+        "OrganizationAccountAccessRole",
+        None,
+    );
+    let done = apply_plan(&only, &admin, app.clock.as_ref(), &journal)
+        .await
+        .expect("apply");
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0].outcome, "applied");
+    let undone = undo_change(&change.id, &admin, app.clock.as_ref(), &journal)
+        .await
+        .expect("undo");
+    assert_eq!(undone.outcome, "undone");
+    assert_eq!(
+        trust_of(&app, "open-door").await,
+        original,
+        "the original, not the locked one"
+    );
 }

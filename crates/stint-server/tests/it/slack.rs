@@ -55,13 +55,32 @@ impl Slack {
     }
 }
 
+/// A persona whose prod grants want one approval but no particular sign-in, so a Slack click
+/// can approve it: its permission set, made here, and its eligible group, made after the start.
+const READERS: &str = "Readers";
+
 async fn spawn_with_slack() -> (PeopleApp, Slack, String) {
+    spawn_with_slack_and(None).await
+}
+
+async fn spawn_with_slack_and(readers_set: Option<&str>) -> (PeopleApp, Slack, String) {
     let (slack, url) = Slack::start().await;
+    let readers = readers_set.map_or_else(String::new, |set| {
+        format!(
+            r#"
+[people.personas.{READERS}]
+permission_set = "{set}"
+eligible_groups = ["{set}-Eligible"]
+prod = {{ max_duration = "1h", approvals = 1, approver_groups = ["Acme_Platform_Prod-Approvers"] }}
+"#
+        )
+    });
     let dir = tempfile::tempdir().unwrap();
     let secret_file = dir.path().join("slack-secret");
     std::fs::write(&secret_file, format!("{SECRET}\n")).unwrap();
-    let extra = format!(
-        r#"
+    let extra = readers
+        + &format!(
+            r#"
 [notifications]
 slack_webhook_url = "{url}/webhook"
 page_url = "http://127.0.0.1:8080"
@@ -70,10 +89,10 @@ page_url = "http://127.0.0.1:8080"
 signing_secret_file = "{}"
 users = {{ U0ALICE = "{alice}", U0BOB = "{bob}" }}
 "#,
-        secret_file.display(),
-        alice = USERS.alice,
-        bob = USERS.bob,
-    );
+            secret_file.display(),
+            alice = USERS.alice,
+            bob = USERS.bob,
+        );
     let people = spawn_people_app_with(&extra).await;
     drop(dir);
     (people, slack, url)
@@ -247,4 +266,67 @@ async fn slack_buttons_follow_the_pages_rules_and_only_signed_callbacks_count() 
     let text = told[0]["text"].as_str().unwrap();
     assert!(text.contains("denied"), "{text}");
     assert_eq!(state_of(&people, &id).await, "denied");
+}
+
+#[tokio::test]
+async fn slack_approval_where_the_rules_allow_it_assigns_in_identity_center() {
+    let seed = stint_testkit::seed::Seeder::connect(&crate::harness::moto_url()).await;
+    let set = format!("Acme-Readers-{}", crate::harness::random_digits(8));
+    let set_arn = seed.permission_set(&set).await.unwrap();
+    let (people, slack, slack_url) = spawn_with_slack_and(Some(&set)).await;
+    let app = &people.app;
+    let eligible = app
+        .seed
+        .group(&app.store, &format!("{set}-Eligible"))
+        .await
+        .unwrap();
+    app.seed
+        .add_member(&app.store, &eligible, &app.users.alice)
+        .await
+        .unwrap();
+    let alice = people.id_token(USERS.alice, SignIn::Password);
+    let input = AccessRequestInput {
+        account: Some("workload-prod".into()),
+        persona: Some(READERS.into()),
+        duration: Some("30m".into()),
+        reason: Some("read the incident's logs".into()),
+        ticket: None,
+        break_glass: None,
+    };
+    let id = app
+        .client()
+        .request_access(&input, Some(&alice))
+        .await
+        .unwrap()
+        .request
+        .id;
+    assert!(
+        app.seed
+            .assigned_users(&app.prod, &set_arn)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let response_url = format!("{slack_url}/response");
+    let approve = callback_body("U0BOB", "stint_approve", &id, Some(&response_url));
+    let ts = now();
+    let (status, _) = post(&people, &approve, &ts, &signature(SECRET, &ts, &approve)).await;
+    assert_eq!(status, 200);
+    let mut told = Vec::new();
+    for _ in 0..200 {
+        told = slack.at("/response");
+        if !told.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let text = told[0]["text"].as_str().unwrap();
+    assert!(text.contains("approved"), "{text}");
+    assert_eq!(state_of(&people, &id).await, "approved");
+    // Identity Center holds alice's assignment, read back through the SDK.
+    assert_eq!(
+        app.seed.assigned_users(&app.prod, &set_arn).await.unwrap(),
+        vec![app.users.alice.clone()]
+    );
 }
