@@ -25,6 +25,7 @@ pub mod pipeline;
 pub mod policy;
 pub mod ports;
 pub mod record;
+pub mod remediation;
 pub mod subject;
 pub mod time_fmt;
 pub mod wiring;

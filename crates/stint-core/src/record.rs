@@ -205,6 +205,7 @@ pub enum Status {
     Holding(HoldingState),
     Notice(NoticeState),
     /// The estate record `stint catalog apply` keeps (`estate/managed.rs`): one state, `kept`.
+    /// A remediation plan's record (`remediation.rs`) is `kept` the same way.
     Estate,
 }
 
@@ -340,6 +341,15 @@ pub enum Action {
     EstateChanging,
     /// `stint catalog apply` changed a resource.
     EstateChanged,
+    /// `stint scan --apply` is about to make a remediation change (recorded before the AWS
+    /// call, with what the change replaces).
+    RemediationApplying,
+    /// `stint scan --apply` made a remediation change, or it failed, or it waits for its time.
+    RemediationApplied,
+    RemediationFailed,
+    RemediationWaiting,
+    /// `stint scan --undo` put back what a remediation change replaced.
+    RemediationUndone,
 }
 
 impl Action {
@@ -371,6 +381,11 @@ impl Action {
             Self::NotifyFailed => "notify_failed",
             Self::EstateChanging => "estate_changing",
             Self::EstateChanged => "estate_changed",
+            Self::RemediationApplying => "remediation_applying",
+            Self::RemediationApplied => "remediation_applied",
+            Self::RemediationFailed => "remediation_failed",
+            Self::RemediationWaiting => "remediation_waiting",
+            Self::RemediationUndone => "remediation_undone",
         }
     }
 }
@@ -467,7 +482,7 @@ impl<T: serde::de::DeserializeOwned> Body<T> {
 }
 
 /// The record kinds a body may hold, by their stored names.
-pub const KINDS: [&str; 7] = [
+pub const KINDS: [&str; 8] = [
     "provision",
     "deprovision",
     "orphan",
@@ -476,6 +491,8 @@ pub const KINDS: [&str; 7] = [
     "notice",
     // What `stint catalog apply` manages (`estate/managed.rs`).
     "estate",
+    // A `stint scan` remediation plan's changes (`remediation.rs`).
+    "remediation",
 ];
 
 /// The stored kind name `kind` as the `'static` name `StoredRecord` carries.

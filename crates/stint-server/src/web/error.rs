@@ -70,7 +70,12 @@ impl IntoResponse for WebError {
         } else {
             tracing::info!(code = self.code(), "web refused: {self}");
         }
-        let page = views::error_page(status, self.code(), &self.to_string());
+        // The code has its own line on the page; the sentence is said once.
+        let sentence = match &self {
+            Self::Broker(error) => error.message.clone(),
+            other => other.to_string(),
+        };
+        let page = views::error_page(status, self.code(), &sentence);
         (status, Html(page.into_string())).into_response()
     }
 }

@@ -397,3 +397,86 @@ async fn web_pages_carry_security_headers_and_want_a_session() {
     // A sign-in whose code is exchanged without this browser's verifier gets nothing: the
     // provider checks PKCE (its own tests), and a replayed state is refused (above).
 }
+
+/// Signs `email` in through the page without a browser (reqwest, no redirects followed):
+/// the session cookie's `name=value`.
+async fn session_cookie(http: &reqwest::Client, base: &str, email: &str) -> String {
+    let pair = |response: &reqwest::Response, name: &str| {
+        response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok()?.split(';').next())
+            .find(|pair| pair.starts_with(&format!("{name}=")))
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("no {name} cookie"))
+    };
+    let location =
+        |response: &reqwest::Response| response.headers()["location"].to_str().unwrap().to_owned();
+    let login = http
+        .get(format!("{base}/login?login_hint={email}"))
+        .send()
+        .await
+        .unwrap();
+    let pending = pair(&login, "stint_login");
+    let back = http.get(location(&login)).send().await.unwrap();
+    let done = http
+        .get(location(&back))
+        .header("cookie", pending)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 303);
+    pair(&done, "stint_session")
+}
+
+#[tokio::test]
+async fn web_a_post_from_another_origin_is_refused_and_sign_out_ends_the_session() {
+    let people = spawn_people_app().await;
+    let base = &people.app.url;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let bob = session_cookie(&http, base, USERS.bob).await;
+    let page = http
+        .get(format!("{base}/access"))
+        .header("cookie", &bob)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    let post = |origin: &str, path: &str| {
+        http.post(format!("{base}{path}"))
+            .header("cookie", &bob)
+            .header("origin", origin)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("csrf={csrf}"))
+    };
+    // The right token from another site is still refused.
+    let forged = post(
+        "http://evil.example",
+        "/requests/01a24345-5f88-78fb-a266-1269f3a6e291/deny",
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(forged.status(), 403);
+    assert!(forged.text().await.unwrap().contains("cross_origin_post"));
+    // Signing out (a post from the page, with its token) tells the browser to drop the session.
+    let out = post(base, "/logout").send().await.unwrap();
+    assert_eq!(out.status(), 303);
+    let cleared = out.headers()["set-cookie"].to_str().unwrap();
+    assert!(
+        cleared.starts_with("stint_session=;") && cleared.contains("Max-Age=0"),
+        "{cleared}"
+    );
+}
