@@ -36,11 +36,22 @@ pub struct DenyInput {
     pub reason: Option<String>,
 }
 
+/// `POST /v1/requests/{id}/approve`: the body may be absent.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApproveInput {
+    /// For the requester and the audit trail.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+}
+
 /// One approver's yes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApprovalView {
     pub approver: String,
     pub at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
 }
 
 /// A request for access as the ledger holds it.

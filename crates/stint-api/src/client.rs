@@ -10,9 +10,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::{
-    AccessRequestInput, AccessRequestList, AccessRequestResponse, DenyInput, DeprovisionInput,
-    DeprovisionResponse, Eligibility, ErrorBody, GrantList, Health, JobDeprovisionResponse,
-    ProvisionInput, ProvisionResponse, Secret, TransactionResponse,
+    AccessRequestInput, AccessRequestList, AccessRequestResponse, ApproveInput, DenyInput,
+    DeprovisionInput, DeprovisionResponse, Eligibility, ErrorBody, GrantList, Health,
+    JobDeprovisionResponse, ProvisionInput, ProvisionResponse, Secret, TransactionResponse,
 };
 
 /// The header naming the GitHub job (`$GITHUB_JOB`) a request comes from: the OIDC token
@@ -180,6 +180,17 @@ impl Client {
     ) -> Result<AccessRequestResponse, ClientError> {
         let path = format!("/v1/requests/{}/approve", segment(id));
         self.post(&path, None::<&()>, token).await
+    }
+
+    /// `POST /v1/requests/{id}/approve` with a comment.
+    pub async fn approve_with(
+        &self,
+        id: &str,
+        input: &ApproveInput,
+        token: Option<&Secret>,
+    ) -> Result<AccessRequestResponse, ClientError> {
+        let path = format!("/v1/requests/{}/approve", segment(id));
+        self.post(&path, Some(input), token).await
     }
 
     /// `POST /v1/requests/{id}/deny`.

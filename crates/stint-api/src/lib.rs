@@ -19,7 +19,7 @@ mod transaction;
 
 pub use access::{
     AccessRequestInput, AccessRequestList, AccessRequestResponse, AccessRequestView, ApprovalView,
-    DenyInput, Eligibility, EligibleView, GrantList, PersonGrantView,
+    ApproveInput, DenyInput, Eligibility, EligibleView, GrantList, PersonGrantView,
 };
 pub use client::{Client, ClientError, IDEMPOTENCY_KEY_HEADER, JOB_HEADER};
 pub use error::{ErrorBody, ErrorDetail};

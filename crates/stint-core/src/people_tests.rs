@@ -151,27 +151,27 @@ async fn production_needs_two_approvers_neither_the_requester_nor_an_outsider() 
 
     // Alice is an approver herself, and still cannot approve her own request.
     assert_eq!(
-        code(access.approve(&id, &alice).await),
+        code(access.approve(&id, &alice, None).await),
         ErrorCode::SelfApproval
     );
     let dave = person(&world, "dave@example.com", &["mfa"]);
     assert_eq!(
-        code(access.approve(&id, &dave).await),
+        code(access.approve(&id, &dave, None).await),
         ErrorCode::NotAnApprover
     );
     let bob_no_mfa = person(&world, "bob@example.com", &["pwd"]);
     assert_eq!(
-        code(access.approve(&id, &bob_no_mfa).await),
+        code(access.approve(&id, &bob_no_mfa, None).await),
         ErrorCode::MfaRequired
     );
     let bob = person(&world, "bob@example.com", &["mfa"]);
-    let once = access.approve(&id, &bob).await.unwrap();
+    let once = access.approve(&id, &bob, None).await.unwrap();
     assert_eq!(
         (once.request.state, once.grant.is_none()),
         (RequestState::Requested, true)
     );
     assert_eq!(
-        code(access.approve(&id, &bob).await),
+        code(access.approve(&id, &bob, None).await),
         ErrorCode::AlreadyApproved
     );
     assert!(
@@ -179,12 +179,20 @@ async fn production_needs_two_approvers_neither_the_requester_nor_an_outsider() 
         "nothing before the last approval"
     );
     let carol = person(&world, "carol@example.com", &["mfa"]);
-    let approved = access.approve(&id, &carol).await.unwrap();
+    let approved = access
+        .approve(&id, &carol, Some("  checked the change  "))
+        .await
+        .unwrap();
+    assert_eq!(
+        approved.request.approvals[1].comment.as_deref(),
+        Some("checked the change"),
+        "kept, trimmed"
+    );
     assert_eq!(approved.request.state, RequestState::Approved);
     assert_eq!(approved.grant.unwrap().state, State::Provisioned);
     assert_eq!(world.assigner.held().len(), 1);
     assert_eq!(
-        code(access.approve(&id, &carol).await),
+        code(access.approve(&id, &carol, None).await),
         ErrorCode::NotPending
     );
 }
@@ -395,7 +403,7 @@ async fn a_request_not_answered_in_time_expires_and_can_no_longer_be_approved() 
     let report = world.reap(&ReapSettings::default()).await.unwrap();
     assert_eq!(report.requests_expired, 1, "{report:?}");
     let bob = person(&world, "bob@example.com", &["pwd", "mfa"]);
-    let late = people(&world).approve(&id, &bob).await.unwrap_err();
+    let late = people(&world).approve(&id, &bob, None).await.unwrap_err();
     assert_eq!(late.code, ErrorCode::NotPending, "{late:?}");
     assert!(world.assigner.held().is_empty());
     // A second pass finds nothing more.
@@ -490,7 +498,7 @@ async fn notices_ride_with_each_change_and_the_outbox_retries_a_failing_channel(
 
     for approver in ["bob@example.com", "carol@example.com"] {
         let approver = person(&world, approver, &["pwd", "mfa"]);
-        people(&world).approve(&id, &approver).await.unwrap();
+        people(&world).approve(&id, &approver, None).await.unwrap();
     }
     world.clock.advance(Duration::from_secs(3601));
     world.reap(&ReapSettings::default()).await.unwrap();

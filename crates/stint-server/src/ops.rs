@@ -17,7 +17,7 @@ use stint_core::wiring::UseCases;
 
 use crate::metrics::BrokerMetrics;
 use crate::wire::{
-    self, AccessRequestInput, AccessRequestList, AccessRequestResponse, DenyInput,
+    self, AccessRequestInput, AccessRequestList, AccessRequestResponse, ApproveInput, DenyInput,
     DeprovisionInput, DeprovisionResponse, Eligibility, GrantList, JobDeprovisionResponse,
     ProvisionInput, ProvisionResponse, TransactionResponse,
 };
@@ -141,10 +141,14 @@ impl Operations {
     pub async fn approve(
         &self,
         id: &str,
+        input: &ApproveInput,
         caller: &Caller,
     ) -> Result<AccessRequestResponse, BrokerError> {
         let id = TransactionId::parse(id)?;
-        let result = self.people()?.approve(&id, caller).await;
+        let result = self
+            .people()?
+            .approve(&id, caller, input.comment.as_deref())
+            .await;
         self.metrics.outcome("approve", &result);
         self.log_decided("request approved", result)
     }

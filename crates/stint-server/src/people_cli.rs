@@ -26,7 +26,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 use stint_api::{
-    AccessRequestInput, AccessRequestResponse, Client, ClientError, DenyInput, Secret,
+    AccessRequestInput, AccessRequestResponse, ApproveInput, Client, ClientError, DenyInput, Secret,
 };
 use tokio::sync::oneshot;
 
@@ -43,7 +43,7 @@ pub enum PeopleCommand {
     /// Ask a broker for access to a persona in an account.
     Request(RequestArgs),
     /// Approve another person's request.
-    Approve(IdArgs),
+    Approve(ApproveArgs),
     /// Deny another person's request.
     Deny(DenyArgs),
     /// Withdraw your own request.
@@ -151,6 +151,17 @@ pub struct IdArgs {
 }
 
 #[derive(Args)]
+pub struct ApproveArgs {
+    #[command(flatten)]
+    broker: BrokerArgs,
+    /// The request's id.
+    id: String,
+    /// A comment, for the requester and the audit trail.
+    #[arg(long)]
+    comment: Option<String>,
+}
+
+#[derive(Args)]
 pub struct DenyArgs {
     #[command(flatten)]
     broker: BrokerArgs,
@@ -165,9 +176,14 @@ pub async fn run(command: PeopleCommand) -> anyhow::Result<ExitCode> {
     match command {
         PeopleCommand::Login(args) => login(args).await,
         PeopleCommand::Request(args) => request(args).await,
-        PeopleCommand::Approve(IdArgs { broker, id }) => {
+        PeopleCommand::Approve(ApproveArgs {
+            broker,
+            id,
+            comment,
+        }) => {
             let (client, token) = broker.connect()?;
-            answer(client.approve(&id, Some(&token)).await)
+            let input = ApproveInput { comment };
+            answer(client.approve_with(&id, &input, Some(&token)).await)
         }
         PeopleCommand::Deny(DenyArgs { broker, id, reason }) => {
             let (client, token) = broker.connect()?;

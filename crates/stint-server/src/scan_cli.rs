@@ -1,7 +1,7 @@
 //! `stint scan`: reads IAM in every catalog account through the read-only auditor role,
 //! lints it (`stint_core::lint`) and prints the findings as a table, JSON or SARIF; writes a
-//! remediation plan (`--plan`), carries one out (`--apply`) and undoes one change (`--undo`)
-//! with a journal of what each change replaced. Also `stint lint catalog`: the catalog's
+//! remediation plan (`--plan`), carries one out (`--apply`) and undoes one change (`--undo`),
+//! each step in the ledger with what the change replaced. Also `stint lint catalog`: the catalog's
 //! personas linted, a prod persona with a finding at or above a severity refused.
 
 mod remedy;
@@ -21,12 +21,16 @@ use stint_core::ids::{AccountId, TransactionId};
 use stint_core::lint::{self, AccountInventory, Finding, ScanSettings, Severity, lint_catalog};
 use stint_core::ports::Clock;
 use stint_core::record::State;
+use stint_core::remediation::RemediationLedger;
 
-pub use remedy::{JournalEntry, apply_plan, undo_change};
+pub use remedy::{apply_plan, undo_change};
 pub use report::{sarif, table};
+pub use stint_core::remediation::Entry as JournalEntry;
 
 /// The tag that ties a stint role to its grant (as `pipeline/provision.rs` writes it).
 const TRANSACTION_TAG: &str = "stint:transaction-id";
+/// Who the ledger says made a remediation change.
+const REMEDIATION_ACTOR: &str = "operator:stint-scan";
 /// How many accounts are read at once.
 const ACCOUNTS_IN_FLIGHT: usize = 4;
 
@@ -82,9 +86,6 @@ pub struct ScanArgs {
         default_value = "OrganizationAccountAccessRole"
     )]
     pub apply_role: String,
-    /// The change journal `--apply` appends to and `--undo` reads.
-    #[arg(long, default_value = "stint-scan-journal.jsonl")]
-    pub journal: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -286,7 +287,12 @@ pub async fn run(
     let calls = AwsCallCounter::default();
     if args.apply.is_some() || args.undo.is_some() {
         let sessions = MemberSessions::new(&sdk, calls, &args.apply_role, None);
-        return remedy::run(&args, &sessions, clock).await;
+        let ledger = RemediationLedger {
+            ledger: journal.ledger.clone(),
+            clock: journal.clock.clone(),
+            actor: REMEDIATION_ACTOR.to_owned(),
+        };
+        return remedy::run(&args, &sessions, &ledger).await;
     }
     let sessions = MemberSessions::new(
         &sdk,

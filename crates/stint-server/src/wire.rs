@@ -18,7 +18,7 @@ use stint_core::time_fmt::rfc3339;
 
 pub use stint_api::{
     AccessRequestInput, AccessRequestList, AccessRequestResponse, AccessRequestView, ApprovalView,
-    DenyInput, Eligibility, EligibleView, GrantList, PersonGrantView,
+    ApproveInput, DenyInput, Eligibility, EligibleView, GrantList, PersonGrantView,
 };
 pub use stint_api::{
     CallerView, CredentialsBody, Delivery, DeprovisionInput, DeprovisionResponse, ErrorBody,
@@ -219,6 +219,7 @@ pub fn access_request_view(r: &AccessRequest) -> AccessRequestView {
             .map(|a| ApprovalView {
                 approver: a.approver.clone(),
                 at: rfc3339(a.at),
+                comment: a.comment.clone(),
             })
             .collect(),
         grant: r.grant.as_ref().map(ToString::to_string),

@@ -195,8 +195,10 @@ impl PeopleAccess {
         &self,
         id: &TransactionId,
         caller: &Caller,
+        comment: Option<&str>,
     ) -> Result<Decided, BrokerError> {
         let approver = person(caller)?;
+        let comment = rules::check_comment(comment)?;
         let request = self.load(id).await?;
         let resolved = self.resolve(
             &request.terms.target.account_id,
@@ -226,13 +228,15 @@ impl PeopleAccess {
             approver: approver.email.to_string(),
             user_id: Some(approver_user.user_id.clone()),
             at: now,
+            comment: comment.clone(),
         });
+        let said = comment.map(|c| format!(": {c}")).unwrap_or_default();
         match tally {
             Tally::Pending { have, need } => {
                 let next = approved
                     .advance(RequestState::Requested, now)
                     .map_err(|e| BrokerError::new(ErrorCode::NotPending, e.to_string()))?;
-                let why = format!("approved by {} ({have} of {need})", approver.email);
+                let why = format!("approved by {} ({have} of {need}){said}", approver.email);
                 let step = Step::new(&actor, Action::Approved, why);
                 let mut batch = Batch::default();
                 self.journal.stage_record(&mut batch, next.encode(), step);
@@ -244,7 +248,7 @@ impl PeopleAccess {
                 })
             }
             Tally::Approved => {
-                let why = format!("approved by {}", approver.email);
+                let why = format!("approved by {}{said}", approver.email);
                 let mut batch = Batch::default();
                 let what = format!("was {why}");
                 self.stage_told(

@@ -40,6 +40,9 @@ pub struct Approval {
     pub user_id: Option<String>,
     #[serde(with = "serde_rfc3339")]
     pub at: OffsetDateTime,
+    /// What the approver said, for the requester and the audit trail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -209,6 +212,7 @@ mod tests {
             approver: "bob@example.com".into(),
             user_id: Some("u-bob".into()),
             at: asked.created_at,
+            comment: Some("looks right".into()),
         });
         let stored = asked.encode();
         assert_eq!(stored.kind, "request");

@@ -81,6 +81,23 @@ pub fn break_glass(rules: &AccessRules) -> Result<AccessRules, BrokerError> {
     })
 }
 
+/// The longest approval comment, in characters.
+pub const COMMENT_MAX: usize = 500;
+
+/// An approver's comment, trimmed; empty is none.
+pub fn check_comment(comment: Option<&str>) -> Result<Option<String>, BrokerError> {
+    let Some(comment) = comment.map(str::trim).filter(|c| !c.is_empty()) else {
+        return Ok(None);
+    };
+    if comment.chars().count() > COMMENT_MAX {
+        return Err(BrokerError::new(
+            ErrorCode::MalformedRequest,
+            format!("the comment is longer than {COMMENT_MAX} characters"),
+        ));
+    }
+    Ok(Some(comment.to_owned()))
+}
+
 /// What a request says meets the rules: a duration within bounds, a justification and a
 /// ticket where required.
 pub fn check_ask(
@@ -382,6 +399,7 @@ mod tests {
             approver: "bob@example.com".into(),
             user_id: Some("u-bob".into()),
             at: NOW,
+            comment: None,
         });
         let mut two = rules.clone();
         two.approvals = 2;
@@ -432,5 +450,17 @@ mod tests {
             .unwrap(),
             Tally::Pending { have: 1, need: 2 }
         );
+    }
+
+    #[test]
+    fn an_approval_comment_is_trimmed_and_bounded() {
+        assert_eq!(
+            check_comment(Some("  read it ")).unwrap(),
+            Some("read it".into())
+        );
+        assert_eq!(check_comment(Some("   ")).unwrap(), None);
+        let long = "x".repeat(COMMENT_MAX + 1);
+        let refused = check_comment(Some(&long)).unwrap_err();
+        assert_eq!(refused.code, ErrorCode::MalformedRequest);
     }
 }

@@ -57,6 +57,28 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     }
 }
 
+/// A JSON body that may be left out (no body and no content type): then `T::default()`.
+pub struct OptionalJsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let typed = request.headers().contains_key(header::CONTENT_TYPE);
+        let length = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if !typed && length.unwrap_or(0) == 0 {
+            return Ok(Self(T::default()));
+        }
+        JsonBody::from_request(request, state)
+            .await
+            .map(|JsonBody(body)| Self(body))
+    }
+}
+
 /// `application/json`, with parameters (`; charset=utf-8`) or as a `+json` suffix.
 fn is_json(content_type: &str) -> bool {
     let essence = content_type.split(';').next().unwrap_or_default().trim();

@@ -31,7 +31,7 @@ use crate::app::App;
 use crate::ops::error_chain;
 use crate::wire;
 
-pub use body::JsonBody;
+pub use body::{JsonBody, OptionalJsonBody};
 pub use caller::{Authenticated, unverified_issuer};
 pub use job::Job;
 

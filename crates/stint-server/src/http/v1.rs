@@ -6,12 +6,12 @@ use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::IntoResponse;
 
-use super::{ApiError, Authenticated, Job, JsonBody};
+use super::{ApiError, Authenticated, Job, JsonBody, OptionalJsonBody};
 use crate::app::App;
 use crate::wire::{
-    AccessRequestInput, AccessRequestList, AccessRequestResponse, DenyInput, DeprovisionInput,
-    DeprovisionResponse, Eligibility, GrantList, Health, JobDeprovisionResponse, ProvisionInput,
-    ProvisionResponse, TransactionResponse,
+    AccessRequestInput, AccessRequestList, AccessRequestResponse, ApproveInput, DenyInput,
+    DeprovisionInput, DeprovisionResponse, Eligibility, GrantList, Health, JobDeprovisionResponse,
+    ProvisionInput, ProvisionResponse, TransactionResponse,
 };
 
 pub async fn provision(
@@ -99,8 +99,9 @@ pub async fn approve(
     State(app): State<App>,
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
+    OptionalJsonBody(input): OptionalJsonBody<ApproveInput>,
 ) -> Result<Json<AccessRequestResponse>, ApiError> {
-    Ok(Json(app.ops.approve(&id, &caller).await?))
+    Ok(Json(app.ops.approve(&id, &input, &caller).await?))
 }
 
 pub async fn deny(

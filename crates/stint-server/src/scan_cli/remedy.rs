@@ -1,52 +1,35 @@
-//! `stint scan --apply PLAN` and `--undo CHANGE`, with a change journal: a JSON-lines file
-//! where, before each change, what it will replace is written (`applying`), and after it the
-//! outcome (`applied`, `failed`, `waiting` for a key's grace period, `undone`). A change the
-//! journal shows applied for the same plan is not made again, so `--apply` can be run again
-//! once the grace period is over to carry out the deletions.
+//! `stint scan --apply PLAN` and `--undo CHANGE`, recorded in the ledger
+//! (`stint_core::remediation`): before each change, what it will replace (`applying`); after
+//! it, the outcome (`applied`, `failed`, `waiting` for a key's grace period); at an undo,
+//! `undone`. A change the record shows applied is not made again, so `--apply` can be run
+//! again once the grace period is over to carry out the deletions; one left `applying` (a
+//! crash after the AWS call) is finished with the state it first replaced.
 
-use std::io::Write as _;
-use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use serde::{Deserialize, Serialize};
 use stint_aws::MemberSessions;
 use stint_aws::remediation;
 use stint_core::ids::AccountId;
 use stint_core::lint::{Action, Change, PLAN_VERSION, Plan, Previous};
-use stint_core::ports::Clock;
-use stint_core::time_fmt::{parse_rfc3339, rfc3339};
+use stint_core::remediation::{Entry, Remediation, RemediationLedger};
+use stint_core::time_fmt::parse_rfc3339;
 
 use super::ScanArgs;
-
-/// One line of the change journal.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct JournalEntry {
-    /// The `created` of the plan the change is from.
-    pub plan: String,
-    pub change: Change,
-    /// `applying`, `applied`, `failed`, `waiting`, `undone`, `undo_failed`.
-    pub outcome: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub previous: Option<Previous>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    pub at: String,
-}
 
 pub(super) async fn run(
     args: &ScanArgs,
     sessions: &MemberSessions,
-    clock: &dyn Clock,
+    journal: &RemediationLedger,
 ) -> anyhow::Result<ExitCode> {
     let entries = if let Some(path) = &args.apply {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading the plan {}", path.display()))?;
         let plan: Plan = serde_json::from_str(&text)
             .with_context(|| format!("{} is not a stint scan plan", path.display()))?;
-        apply_plan(&plan, sessions, clock, &args.journal).await?
+        apply_plan(&plan, sessions, journal).await?
     } else if let Some(id) = &args.undo {
-        vec![undo_change(id, sessions, clock, &args.journal).await?]
+        vec![undo_change(id, sessions, journal).await?]
     } else {
         Vec::new()
     };
@@ -59,100 +42,62 @@ pub(super) async fn run(
     })
 }
 
-fn read_journal(path: &Path) -> anyhow::Result<Vec<JournalEntry>> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e).with_context(|| format!("reading the journal {}", path.display())),
-    };
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .enumerate()
-        .map(|(i, line)| {
-            serde_json::from_str(line)
-                .with_context(|| format!("{} line {}: not a journal entry", path.display(), i + 1))
-        })
-        .collect()
-}
-
-fn append(path: &Path, entry: &JournalEntry) -> anyhow::Result<()> {
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .with_context(|| format!("opening the journal {}", path.display()))?;
-    writeln!(file, "{}", serde_json::to_string(entry)?)?;
-    file.sync_data()
-        .with_context(|| format!("writing the journal {}", path.display()))
-}
-
-fn entry(plan: &str, change: &Change, outcome: &str, clock: &dyn Clock) -> JournalEntry {
-    JournalEntry {
-        plan: plan.to_owned(),
-        change: change.clone(),
-        outcome: outcome.to_owned(),
-        previous: None,
-        error: None,
-        at: rfc3339(clock.now()),
-    }
-}
-
-/// Carries out `plan`'s changes in order; answers what happened to each.
+/// Carries out `plan`'s changes in order; answers the last step of each change it took.
 pub async fn apply_plan(
     plan: &Plan,
     sessions: &MemberSessions,
-    clock: &dyn Clock,
-    journal: &Path,
-) -> anyhow::Result<Vec<JournalEntry>> {
+    journal: &RemediationLedger,
+) -> anyhow::Result<Vec<Entry>> {
     anyhow::ensure!(
         plan.version == PLAN_VERSION,
         "the plan is version {}; this stint applies version {PLAN_VERSION}",
         plan.version
     );
-    let done = read_journal(journal)?;
+    let mut record = journal.load(&plan.created).await?;
     let mut results = Vec::new();
     for change in &plan.changes {
-        let applied = done
-            .iter()
-            .any(|e| e.plan == plan.created && e.change == *change && e.outcome == "applied");
-        if applied {
+        let done = |outcome: &str| {
+            record
+                .entries
+                .iter()
+                .find(|e| e.change == *change && e.outcome == outcome)
+                .cloned()
+        };
+        if done("applied").is_some() {
             continue;
         }
-        // A change journaled as `applying` but never finished (a crash in between) may have
-        // been made: what it replaced is the first `applying` entry's, not what is there now.
-        let known = done
-            .iter()
-            .find(|e| e.plan == plan.created && e.change == *change && e.outcome == "applying")
-            .and_then(|e| e.previous.clone());
-        let result = apply_one(&plan.created, change, known, sessions, clock, journal).await?;
-        append(journal, &result)?;
+        let known = done("applying").and_then(|e| e.previous);
+        let (next, result) = apply_one(&record, change, known, sessions, journal).await?;
+        record = journal.record(&next, result.clone()).await?;
         results.push(result);
     }
     Ok(results)
 }
 
+/// Makes one change: the record after its `applying` step (if taken), and its outcome.
 async fn apply_one(
-    plan: &str,
+    record: &Remediation,
     change: &Change,
     known: Option<Previous>,
     sessions: &MemberSessions,
-    clock: &dyn Clock,
-    journal: &Path,
-) -> anyhow::Result<JournalEntry> {
+    journal: &RemediationLedger,
+) -> anyhow::Result<(Remediation, Entry)> {
+    let now = journal.clock.now();
+    let step = |outcome: &str| Entry::new(&record.plan, change, outcome, now);
+    let failed = |error: String| {
+        let mut failed = step("failed");
+        failed.error = Some(error);
+        (record.clone(), failed)
+    };
     if let Action::DeleteKey { not_before, .. } = &change.action {
         let due = parse_rfc3339(not_before)
             .with_context(|| format!("{}: not_before {not_before:?} is not a time", change.id))?;
-        if clock.now() < due {
-            let mut waiting = entry(plan, change, "waiting", clock);
+        if now < due {
+            let mut waiting = step("waiting");
             waiting.error = Some(format!("the grace period ends at {not_before}"));
-            return Ok(waiting);
+            return Ok((record.clone(), waiting));
         }
     }
-    let failed = |error: String| {
-        let mut failed = entry(plan, change, "failed", clock);
-        failed.error = Some(error);
-        failed
-    };
     let account = AccountId::parse(&change.account)
         .map_err(|e| anyhow::anyhow!("{}: {}", change.id, e.message))?;
     let iam = match sessions.iam(&account).await {
@@ -166,54 +111,53 @@ async fn apply_one(
             Err(e) => return Ok(failed(e.to_string())),
         },
     };
-    let mut applying = entry(plan, change, "applying", clock);
+    let mut applying = step("applying");
     applying.previous = Some(previous.clone());
-    append(journal, &applying)?;
+    // The ledger holds what the change replaces before AWS is touched.
+    let record = journal.record(record, applying).await?;
     Ok(match remediation::apply(&iam, change).await {
         Ok(()) => {
-            let mut applied = entry(plan, change, "applied", clock);
+            let mut applied = step("applied");
             applied.previous = Some(previous);
-            applied
+            (record, applied)
         }
-        Err(e) => failed(e.to_string()),
+        Err(e) => {
+            let mut failed = step("failed");
+            failed.error = Some(e.to_string());
+            (record, failed)
+        }
     })
 }
 
-/// Undoes the latest applied change `id` that is not undone yet.
+/// Undoes the latest applied change `id` (of any plan) that is not undone yet.
 pub async fn undo_change(
     id: &str,
     sessions: &MemberSessions,
-    clock: &dyn Clock,
-    journal: &Path,
-) -> anyhow::Result<JournalEntry> {
-    let entries = read_journal(journal)?;
-    let latest = entries
+    journal: &RemediationLedger,
+) -> anyhow::Result<Entry> {
+    let records = journal.all().await?;
+    let (record, latest) = records
         .iter()
         .rev()
-        .find(|e| e.change.id == id && (e.outcome == "applied" || e.outcome == "undone"))
-        .with_context(|| {
-            format!(
-                "the journal {} has no applied change {id}",
-                journal.display()
-            )
-        })?;
+        .find_map(|r| r.latest(id, &["applied", "undone"]).map(|e| (r, e)))
+        .with_context(|| format!("the ledger has no applied remediation change {id}"))?;
     anyhow::ensure!(latest.outcome == "applied", "change {id} is already undone");
     let previous = latest
         .previous
         .as_ref()
-        .with_context(|| format!("change {id} has no previous state in the journal"))?;
+        .with_context(|| format!("change {id} has no previous state in the ledger"))?;
     let account = AccountId::parse(&latest.change.account)
         .map_err(|e| anyhow::anyhow!("{id}: {}", e.message))?;
     let outcome = match sessions.iam(&account).await {
         Ok(iam) => remediation::undo(&iam, &latest.change, previous).await,
         Err(e) => Err(e),
     };
-    let mut result = entry(&latest.plan, &latest.change, "undone", clock);
+    let mut result = Entry::new(&record.plan, &latest.change, "undone", journal.clock.now());
     result.previous = Some(previous.clone());
     if let Err(e) = outcome {
         result.outcome = "undo_failed".to_owned();
         result.error = Some(e.to_string());
     }
-    append(journal, &result)?;
+    journal.record(record, result.clone()).await?;
     Ok(result)
 }

@@ -8,7 +8,7 @@ use axum::extract::{Form, Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use stint_api::{AccessRequestInput, DenyInput};
+use stint_api::{AccessRequestInput, ApproveInput, DenyInput};
 use stint_core::error::{BrokerError, ErrorCode};
 
 use super::session::{SignedIn, local_url};
@@ -72,7 +72,10 @@ pub async fn approve(
 ) -> Action {
     web.check_post(&headers, &signed_in, form.csrf.as_deref())?;
     let here = format!("/requests/{id}");
-    match web.app.ops.approve(&id, &signed_in.caller).await {
+    let input = ApproveInput {
+        comment: form.comment.filter(|c| !c.trim().is_empty()),
+    };
+    match web.app.ops.approve(&id, &input, &signed_in.caller).await {
         Ok(_) => Ok(see(&here)),
         Err(error) if wants_sign_in(&error) => {
             let request = web.app.ops.access_request(&id, &signed_in.caller).await?;

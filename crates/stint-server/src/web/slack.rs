@@ -20,7 +20,7 @@ use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use serde_json::json;
 use sha2::Sha256;
-use stint_api::DenyInput;
+use stint_api::{ApproveInput, DenyInput};
 use stint_core::catalog::SlackSettings;
 use stint_core::error::ErrorCode;
 use stint_core::grant::Caller;
@@ -200,7 +200,8 @@ impl Web {
         let ops = &self.app.ops;
         let id = &decision.request_id;
         let result = if decision.approve {
-            ops.approve(id, &decision.caller).await
+            ops.approve(id, &ApproveInput::default(), &decision.caller)
+                .await
         } else {
             let input = DenyInput {
                 reason: Some("denied from Slack".to_owned()),

@@ -273,6 +273,8 @@ fn decide_forms(me: &Me<'_>, id: &str) -> Markup {
         div.decide {
             form method="post" action={ "/requests/" (id) "/approve" } {
                 input type="hidden" name="csrf" value=(me.csrf);
+                label for={ "approve-comment-" (id) } { "Comment (optional)" }
+                input id={ "approve-comment-" (id) } name="comment" maxlength="500";
                 button.approve type="submit" id={ "approve-" (id) } { "Approve" }
             }
             form method="post" action={ "/requests/" (id) "/deny" } {
@@ -310,7 +312,11 @@ pub fn request(
             @if r.break_glass { dt { "Break-glass" } dd { "yes: self-activated, flagged for review" } }
             dt { "Approvals" } dd {
                 @if r.approvals.is_empty() { "none yet" }
-                @for a in &r.approvals { (a.approver) " at " (when(&a.at)) br; }
+                @for a in &r.approvals {
+                    (a.approver) " at " (when(&a.at))
+                    @if let Some(comment) = &a.comment { ": " (comment) }
+                    br;
+                }
             }
             dt { "Answer by" } dd { (when(&r.answer_by)) }
         }

@@ -401,6 +401,7 @@ async fn an_access_request_is_a_record_like_a_grant(backend: impl Backend) {
         approver: "bob@example.com".into(),
         user_id: Some("u-bob".into()),
         at: T0,
+        comment: Some("checked".into()),
     });
     approved.grant = Some(TransactionId::parse(grant.id.as_str()).unwrap());
     // Two approvers racing on version 1: one wins.

@@ -250,11 +250,26 @@ async fn people_sign_in_with_the_cli_ask_and_approve_and_the_assignment_is_made(
 
     let bob_signed_in = login(&people, bob.path(), USERS.bob, false).await;
     assert_eq!(bob_signed_in.code, 0, "{}", bob_signed_in.stderr);
-    let approved = run(bob.path(), &["approve", &id, "--broker", &app.url]).await;
+    let approved = run(
+        bob.path(),
+        &[
+            "approve",
+            &id,
+            "--comment",
+            "rollback plan read",
+            "--broker",
+            &app.url,
+        ],
+    )
+    .await;
     assert_eq!(approved.code, 0, "{}", approved.stderr);
     let approved = approved.json();
     assert_eq!(approved["request"]["state"], "approved");
     assert_eq!(approved["request"]["approvals"][0]["approver"], USERS.bob);
+    assert_eq!(
+        approved["request"]["approvals"][0]["comment"],
+        "rollback plan read"
+    );
     assert_eq!(approved["grant"]["state"], "provisioned");
 
     // Alice's `--wait` sees the answer and prints it.

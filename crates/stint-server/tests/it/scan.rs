@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use stint_aws::{AwsCallCounter, AwsSettings, MemberSessions};
 use stint_core::lint::{Finding, Plan, plan};
 use stint_core::ports::Clock;
+use stint_core::remediation::{Remediation, RemediationLedger};
 use stint_server::scan_cli::{ScanOutcome, Scanner, apply_plan, undo_change};
 
 use crate::harness::{TestApp, moto_url, spawn_app};
@@ -209,6 +210,15 @@ async fn scan_finds_the_planted_findings_and_leaves_clean_resources_and_live_gra
     assert!(rules_on(f, "user/legacy-ci").contains("STINT-U002"));
     assert!(rules_on(f, "role/tidy").contains("STINT-U001"), "{f:#?}");
     assert!(later.resources >= 8 && later.aws_calls > 0);
+}
+
+/// The remediation record writer over the test broker's own ledger and clock.
+fn remediation_ledger(app: &TestApp) -> RemediationLedger {
+    RemediationLedger {
+        ledger: app.app.ops.cases.journal.ledger.clone(),
+        clock: app.clock.clone(),
+        actor: "operator:test".to_owned(),
+    }
 }
 
 fn stint(app: &TestApp, args: &[&str]) -> (i32, String, String) {
@@ -440,8 +450,7 @@ async fn a_plan_is_applied_exactly_then_undone_and_keys_are_deleted_only_after_t
         "{described:?}"
     );
 
-    let dir = tempfile::tempdir().expect("tempdir");
-    let journal = dir.path().join("journal.jsonl");
+    let journal = remediation_ledger(&app);
     let aws = AwsSettings {
         region: "us-east-1".into(),
         endpoint_url: Some(moto_url()),
@@ -455,9 +464,7 @@ async fn a_plan_is_applied_exactly_then_undone_and_keys_are_deleted_only_after_t
     );
     let original_trust = trust_of(&app, "open-door").await;
 
-    let first = apply_plan(&planned, &admin, app.clock.as_ref(), &journal)
-        .await
-        .expect("apply");
+    let first = apply_plan(&planned, &admin, &journal).await.expect("apply");
     let outcomes: Vec<(&str, &str)> = first
         .iter()
         .map(|e| (e.change.id.as_str(), e.outcome.as_str()))
@@ -488,19 +495,62 @@ async fn a_plan_is_applied_exactly_then_undone_and_keys_are_deleted_only_after_t
 
     // Past the grace period the delete runs; nothing applied before runs again.
     app.clock.advance(15 * DAY);
-    let second = apply_plan(&planned, &admin, app.clock.as_ref(), &journal)
+    let second = apply_plan(&planned, &admin, &journal)
         .await
         .expect("apply again");
     assert_eq!(second.len(), 1, "{second:?}");
     assert_eq!(second[0].outcome, "applied");
     assert!(key_statuses(&app).await.is_empty(), "the key is gone");
+    // Every step is an event of the plan's ledger record, `applying` before each AWS call
+    // with what it replaces.
+    let events = app
+        .app
+        .ops
+        .cases
+        .journal
+        .ledger
+        .events(&Remediation::id_for(&planned.created))
+        .await
+        .expect("events");
+    let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+    let applying = actions
+        .iter()
+        .filter(|a| **a == "remediation_applying")
+        .count();
+    let applied = actions
+        .iter()
+        .filter(|a| **a == "remediation_applied")
+        .count();
+    assert_eq!(applying, planned.changes.len(), "{actions:?}");
+    assert_eq!(applied, planned.changes.len(), "{actions:?}");
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| **a == "remediation_waiting")
+            .count(),
+        1
+    );
+    let trust_step = events
+        .iter()
+        .find(|e| e.action.as_str() == "remediation_applying" && e.reason.contains("open-door"))
+        .expect("trust step");
+    assert_eq!(trust_step.data["previous"]["was"], "trust_policy");
+    assert_eq!(
+        serde_json::from_str::<Value>(
+            trust_step.data["previous"]["document"]
+                .as_str()
+                .expect("doc")
+        )
+        .expect("json"),
+        original_trust
+    );
 
     let trust_change = planned
         .changes
         .iter()
         .find(|c| c.action.describe().contains("open-door"))
         .expect("change");
-    let undone = undo_change(&trust_change.id, &admin, app.clock.as_ref(), &journal)
+    let undone = undo_change(&trust_change.id, &admin, &journal)
         .await
         .expect("undo");
     assert_eq!(undone.outcome, "undone");
@@ -510,21 +560,21 @@ async fn a_plan_is_applied_exactly_then_undone_and_keys_are_deleted_only_after_t
         .iter()
         .find(|c| c.action.describe().contains("detach"))
         .expect("detach");
-    undo_change(&detach.id, &admin, app.clock.as_ref(), &journal)
+    undo_change(&detach.id, &admin, &journal)
         .await
         .expect("undo detach");
     assert_eq!(
         app.attached_policies(&app.nonprod, "tidy").await,
         ["arn:aws:iam::aws:policy/ReadOnlyAccess"]
     );
-    let again = undo_change(&trust_change.id, &admin, app.clock.as_ref(), &journal).await;
+    let again = undo_change(&trust_change.id, &admin, &journal).await;
     assert!(again.is_err(), "a change is undone once");
     let delete = planned
         .changes
         .iter()
         .find(|c| c.action.describe().starts_with("delete"))
         .expect("delete");
-    let refused = undo_change(&delete.id, &admin, app.clock.as_ref(), &journal)
+    let refused = undo_change(&delete.id, &admin, &journal)
         .await
         .expect("journaled");
     assert_eq!(refused.outcome, "undo_failed");
@@ -698,24 +748,19 @@ async fn a_change_cut_off_after_its_aws_call_is_finished_with_the_state_it_first
     };
     let original = trust_of(&app, "open-door").await;
 
-    // The crashed run: journaled `applying` with the original, made the change, died.
-    let dir = tempfile::tempdir().expect("tempdir");
-    let journal = dir.path().join("journal.jsonl");
-    let applying = stint_server::scan_cli::JournalEntry {
-        plan: only.created.clone(),
-        change: change.clone(),
-        outcome: "applying".into(),
-        previous: Some(stint_core::lint::Previous::TrustPolicy {
-            document: original.to_string(),
-        }),
-        error: None,
-        at: only.created.clone(),
-    };
-    std::fs::write(
-        &journal,
-        format!("{}\n", serde_json::to_string(&applying).expect("json")),
-    )
-    .expect("write");
+    // The crashed run: recorded `applying` with the original, made the change, died.
+    let journal = remediation_ledger(&app);
+    let mut applying = stint_core::remediation::Entry::new(
+        &only.created,
+        &change,
+        "applying",
+        Clock::now(app.clock.as_ref()),
+    );
+    applying.previous = Some(stint_core::lint::Previous::TrustPolicy {
+        document: original.to_string(),
+    });
+    let record = journal.load(&only.created).await.expect("load");
+    journal.record(&record, applying).await.expect("record");
     let stint_core::lint::Action::ReplaceTrust { document, .. } = &change.action else {
         panic!("not a trust change");
     };
@@ -738,12 +783,10 @@ async fn a_change_cut_off_after_its_aws_call_is_finished_with_the_state_it_first
         "OrganizationAccountAccessRole",
         None,
     );
-    let done = apply_plan(&only, &admin, app.clock.as_ref(), &journal)
-        .await
-        .expect("apply");
+    let done = apply_plan(&only, &admin, &journal).await.expect("apply");
     assert_eq!(done.len(), 1);
     assert_eq!(done[0].outcome, "applied");
-    let undone = undo_change(&change.id, &admin, app.clock.as_ref(), &journal)
+    let undone = undo_change(&change.id, &admin, &journal)
         .await
         .expect("undo");
     assert_eq!(undone.outcome, "undone");
