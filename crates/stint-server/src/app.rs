@@ -9,6 +9,7 @@ use stint_aws::{
     IdentityStoreDirectory, IssueRetry, StsCredentialIssuer,
 };
 use stint_core::catalog::{Catalog, CatalogError, OidcSettings};
+use stint_core::lint::{Severity, lint_catalog};
 use stint_core::ports::{AccountAssigner, Clock, GroupMembers, Ledger, Notifier};
 use stint_core::wiring::{Ports, UseCases};
 
@@ -39,6 +40,14 @@ pub enum StartupError {
     },
     #[error("catalog {path}: {error}")]
     Catalog { path: PathBuf, error: CatalogError },
+    #[error(
+        "catalog {path}: prod persona(s) {} have a critical policy finding; `stint lint catalog` shows it",
+        personas.join(", ")
+    )]
+    Lint {
+        path: PathBuf,
+        personas: Vec<String>,
+    },
     #[error("opening ledger {path}: {error}")]
     Ledger { path: PathBuf, error: SqliteError },
     #[error(transparent)]
@@ -87,6 +96,15 @@ impl App {
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StartupError> {
         let catalog = load_catalog(&settings.catalog_path)?;
+        // A prod persona whose own policy lint finds something critical (e.g. `Action: *`)
+        // is not served at all; `stint lint catalog --refuse-at high` is the stricter CI gate.
+        let (_, refused) = lint_catalog(&catalog, Severity::Critical);
+        if !refused.is_empty() {
+            return Err(StartupError::Lint {
+                path: settings.catalog_path.clone(),
+                personas: refused,
+            });
+        }
         let sdk = stint_aws::load_sdk_config(&settings.aws).await;
         let aws_calls = AwsCallCounter::default();
         let metrics = Arc::new(BrokerMetrics::default());

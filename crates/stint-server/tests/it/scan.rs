@@ -378,6 +378,34 @@ async fn lint_catalog_refuses_a_prod_persona_at_the_threshold() {
     );
 }
 
+/// A prod persona whose own policy has a critical finding (`Action: *` on `*`) is not served:
+/// the broker refuses to start on that catalog and names the persona.
+#[tokio::test]
+async fn a_catalog_with_a_critical_prod_persona_is_refused_at_load() {
+    let example = include_str!("../../../../examples/catalog.toml");
+    let from = r#"Action = ["ecs:UpdateService", "ecs:RegisterTaskDefinition", "lambda:UpdateFunctionCode"]"#;
+    assert!(example.contains(from));
+    let wide = example.replacen(from, r#"Action = "*""#, 1);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let catalog_path = dir.path().join("catalog.toml");
+    std::fs::write(&catalog_path, wide).expect("write catalog");
+    let settings = stint_server::app::Settings {
+        catalog_path,
+        ledger_path: dir.path().join("ledger.db"),
+        aws: stint_aws::AwsSettings {
+            region: "us-east-1".into(),
+            endpoint_url: Some(crate::harness::moto_url()),
+        },
+        issue_retry: stint_aws::IssueRetry::default(),
+    };
+    let refused = stint_server::app::App::build(&settings).await.err();
+    let message = refused.map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        message.contains("prod persona(s) Product-Deployers have a critical policy finding"),
+        "{message:?}"
+    );
+}
+
 async fn trust_of(app: &TestApp, role: &str) -> Value {
     let iam = app.seed.iam(&app.nonprod).await.expect("iam");
     let out = iam
