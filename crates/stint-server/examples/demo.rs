@@ -39,8 +39,9 @@ async fn main() -> anyhow::Result<()> {
             assignments(endpoint, catalog, account).await
         }
         ["members", endpoint, catalog, group] => members(endpoint, catalog, group).await,
+        ["legacy-key", endpoint, account] => legacy_key(endpoint, account).await,
         _ => bail!(
-            "usage: demo seed ENDPOINT CATALOG | demo whoami ENDPOINT | demo people ENDPOINT CATALOG | demo provider | demo assignments ENDPOINT CATALOG ACCOUNT | demo members ENDPOINT CATALOG GROUP"
+            "usage: demo seed ENDPOINT CATALOG | demo whoami ENDPOINT | demo people ENDPOINT CATALOG | demo provider | demo assignments ENDPOINT CATALOG ACCOUNT | demo members ENDPOINT CATALOG GROUP | demo legacy-key ENDPOINT ACCOUNT"
         ),
     }
 }
@@ -181,6 +182,29 @@ async fn members(endpoint: &str, catalog_path: &str, group: &str) -> anyhow::Res
             println!("{}\t{group}", seeder.user_name(store, user).await?);
         }
     }
+    Ok(())
+}
+
+/// What a JIT rollout must clean up: an IAM user with a long-lived access key, made the way
+/// people used to give a pipeline access.
+async fn legacy_key(endpoint: &str, account: &str) -> anyhow::Result<()> {
+    let iam = Seeder::connect(endpoint).await.iam(account).await?;
+    iam.create_user()
+        .user_name("legacy-deployer")
+        .send()
+        .await
+        .context("creating the user legacy-deployer")?;
+    let key = iam
+        .create_access_key()
+        .user_name("legacy-deployer")
+        .send()
+        .await
+        .context("making its access key")?;
+    let id = key
+        .access_key()
+        .map(|k| k.access_key_id())
+        .unwrap_or_default();
+    println!("user legacy-deployer in {account} with access key {id}");
     Ok(())
 }
 

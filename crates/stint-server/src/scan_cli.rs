@@ -147,11 +147,14 @@ impl Scanner<'_> {
     pub async fn scan(&self, accounts: &[AccountId], unused_days: u64) -> ScanOutcome {
         let started = Instant::now();
         let calls_before = self.calls.total_calls();
+        // The catalog's accounts, and its landing account (whose Identity Center roles the
+        // locked target roles trust), are the organisation's.
         let org: BTreeSet<String> = self
             .catalog
             .accounts()
             .iter()
             .map(|a| a.id.to_string())
+            .chain(self.catalog.landing().map(|l| l.account_id.to_string()))
             .collect();
         let mut outcome = self.read_accounts(accounts).await;
         outcome
