@@ -9,7 +9,7 @@ use stint_core::lint::AnalyzerFinding;
 use stint_core::ports::PortError;
 
 use crate::error::port_error;
-use crate::scan::MemberSessions;
+use crate::member_session::MemberSessions;
 
 /// Every active finding of every active analyzer in `account`.
 pub async fn read_analyzer_findings(

@@ -24,6 +24,7 @@ use tokio::task::JoinSet;
 
 use crate::calls::AwsCallCounter;
 use crate::error::port_error;
+use crate::member_session::MemberSessions;
 
 /// How long a provisioner session is asked for, and how long before its end it is replaced.
 const PROVISIONER_SESSION: Duration = Duration::from_secs(3600);
@@ -34,11 +35,7 @@ const REVOKE_POLICY_NAME: &str = "stint-revoke";
 const TRANSACTION_TAG: &str = "stint:transaction-id";
 
 pub struct IamRoleProvisioner {
-    sdk: SdkConfig,
-    sts: aws_sdk_sts::Client,
-    counter: AwsCallCounter,
-    provisioner_role_name: String,
-    external_id: Option<String>,
+    provisioner: MemberSessions,
     sessions: Mutex<HashMap<AccountId, (IamClient, Instant)>>,
 }
 
@@ -49,15 +46,10 @@ impl IamRoleProvisioner {
         provisioner_role_name: impl Into<String>,
         external_id: Option<String>,
     ) -> Self {
-        let sts = aws_sdk_sts::config::Builder::from(sdk)
-            .interceptor(counter.clone())
-            .build();
         Self {
-            sdk: sdk.clone(),
-            sts: aws_sdk_sts::Client::from_conf(sts),
-            counter,
-            provisioner_role_name: provisioner_role_name.into(),
-            external_id,
+            provisioner: MemberSessions::new(sdk, counter, provisioner_role_name, external_id)
+                .named("stint-provisioner")
+                .lasting(PROVISIONER_SESSION),
             sessions: Mutex::new(HashMap::new()),
         }
     }
@@ -70,36 +62,8 @@ impl IamRoleProvisioner {
         {
             return Ok(client.clone());
         }
-        let role_arn = format!("arn:aws:iam::{account}:role/{}", self.provisioner_role_name);
         let started = Instant::now();
-        let out = self
-            .sts
-            .assume_role()
-            .role_arn(&role_arn)
-            .role_session_name("stint-provisioner")
-            .set_external_id(self.external_id.clone())
-            .duration_seconds(PROVISIONER_SESSION.as_secs() as i32)
-            .send()
-            .await
-            .map_err(|e| port_error(format!("assuming {role_arn}"), e))?;
-        let creds = out.credentials().ok_or_else(|| {
-            PortError::new(
-                format!("assuming {role_arn}"),
-                "STS returned no credentials",
-            )
-        })?;
-        let provider = aws_credential_types::Credentials::new(
-            creds.access_key_id(),
-            creds.secret_access_key(),
-            Some(creds.session_token().to_owned()),
-            None,
-            "stint-provisioner",
-        );
-        let config = aws_sdk_iam::config::Builder::from(&self.sdk)
-            .credentials_provider(provider)
-            .interceptor(self.counter.clone())
-            .build();
-        let client = IamClient::from_conf(config);
+        let client = self.provisioner.iam(account).await?;
         let valid_until = started + PROVISIONER_SESSION - PROVISIONER_REFRESH_MARGIN;
         sessions.insert(account.clone(), (client.clone(), valid_until));
         Ok(client)

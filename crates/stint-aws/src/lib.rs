@@ -12,6 +12,7 @@ mod error;
 mod group_members;
 mod iam;
 mod member_roles;
+mod member_session;
 mod permission_sets;
 mod remediate;
 mod scan;
@@ -31,8 +32,9 @@ pub use directory::IdentityStoreDirectory;
 pub use dynamo::{DynamoLedger, TableInit};
 pub use group_members::IdentityStoreGroups;
 pub use iam::IamRoleProvisioner;
+pub use member_session::MemberSessions;
 pub use permission_sets::IdentityCenterEstate;
-pub use scan::{MemberSessions, read_inventory};
+pub use scan::read_inventory;
 pub mod remediation {
     //! Applying and undoing a scan's remediation plan.
     pub use crate::remediate::{apply, read_previous, undo};

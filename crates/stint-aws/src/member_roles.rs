@@ -16,13 +16,10 @@ use tokio::sync::Mutex;
 
 use crate::calls::AwsCallCounter;
 use crate::error::port_error;
+use crate::member_session::MemberSessions;
 
 pub(crate) struct MemberRoles {
-    sdk: SdkConfig,
-    sts: aws_sdk_sts::Client,
-    counter: AwsCallCounter,
-    provisioner_role_name: String,
-    external_id: Option<String>,
+    provisioner: MemberSessions,
     clients: Mutex<HashMap<AccountId, IamClient>>,
 }
 
@@ -33,15 +30,9 @@ impl MemberRoles {
         provisioner_role_name: String,
         external_id: Option<String>,
     ) -> Self {
-        let sts = aws_sdk_sts::config::Builder::from(sdk)
-            .interceptor(counter.clone())
-            .build();
         Self {
-            sdk: sdk.clone(),
-            sts: aws_sdk_sts::Client::from_conf(sts),
-            counter,
-            provisioner_role_name,
-            external_id,
+            provisioner: MemberSessions::new(sdk, counter, provisioner_role_name, external_id)
+                .named("stint-catalog"),
             clients: Mutex::new(HashMap::new()),
         }
     }
@@ -52,34 +43,7 @@ impl MemberRoles {
         if let Some(client) = clients.get(account) {
             return Ok(client.clone());
         }
-        let role_arn = format!("arn:aws:iam::{account}:role/{}", self.provisioner_role_name);
-        let out = self
-            .sts
-            .assume_role()
-            .role_arn(&role_arn)
-            .role_session_name("stint-catalog")
-            .set_external_id(self.external_id.clone())
-            .send()
-            .await
-            .map_err(|e| port_error(format!("assuming {role_arn}"), e))?;
-        let creds = out.credentials().ok_or_else(|| {
-            PortError::new(
-                format!("assuming {role_arn}"),
-                "STS returned no credentials",
-            )
-        })?;
-        let provider = aws_credential_types::Credentials::new(
-            creds.access_key_id(),
-            creds.secret_access_key(),
-            Some(creds.session_token().to_owned()),
-            None,
-            "stint-catalog",
-        );
-        let config = aws_sdk_iam::config::Builder::from(&self.sdk)
-            .credentials_provider(provider)
-            .interceptor(self.counter.clone())
-            .build();
-        let client = IamClient::from_conf(config);
+        let client = self.provisioner.iam(account).await?;
         clients.insert(account.clone(), client.clone());
         Ok(client)
     }

@@ -95,24 +95,7 @@ impl IdentityCenterEstate {
     /// Every permission set's ARN by name. Identity Center refuses a second set of the same
     /// name; the emulator does not, and then the first listed wins.
     async fn arns_by_name(&self, instance: &str) -> Result<BTreeMap<String, String>, PortError> {
-        let context = "listing Identity Center permission sets";
-        let mut arns = Vec::new();
-        let mut token = None;
-        loop {
-            let page = self
-                .client
-                .list_permission_sets()
-                .instance_arn(instance)
-                .set_next_token(token)
-                .send()
-                .await
-                .map_err(|e| port_error(context, e))?;
-            arns.extend(page.permission_sets().iter().cloned());
-            token = page.next_token().map(str::to_owned);
-            if token.is_none() {
-                break;
-            }
-        }
+        let arns = crate::sso::permission_set_arns(&self.client, instance).await?;
         let mut by_name = BTreeMap::new();
         for arn in arns {
             let described = self.describe(instance, &arn).await?;

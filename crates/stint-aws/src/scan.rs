@@ -6,7 +6,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use aws_config::SdkConfig;
 use aws_sdk_iam::Client as IamClient;
 use aws_sdk_iam::error::SdkError;
 use aws_sdk_iam::types::{EntityType, StatusType};
@@ -16,96 +15,11 @@ use stint_core::ports::PortError;
 use time::OffsetDateTime;
 use tokio::task::JoinSet;
 
-use crate::calls::AwsCallCounter;
 use crate::error::port_error;
+use crate::member_session::MemberSessions;
 
 /// How many users' credentials are read at once in one account.
 const USER_READS_IN_FLIGHT: usize = 8;
-
-/// Assumes a named role in member accounts and hands out IAM clients acting as it: the
-/// auditor for a scan, an administrator role for applying a plan.
-#[derive(Clone)]
-pub struct MemberSessions {
-    sdk: SdkConfig,
-    sts: aws_sdk_sts::Client,
-    counter: AwsCallCounter,
-    role_name: String,
-    external_id: Option<String>,
-}
-
-impl MemberSessions {
-    pub fn new(
-        sdk: &SdkConfig,
-        counter: AwsCallCounter,
-        role_name: impl Into<String>,
-        external_id: Option<String>,
-    ) -> Self {
-        let sts = aws_sdk_sts::config::Builder::from(sdk)
-            .interceptor(counter.clone())
-            .build();
-        Self {
-            sdk: sdk.clone(),
-            sts: aws_sdk_sts::Client::from_conf(sts),
-            counter,
-            role_name: role_name.into(),
-            external_id,
-        }
-    }
-
-    /// Credentials of a one-hour session of the role in `account`.
-    pub async fn credentials(
-        &self,
-        account: &AccountId,
-    ) -> Result<aws_credential_types::Credentials, PortError> {
-        let role_arn = format!("arn:aws:iam::{account}:role/{}", self.role_name);
-        let context = format!("assuming {role_arn}");
-        let out = self
-            .sts
-            .assume_role()
-            .role_arn(&role_arn)
-            .role_session_name("stint-scan")
-            .set_external_id(self.external_id.clone())
-            .duration_seconds(3600)
-            .send()
-            .await
-            .map_err(|e| port_error(&context, e))?;
-        let creds = out
-            .credentials()
-            .ok_or_else(|| PortError::new(&context, "STS returned no credentials"))?;
-        Ok(aws_credential_types::Credentials::new(
-            creds.access_key_id(),
-            creds.secret_access_key(),
-            Some(creds.session_token().to_owned()),
-            None,
-            "stint-scan",
-        ))
-    }
-
-    /// An IAM client acting as the role in `account`.
-    pub async fn iam(&self, account: &AccountId) -> Result<IamClient, PortError> {
-        let config = aws_sdk_iam::config::Builder::from(&self.sdk)
-            .credentials_provider(self.credentials(account).await?)
-            .interceptor(self.counter.clone())
-            .build();
-        Ok(IamClient::from_conf(config))
-    }
-
-    /// An Access Analyzer client acting as the role in `account`; `endpoint` overrides where
-    /// it goes (a stand-in in tests: the emulator has no Access Analyzer).
-    pub async fn access_analyzer(
-        &self,
-        account: &AccountId,
-        endpoint: Option<&str>,
-    ) -> Result<aws_sdk_accessanalyzer::Client, PortError> {
-        let mut config = aws_sdk_accessanalyzer::config::Builder::from(&self.sdk)
-            .credentials_provider(self.credentials(account).await?)
-            .interceptor(self.counter.clone());
-        if let Some(url) = endpoint {
-            config = config.endpoint_url(url);
-        }
-        Ok(aws_sdk_accessanalyzer::Client::from_conf(config.build()))
-    }
-}
 
 /// Reads an account's IAM as an `AccountInventory`.
 pub async fn read_inventory(

@@ -143,24 +143,7 @@ impl IdentityCenterAssigner {
         &self,
         instance: &str,
     ) -> Result<HashMap<String, String>, PortError> {
-        let context = "listing Identity Center permission sets";
-        let mut arns = Vec::new();
-        let mut token = None;
-        loop {
-            let page = self
-                .client
-                .list_permission_sets()
-                .instance_arn(instance)
-                .set_next_token(token)
-                .send()
-                .await
-                .map_err(|e| port_error(context, e))?;
-            arns.extend(page.permission_sets().iter().cloned());
-            token = page.next_token().map(str::to_owned);
-            if token.is_none() {
-                break;
-            }
-        }
+        let arns = permission_set_arns(&self.client, instance).await?;
         let mut by_name = HashMap::new();
         for arn in arns {
             let described = self
@@ -555,4 +538,28 @@ fn describe(doing: &str, assignment: &Assignment) -> String {
         "{doing} permission set {} for user {} on {}",
         assignment.permission_set_arn, assignment.user_id, assignment.account
     )
+}
+
+/// Every permission set ARN of the instance, across ListPermissionSets' pages.
+pub(crate) async fn permission_set_arns(
+    client: &Client,
+    instance: &str,
+) -> Result<Vec<String>, PortError> {
+    let context = "listing Identity Center permission sets";
+    let mut arns = Vec::new();
+    let mut token = None;
+    loop {
+        let page = client
+            .list_permission_sets()
+            .instance_arn(instance)
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| port_error(context, e))?;
+        arns.extend(page.permission_sets().iter().cloned());
+        token = page.next_token().map(str::to_owned);
+        if token.is_none() {
+            return Ok(arns);
+        }
+    }
 }

@@ -233,6 +233,16 @@ impl TransactionId {
         Self(uuid.hyphenated().to_string())
     }
 
+    /// The id derived from `key` (a JSON value naming the record): everyone who computes it
+    /// for the same key gets the same id, so the first write of that record is conditional.
+    pub fn derived(key: &serde_json::Value) -> Self {
+        use sha2::Digest as _;
+        let digest = sha2::Sha256::digest(key.to_string());
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&digest[..16]);
+        Self::from_uuid(uuid::Builder::from_custom_bytes(bytes).into_uuid())
+    }
+
     /// A new, time-ordered id. The time comes from the caller's clock.
     pub fn new_at(unix_seconds: u64, nanos: u32) -> Self {
         let ts = uuid::Timestamp::from_unix(uuid::NoContext, unix_seconds, nanos);

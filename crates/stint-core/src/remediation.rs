@@ -10,7 +10,6 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use crate::ids::TransactionId;
@@ -77,10 +76,7 @@ pub struct Remediation {
 impl Remediation {
     /// The record's id for the plan made at `created`, the same for everyone who computes it.
     pub fn id_for(created: &str) -> TransactionId {
-        let digest = Sha256::digest(json!(["remediation", created]).to_string());
-        let mut bytes = [0u8; 16];
-        bytes.copy_from_slice(&digest[..16]);
-        TransactionId::from_uuid(uuid::Builder::from_custom_bytes(bytes).into_uuid())
+        TransactionId::derived(&json!(["remediation", created]))
     }
 
     fn encode(&self) -> StoredRecord {

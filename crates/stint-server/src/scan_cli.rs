@@ -289,7 +289,8 @@ pub async fn run(
     let sdk = stint_aws::load_sdk_config(aws).await;
     let calls = AwsCallCounter::default();
     if args.apply.is_some() || args.undo.is_some() {
-        let sessions = MemberSessions::new(&sdk, calls, &args.apply_role, None);
+        let sessions =
+            MemberSessions::new(&sdk, calls, &args.apply_role, None).named("stint-remediate");
         let ledger = RemediationLedger {
             ledger: journal.ledger.clone(),
             clock: journal.clock.clone(),
@@ -302,7 +303,8 @@ pub async fn run(
         calls.clone(),
         &args.auditor_role,
         args.external_id.clone(),
-    );
+    )
+    .named("stint-scan");
     let analyzer = match &args.access_analyzer_account {
         Some(id) => Some((
             AccountId::parse(id)

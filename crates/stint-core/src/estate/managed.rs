@@ -9,7 +9,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use super::RoleKey;
@@ -45,10 +44,7 @@ pub struct Managed {
 impl Managed {
     /// The record's id for a catalog, the same for everyone who computes it.
     pub fn id_for(company: &str, org: &str) -> TransactionId {
-        let digest = Sha256::digest(json!(["estate", company, org]).to_string());
-        let mut bytes = [0u8; 16];
-        bytes.copy_from_slice(&digest[..16]);
-        TransactionId::from_uuid(uuid::Builder::from_custom_bytes(bytes).into_uuid())
+        TransactionId::derived(&json!(["estate", company, org]))
     }
 
     /// Nothing managed yet (version 0: not stored).

@@ -285,75 +285,37 @@ fn diff(field: &str, before: Value, after: Value, out: &mut Vec<FieldDiff>) {
     }
 }
 
+/// The permission set's fields that differ, in the order people read them.
 fn set_diffs(live: Option<&PermissionSetState>, want: &PermissionSetState) -> Vec<FieldDiff> {
-    let mut out = Vec::new();
-    let get = |f: fn(&PermissionSetState) -> Value| live.map_or(Value::Null, f);
-    diff(
+    const FIELDS: &[&str] = &[
         "description",
-        get(|s| json!(s.description)),
-        json!(want.description),
-        &mut out,
-    );
-    diff(
         "session_duration",
-        get(|s| json!(s.session_duration)),
-        json!(want.session_duration),
-        &mut out,
-    );
-    diff(
         "managed_policies",
-        get(|s| json!(s.managed_policies)),
-        json!(want.managed_policies),
-        &mut out,
-    );
-    diff(
         "customer_managed_policies",
-        get(|s| json!(s.customer_managed_policies)),
-        json!(want.customer_managed_policies),
-        &mut out,
-    );
-    diff(
         "inline_policy",
-        get(|s| json!(s.inline_policy)),
-        json!(want.inline_policy),
-        &mut out,
-    );
-    diff(
         "permissions_boundary",
-        get(|s| json!(s.permissions_boundary)),
-        json!(want.permissions_boundary),
-        &mut out,
-    );
-    out
+    ];
+    field_diffs(live, want, FIELDS)
 }
 
 fn role_diffs(live: Option<&RoleState>, want: &RoleState) -> Vec<FieldDiff> {
-    let mut out = Vec::new();
-    let get = |f: fn(&RoleState) -> Value| live.map_or(Value::Null, f);
-    diff(
+    const FIELDS: &[&str] = &[
         "description",
-        get(|s| json!(s.description)),
-        json!(want.description),
-        &mut out,
-    );
-    diff(
         "trust_policy",
-        get(|s| s.trust_policy.clone()),
-        want.trust_policy.clone(),
-        &mut out,
-    );
-    diff(
         "managed_policies",
-        get(|s| json!(s.managed_policies)),
-        json!(want.managed_policies),
-        &mut out,
-    );
-    diff(
         "inline_policies",
-        get(|s| json!(s.inline_policies)),
-        json!(want.inline_policies),
-        &mut out,
-    );
+    ];
+    field_diffs(live, want, FIELDS)
+}
+
+/// `fields` of two states compared as their JSON (`live` absent: every field is new).
+fn field_diffs<T: serde::Serialize>(live: Option<&T>, want: &T, fields: &[&str]) -> Vec<FieldDiff> {
+    let (before, after) = (json!(live), json!(want));
+    let field = |state: &Value, name: &str| state.get(name).cloned().unwrap_or(Value::Null);
+    let mut out = Vec::new();
+    for name in fields {
+        diff(name, field(&before, name), field(&after, name), &mut out);
+    }
     out
 }
 

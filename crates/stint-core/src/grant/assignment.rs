@@ -10,7 +10,6 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use crate::error::{BrokerError, ErrorCode};
@@ -94,11 +93,7 @@ impl Holding {
     /// The holding's record id, the same for everyone who computes it: a UUID from a hash of
     /// what is held.
     pub fn id_for(held: &Held) -> TransactionId {
-        let digest = Sha256::digest(held.key().to_string());
-        let mut bytes = [0u8; 16];
-        bytes.copy_from_slice(&digest[..16]);
-        let uuid = uuid::Builder::from_custom_bytes(bytes).into_uuid();
-        TransactionId::from_uuid(uuid)
+        TransactionId::derived(&held.key())
     }
 
     /// Nobody holds `assignment` yet (version 0: not stored).

@@ -169,7 +169,8 @@ impl Web {
         let signature = text("x-slack-signature").ok_or(unsigned)?;
         let at: i64 = timestamp.parse().map_err(|_| unsigned)?;
         let now = self.app.ops.cases.journal.now();
-        if (now.unix_timestamp() - at).abs() > WINDOW_SECS {
+        // abs_diff: a timestamp far in the past or future must not overflow.
+        if now.unix_timestamp().abs_diff(at) > WINDOW_SECS.unsigned_abs() {
             return Err((StatusCode::UNAUTHORIZED, "stale_timestamp"));
         }
         let expected = secret.sign(timestamp, body);

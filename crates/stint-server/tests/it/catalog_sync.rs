@@ -6,7 +6,6 @@
 //! AWS reads the emulator back through the SDK.
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -25,7 +24,7 @@ use stint_testkit::fault_proxy::FaultProxy;
 use stint_testkit::seed::Seeder;
 use stint_testkit::status_script::StatusScript;
 
-use crate::harness::{moto_url, random_digits};
+use crate::harness::{moto_url, outcome, random_digits, stint_command};
 
 /// One test's organisation: its own names and accounts, so tests share the emulator's one
 /// Identity Center instance without meeting.
@@ -124,23 +123,9 @@ reserved_roles = ["SecurityAudit"]
 
     /// `stint catalog ARGS` as a process: exit code, stdout, stderr.
     fn stint(&self, args: &[&str]) -> (i32, String, String) {
-        let out = Command::new(env!("CARGO_BIN_EXE_stint"))
-            .arg("catalog")
-            .args(args)
-            .env("STINT_CATALOG", self.dir.path().join("catalog.toml"))
-            .env("STINT_LEDGER", self.ledger_path())
-            .env("STINT_AWS_ENDPOINT_URL", moto_url())
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .output()
-            .expect("run stint");
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        let catalog = self.dir.path().join("catalog.toml");
+        let mut command = stint_command(&catalog, &self.ledger_path(), &moto_url());
+        outcome(command.arg("catalog").args(args))
     }
 
     /// The estate use cases in-process, against `endpoint` (the emulator or a proxy to it).
@@ -613,23 +598,13 @@ async fn catalog_plan_shows_who_gains_and_loses_when_a_pilot_is_lifted() {
 async fn catalog_without_estate_tables_plans_nothing_without_aws() {
     let world = World::new();
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/catalog.toml");
-    let out = Command::new(env!("CARGO_BIN_EXE_stint"))
-        .args(["catalog", "plan"])
-        .env("STINT_CATALOG", example)
-        .env("STINT_LEDGER", world.ledger_path())
-        .env("STINT_AWS_ENDPOINT_URL", "http://127.0.0.1:9")
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
+    // Nothing listens on port 9: any AWS call would fail the plan.
+    let mut command = stint_command(
+        std::path::Path::new(example),
+        &world.ledger_path(),
+        "http://127.0.0.1:9",
     );
+    let (code, stdout, stderr) = outcome(command.args(["catalog", "plan"]));
+    assert_eq!(code, 0, "{stdout}{stderr}");
     assert_eq!(stdout, "No changes: AWS matches the catalog.\n");
 }

@@ -4,21 +4,11 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::harness::{TestApp, USERS, moto_url, spawn_app};
+use crate::harness::{TestApp, USERS, moto_url, outcome, spawn_app, stint_command};
 
 fn stint(app: &TestApp, args: &[&str]) -> (i32, Value, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_stint"))
-        .args(args)
-        .env("STINT_CATALOG", &app.catalog_path)
-        .env("STINT_LEDGER", &app.ledger_path)
-        .env("STINT_AWS_ENDPOINT_URL", moto_url())
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .output()
-        .expect("run stint");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut command = stint_command(&app.catalog_path, &app.ledger_path, &moto_url());
+    let (code, stdout, stderr) = outcome(command.args(args));
     let json = serde_json::from_str(
         stdout
             .lines()
@@ -28,11 +18,7 @@ fn stint(app: &TestApp, args: &[&str]) -> (i32, Value, String) {
             .as_str(),
     )
     .unwrap_or(Value::Null);
-    (
-        out.status.code().unwrap_or(-1),
-        json,
-        stdout + &String::from_utf8_lossy(&out.stderr),
-    )
+    (code, json, stdout + &stderr)
 }
 
 #[tokio::test]

@@ -570,3 +570,32 @@ pub struct TxnView {
     pub state: stint_core::record::State,
     pub role_name: String,
 }
+
+/// The `stint` binary as a command with `catalog` and `ledger`, talking to `endpoint` with
+/// the emulator's test credentials.
+pub fn stint_command(
+    catalog: &std::path::Path,
+    ledger: &std::path::Path,
+    endpoint: &str,
+) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_stint"));
+    command
+        .env("STINT_CATALOG", catalog)
+        .env("STINT_LEDGER", ledger)
+        .env("STINT_AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    command
+}
+
+/// Runs `command` to its end: exit code (-1 when killed), stdout, stderr.
+pub fn outcome(command: &mut std::process::Command) -> (i32, String, String) {
+    let out = command.output().expect("run stint");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

@@ -5,7 +5,6 @@
 //! and "unused" are judged through the clock port (the emulator cannot back-date a key).
 
 use std::collections::BTreeSet;
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -15,7 +14,7 @@ use stint_core::ports::Clock;
 use stint_core::remediation::{Remediation, RemediationLedger};
 use stint_server::scan_cli::{ScanOutcome, Scanner, apply_plan, undo_change};
 
-use crate::harness::{TestApp, moto_url, spawn_app};
+use crate::harness::{TestApp, moto_url, outcome, spawn_app, stint_command};
 
 const DAY: Duration = Duration::from_secs(86_400);
 
@@ -222,22 +221,8 @@ fn remediation_ledger(app: &TestApp) -> RemediationLedger {
 }
 
 fn stint(app: &TestApp, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_stint"))
-        .args(args)
-        .env("STINT_CATALOG", &app.catalog_path)
-        .env("STINT_LEDGER", &app.ledger_path)
-        .env("STINT_AWS_ENDPOINT_URL", moto_url())
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .output()
-        .expect("run stint");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let mut command = stint_command(&app.catalog_path, &app.ledger_path, &moto_url());
+    outcome(command.args(args))
 }
 
 #[tokio::test]
