@@ -1,4 +1,5 @@
 //! `stint catalog`: the catalog as the single source of what people's access is made of.
+//! `lint` lints its personas and permission sets (the same as `stint lint catalog`).
 //! `plan` reads Identity Center and the member accounts' target roles and prints what `apply`
 //! would create, change and delete (text, or `--json`), and for each persona limited to a
 //! pilot group who would gain and lose access when the pilot is lifted; `apply` makes it so, recording every
@@ -22,11 +23,13 @@ use stint_core::estate::desired::desired;
 use stint_core::estate::managed::Managed;
 use stint_core::estate::pilot::{PilotReport, pilot_reports, render_pilots};
 use stint_core::estate::plan::render;
+use stint_core::lint::Severity;
 use stint_core::ports::Ledger;
 
 use stint_server::app::{Settings, dynamodb_table, load_catalog};
 use stint_server::clock::SystemClock;
 use stint_server::ledger::SqliteLedger;
+use stint_server::scan_cli::{Format, LintCommand, parse_severity, run_lint};
 
 #[derive(Subcommand)]
 pub enum CatalogCommand {
@@ -46,6 +49,14 @@ pub enum CatalogCommand {
         /// Take over resources of the catalog's names that stint did not make.
         #[arg(long)]
         adopt: bool,
+    },
+    /// Lint every persona's policies and every permission set's inline policy; refuse (exit
+    /// 1) a prod persona or set with a finding at or above `--refuse-at`.
+    Lint {
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+        #[arg(long, default_value = "critical", value_parser = parse_severity)]
+        refuse_at: Severity,
     },
     /// Write the permission sets and member-account roles as templates.
     Export {
@@ -74,6 +85,10 @@ pub async fn run(command: CatalogCommand, settings: Settings) -> ExitCode {
 }
 
 async fn run_inner(command: CatalogCommand, settings: Settings) -> anyhow::Result<ExitCode> {
+    if let CatalogCommand::Lint { format, refuse_at } = command {
+        let lint = LintCommand::Catalog { format, refuse_at };
+        return run_lint(lint, &settings.catalog_path);
+    }
     let catalog = load_catalog(&settings.catalog_path)?;
     if let CatalogCommand::Export { out, .. } = &command {
         return export(&catalog, out);
@@ -108,7 +123,7 @@ async fn run_inner(command: CatalogCommand, settings: Settings) -> anyhow::Resul
             }
             Ok(ExitCode::SUCCESS)
         }
-        CatalogCommand::Export { .. } => Ok(ExitCode::SUCCESS),
+        CatalogCommand::Export { .. } | CatalogCommand::Lint { .. } => Ok(ExitCode::SUCCESS),
     }
 }
 

@@ -111,7 +111,7 @@ pub enum LintCommand {
     },
 }
 
-fn parse_severity(text: &str) -> Result<Severity, String> {
+pub fn parse_severity(text: &str) -> Result<Severity, String> {
     Severity::parse(text).ok_or_else(|| format!("{text:?} is not low, medium, high or critical"))
 }
 

@@ -361,6 +361,23 @@ async fn lint_catalog_refuses_a_prod_persona_at_the_threshold() {
             .iter()
             .any(|f| f["rule"] == "STINT-C001")
     );
+    // The same gate under the catalog's own commands.
+    let (code, _, err) = stint(
+        &app,
+        &[
+            "--catalog",
+            example,
+            "catalog",
+            "lint",
+            "--refuse-at",
+            "high",
+        ],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("prod persona Product-Deployers refused"),
+        "{err}"
+    );
 }
 
 /// A prod persona whose own policy has a critical finding (`Action: *` on `*`) is not served:
