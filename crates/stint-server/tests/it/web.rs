@@ -259,6 +259,11 @@ async fn web_alice_asks_bob_approves_with_mfa_in_a_real_browser() {
         "requested"
     );
     assert!(people.assigned(&app.prod).await.is_empty());
+    css(&bob, &format!("#approve-comment-{request_id}"))
+        .await
+        .send_keys("rollback plan <b>read</b>")
+        .await
+        .expect("comment");
     css(&bob, &format!("#approve-{request_id}"))
         .await
         .click()
@@ -268,6 +273,12 @@ async fn web_alice_asks_bob_approves_with_mfa_in_a_real_browser() {
     assert_eq!(
         css(&bob, "#request-state").await.text().await.unwrap(),
         "approved"
+    );
+    // The approval's comment is on the request, as text.
+    let page = bob.source().await.unwrap();
+    assert!(
+        page.contains("rollback plan &lt;b&gt;read&lt;/b&gt;"),
+        "the comment, escaped"
     );
     screenshot(&bob, "request-approved").await;
 
