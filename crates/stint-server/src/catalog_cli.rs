@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use clap::{Subcommand, ValueEnum};
+use clap::{Args, Subcommand, ValueEnum};
 use stint_aws::{AwsCallCounter, DynamoLedger, IdentityCenterEstate, IdentityStoreGroups};
 use stint_core::catalog::Catalog;
 use stint_core::estate::apply::Estate;
@@ -42,6 +42,8 @@ pub enum CatalogCommand {
         /// Plan to take over resources of the catalog's names that stint did not make.
         #[arg(long)]
         adopt: bool,
+        #[command(flatten)]
+        member: MemberRole,
     },
     /// Make Identity Center and the member accounts match the catalog; every change is
     /// recorded in the ledger. Idempotent.
@@ -49,6 +51,8 @@ pub enum CatalogCommand {
         /// Take over resources of the catalog's names that stint did not make.
         #[arg(long)]
         adopt: bool,
+        #[command(flatten)]
+        member: MemberRole,
     },
     /// Lint every persona's policies and every permission set's inline policy; refuse (exit
     /// 1) a prod persona or set with a finding at or above `--refuse-at`.
@@ -66,6 +70,20 @@ pub enum CatalogCommand {
         #[arg(long)]
         out: PathBuf,
     },
+}
+
+/// The role `plan` and `apply` assume in member accounts for the target roles. The
+/// provisioner (the default) may touch only `role/stint/*`, so in AWS the target roles need a
+/// role that may manage them (e.g. `OrganizationAccountAccessRole`, or your StackSets
+/// execution role).
+#[derive(Args)]
+pub struct MemberRole {
+    /// The role's name in each member account (default: the catalog's provisioner role).
+    #[arg(long)]
+    member_role: Option<String>,
+    /// Its external id (default: the catalog's provisioner_external_id, with the provisioner).
+    #[arg(long)]
+    member_external_id: Option<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -93,10 +111,14 @@ async fn run_inner(command: CatalogCommand, settings: Settings) -> anyhow::Resul
     if let CatalogCommand::Export { out, .. } = &command {
         return export(&catalog, out);
     }
-    let estate = estate(&catalog, &settings).await?;
+    let member = match &command {
+        CatalogCommand::Plan { member, .. } | CatalogCommand::Apply { member, .. } => Some(member),
+        _ => None,
+    };
+    let estate = estate(&catalog, &settings, member).await?;
     let want = desired(&catalog);
     match command {
-        CatalogCommand::Plan { json, adopt } => {
+        CatalogCommand::Plan { json, adopt, .. } => {
             let (plan, _) = estate.plan(&want, adopt).await?;
             let pilots = pilots(&catalog, &settings).await?;
             if json {
@@ -115,7 +137,7 @@ async fn run_inner(command: CatalogCommand, settings: Settings) -> anyhow::Resul
                 ExitCode::from(2)
             })
         }
-        CatalogCommand::Apply { adopt } => {
+        CatalogCommand::Apply { adopt, .. } => {
             let report = estate.apply(&want, adopt).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             for resource in &report.left_alone {
@@ -142,7 +164,11 @@ async fn pilots(catalog: &Catalog, settings: &Settings) -> anyhow::Result<Vec<Pi
     Ok(pilot_reports(catalog, &groups).await?)
 }
 
-async fn estate(catalog: &Catalog, settings: &Settings) -> anyhow::Result<Estate> {
+async fn estate(
+    catalog: &Catalog,
+    settings: &Settings,
+    member: Option<&MemberRole>,
+) -> anyhow::Result<Estate> {
     let sdk = stint_aws::load_sdk_config(&settings.aws).await;
     let counter = AwsCallCounter::default();
     let ledger: Arc<dyn Ledger> = match dynamodb_table(&settings.ledger_path) {
@@ -152,12 +178,19 @@ async fn estate(catalog: &Catalog, settings: &Settings) -> anyhow::Result<Estate
                 .with_context(|| format!("opening the ledger {:?}", settings.ledger_path))?,
         ),
     };
+    let (role, external_id) = match member.and_then(|m| m.member_role.clone()) {
+        Some(role) => (role, member.and_then(|m| m.member_external_id.clone())),
+        None => (
+            catalog.provisioner_role_name.to_string(),
+            catalog.provisioner_external_id.clone(),
+        ),
+    };
     let store = IdentityCenterEstate::new(
         &sdk,
         counter,
         catalog.people().and_then(|p| p.instance_arn.clone()),
-        catalog.provisioner_role_name.to_string(),
-        catalog.provisioner_external_id.clone(),
+        role,
+        external_id,
     );
     Ok(Estate {
         store: Arc::new(store),

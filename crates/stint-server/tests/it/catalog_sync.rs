@@ -270,6 +270,10 @@ async fn catalog_cli_plans_applies_and_then_has_nothing_to_do() {
         (0, "No changes: AWS matches the catalog.\n"),
         "{err}"
     );
+    // Through another role in the member accounts (the emulator does not check who may
+    // assume what: this shows the flag is taken, not AWS's authorization).
+    let (code, out, err) = world.stint(&["plan", "--member-role", "OrganizationAccountAccessRole"]);
+    assert_eq!(code, 0, "{out}{err}");
 
     // What the emulator holds: the landing set with the switch-role policy, the roles with
     // trust in the landing account's Identity Center role only, MFA-fresh in prod.
