@@ -10,6 +10,7 @@ pub mod lambda;
 pub mod ledger;
 pub mod metrics;
 pub mod notify;
+pub mod oidc_client;
 pub mod ops;
 pub mod scan_cli;
 pub mod tokens;

@@ -19,15 +19,13 @@ use std::time::Duration;
 use anyhow::{Context as _, anyhow, bail};
 use axum::extract::{Query, State};
 use axum::routing::get;
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use clap::{Args, Subcommand};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sha2::{Digest as _, Sha256};
 use stint_api::{
     AccessRequestInput, AccessRequestResponse, ApproveInput, Client, ClientError, DenyInput, Secret,
 };
+use stint_server::oidc_client::{Authorization, exchange, random_token};
 use tokio::sync::oneshot;
 
 /// The file under `$STINT_HOME` that holds the ID token `stint login` got.
@@ -329,22 +327,6 @@ struct Discovery {
     token_endpoint: String,
 }
 
-/// The token endpoint's answer, or its OAuth error.
-#[derive(Deserialize)]
-struct TokenAnswer {
-    id_token: Option<String>,
-    error: Option<String>,
-    error_description: Option<String>,
-}
-
-/// What one sign-in checks its redirect and its ID token against.
-struct SignIn {
-    state: String,
-    nonce: String,
-    verifier: String,
-    redirect_uri: String,
-}
-
 async fn login(args: LoginArgs) -> anyhow::Result<ExitCode> {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
@@ -368,38 +350,29 @@ async fn login(args: LoginArgs) -> anyhow::Result<ExitCode> {
         .local_addr()
         .context("reading the redirect listener's port")?
         .port();
-    let sign_in = SignIn {
-        state: random_text(1),
-        nonce: random_text(1),
-        verifier: random_text(2),
-        redirect_uri: format!("http://127.0.0.1:{port}{CALLBACK}"),
-    };
-    let mut url = reqwest::Url::parse(&discovery.authorization_endpoint).with_context(|| {
-        format!(
-            "the provider's authorization_endpoint {:?}",
-            discovery.authorization_endpoint
-        )
-    })?;
-    {
-        let mut query = url.query_pairs_mut();
-        query
-            .append_pair("response_type", "code")
-            .append_pair("client_id", &args.client_id)
-            .append_pair("redirect_uri", &sign_in.redirect_uri)
-            .append_pair("scope", "openid email")
-            .append_pair("state", &sign_in.state)
-            .append_pair("nonce", &sign_in.nonce)
-            .append_pair("code_challenge", &pkce_challenge(&sign_in.verifier))
-            .append_pair("code_challenge_method", "S256");
-        if let Some(hint) = &args.login_hint {
-            query.append_pair("login_hint", hint);
-        }
-    }
+    let sign_in = Authorization::new(format!("http://127.0.0.1:{port}{CALLBACK}"));
+    let hint: Vec<(&str, &str)> = args
+        .login_hint
+        .iter()
+        .map(|hint| ("login_hint", hint.as_str()))
+        .collect();
+    let endpoint = &discovery.authorization_endpoint;
+    let url = sign_in
+        .url(endpoint, &args.client_id, "openid email", &hint)
+        .with_context(|| format!("the provider's authorization_endpoint {endpoint:?}"))?;
     eprintln!("To sign in, open this URL in a browser:\n\n    {url}\n");
 
     let redirect = receive_redirect(listener, args.timeout).await?;
     let code = check_redirect(&redirect, &sign_in)?;
-    let id_token = exchange(&http, &discovery, &args.client_id, &sign_in, &code).await?;
+    let id_token = exchange(
+        &http,
+        &discovery.token_endpoint,
+        &args.client_id,
+        None,
+        &sign_in,
+        &code,
+    )
+    .await?;
     let claims = payload(&id_token)?;
     check_id_token(&claims, &discovery.issuer, &args.client_id, &sign_in.nonce)?;
 
@@ -473,7 +446,10 @@ async fn callback(
 
 /// The code of a redirect for this sign-in: the same `state` (else it is a stale or forged
 /// redirect, and its code is not exchanged), and no error.
-fn check_redirect(params: &HashMap<String, String>, sign_in: &SignIn) -> anyhow::Result<String> {
+fn check_redirect(
+    params: &HashMap<String, String>,
+    sign_in: &Authorization,
+) -> anyhow::Result<String> {
     if params.get("state") != Some(&sign_in.state) {
         bail!("the redirect's state does not match this sign-in's: refused (stale or forged)");
     }
@@ -488,51 +464,6 @@ fn check_redirect(params: &HashMap<String, String>, sign_in: &SignIn) -> anyhow:
         .filter(|c| !c.is_empty())
         .cloned()
         .ok_or_else(|| anyhow!("the redirect carries no code"))
-}
-
-/// Exchanges the code (with the PKCE verifier) for the ID token.
-async fn exchange(
-    http: &reqwest::Client,
-    discovery: &Discovery,
-    client_id: &str,
-    sign_in: &SignIn,
-    code: &str,
-) -> anyhow::Result<String> {
-    let body = form(&[
-        ("grant_type", "authorization_code"),
-        ("code", code),
-        ("redirect_uri", &sign_in.redirect_uri),
-        ("client_id", client_id),
-        ("code_verifier", &sign_in.verifier),
-    ])?;
-    let request = http
-        .post(&discovery.token_endpoint)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("accept", "application/json")
-        .body(body);
-    let url = &discovery.token_endpoint;
-    let response = request
-        .send()
-        .await
-        .with_context(|| format!("calling the token endpoint {url}"))?;
-    let status = response.status();
-    let text = response
-        .text()
-        .await
-        .with_context(|| format!("reading the token endpoint's answer ({url})"))?;
-    let answer: TokenAnswer = serde_json::from_str(&text)
-        .map_err(|_| anyhow!("the token endpoint {url} answered HTTP {status} without JSON"))?;
-    match (status.is_success(), answer.id_token) {
-        (true, Some(token)) if !token.is_empty() => Ok(token),
-        (true, _) => bail!("the token endpoint {url} answered no id_token"),
-        (false, _) => bail!(
-            "the token endpoint refused the code (HTTP {status}): {}{}",
-            answer.error.as_deref().unwrap_or("no error code"),
-            answer
-                .error_description
-                .map_or(String::new(), |d| format!(": {d}"))
-        ),
-    }
 }
 
 /// The claims of a JWT, unverified: the broker checks the signature; the sign-in only checks
@@ -566,26 +497,6 @@ fn check_id_token(
     Ok(())
 }
 
-/// `application/x-www-form-urlencoded`.
-fn form(pairs: &[(&str, &str)]) -> anyhow::Result<String> {
-    let mut url = reqwest::Url::parse("http://form.invalid/").context("encoding a form")?;
-    url.query_pairs_mut().extend_pairs(pairs);
-    Ok(url.query().unwrap_or_default().to_owned())
-}
-
-/// `blocks` × 122 random bits as hex (for `state`, `nonce` and the PKCE verifier: two blocks
-/// make 64 characters, within RFC 7636's 43 to 128).
-fn random_text(blocks: usize) -> String {
-    (0..blocks)
-        .map(|_| uuid::Uuid::new_v4().simple().to_string())
-        .collect()
-}
-
-/// BASE64URL(SHA256(verifier)): RFC 7636's S256.
-fn pkce_challenge(verifier: &str) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
-}
-
 /// Writes `text` to `path` readable by its owner only (0600, in a 0700 directory), by a rename
 /// so that a reader never sees half a token.
 fn save_private(path: &Path, text: &str) -> anyhow::Result<()> {
@@ -599,7 +510,7 @@ fn save_private(path: &Path, text: &str) -> anyhow::Result<()> {
     builder
         .create(dir)
         .with_context(|| format!("creating {}", dir.display()))?;
-    let temp = dir.join(format!(".{TOKEN_FILE}.{}", random_text(1)));
+    let temp = dir.join(format!(".{TOKEN_FILE}.{}", random_token()));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -748,12 +659,11 @@ fn with_block(existing: &str, block: &str) -> String {
 mod tests {
     use super::*;
 
-    fn sign_in() -> SignIn {
-        SignIn {
+    fn sign_in() -> Authorization {
+        Authorization {
             state: "s-1".into(),
             nonce: "n-1".into(),
-            verifier: random_text(2),
-            redirect_uri: "http://127.0.0.1:1/callback".into(),
+            ..Authorization::new("http://127.0.0.1:1/callback")
         }
     }
 
@@ -787,15 +697,6 @@ mod tests {
         assert!(check_id_token(&claims, "http://op", "other", "n-1").is_err());
         let many = json!({ "iss": "http://op", "aud": ["x", "stint"], "nonce": "n-1" });
         assert!(check_id_token(&many, "http://op", "stint", "n-1").is_ok());
-    }
-
-    #[test]
-    fn pkce_is_s256_and_the_verifier_is_long_enough() {
-        assert_eq!(
-            pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
-            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
-        );
-        assert_eq!(random_text(2).len(), 64);
     }
 
     #[test]

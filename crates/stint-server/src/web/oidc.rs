@@ -9,10 +9,10 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use super::session::{
-    LOGIN_COOKIE, LOGIN_LIFETIME_SECS, SESSION_LIFETIME_SECS, Session, random_token, safe_next,
-    same,
+    LOGIN_COOKIE, LOGIN_LIFETIME_SECS, SESSION_LIFETIME_SECS, Session, safe_next, same,
 };
 use super::{Web, WebError, WebState};
+use crate::oidc_client::{Authorization, ExchangeError, exchange, random_token};
 use axum::extract::Form;
 
 /// Where the provider signs people in and hands out tokens (its discovery document).
@@ -25,11 +25,9 @@ pub struct Endpoints {
 /// A sign-in under way, kept in its own encrypted cookie until the provider answers.
 #[derive(Serialize, Deserialize)]
 struct Pending {
-    state: String,
-    nonce: String,
-    verifier: String,
+    #[serde(flatten)]
+    sign_in: Authorization,
     next: String,
-    redirect_uri: String,
 }
 
 #[derive(Deserialize)]
@@ -46,13 +44,6 @@ pub struct LoginQuery {
 pub struct CallbackQuery {
     code: Option<String>,
     state: Option<String>,
-    error: Option<String>,
-    error_description: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct TokenAnswer {
-    id_token: Option<String>,
     error: Option<String>,
     error_description: Option<String>,
 }
@@ -78,40 +69,24 @@ impl Web {
             .await
     }
 
-    /// Trades the code for tokens at the provider, proving the sign-in is ours (PKCE).
+    /// Trades the code for the ID token at the provider, proving the sign-in is ours (PKCE).
     async fn exchange(&self, code: &str, pending: &Pending) -> Result<String, WebError> {
         let endpoints = self.endpoints().await?;
-        let mut form = vec![
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", pending.redirect_uri.as_str()),
-            ("client_id", self.client_id.as_str()),
-            ("code_verifier", pending.verifier.as_str()),
-        ];
-        if let Some(secret) = &self.client_secret {
-            form.push(("client_secret", secret.as_str()));
-        }
-        let body = super::session::local_url("/", &form);
-        let body = body.split_once('?').map(|(_, q)| q).unwrap_or_default();
-        let answer = self
-            .http
-            .post(&endpoints.token_endpoint)
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .header(header::ACCEPT, "application/json")
-            .body(body.to_owned())
-            .send()
-            .await
-            .map_err(WebError::ProviderUnavailable)?;
-        let status = answer.status();
-        let answer: TokenAnswer = answer.json().await.map_err(WebError::ProviderUnavailable)?;
-        match (answer.id_token, answer.error) {
-            (Some(token), None) if status.is_success() => Ok(token),
-            (_, error) => Err(WebError::Provider(format!(
-                "{} {}",
-                error.unwrap_or_else(|| format!("HTTP {status}")),
-                answer.error_description.unwrap_or_default()
-            ))),
-        }
+        let secret = self.client_secret.as_deref();
+        let token_endpoint = &endpoints.token_endpoint;
+        exchange(
+            &self.http,
+            token_endpoint,
+            &self.client_id,
+            secret,
+            &pending.sign_in,
+            code,
+        )
+        .await
+        .map_err(|e| match e {
+            ExchangeError::Unreachable { source, .. } => WebError::ProviderUnavailable(source),
+            refused => WebError::Provider(refused.to_string()),
+        })
     }
 }
 
@@ -125,11 +100,8 @@ pub async fn login(
     let origin = web.origin(&headers)?;
     let endpoints = web.endpoints().await?;
     let pending = Pending {
-        state: random_token(),
-        nonce: random_token(),
-        verifier: random_token(),
+        sign_in: Authorization::new(format!("{origin}/auth/callback")),
         next: safe_next(query.next.as_deref()),
-        redirect_uri: format!("{origin}/auth/callback"),
     };
     // On a re-authentication the person is who the session says.
     let hint = match (&query.login_hint, query.reauth.is_some()) {
@@ -137,31 +109,26 @@ pub async fn login(
         (None, true) => web.signed_in(&headers).await.map(|me| me.email()),
         (None, false) => None,
     };
-    let mut url = reqwest::Url::parse(&endpoints.authorization_endpoint)
-        .map_err(|e| WebError::Provider(format!("authorization_endpoint: {e}")))?;
-    {
-        let mut pairs = url.query_pairs_mut();
-        pairs
-            .append_pair("response_type", "code")
-            .append_pair("client_id", &web.client_id)
-            .append_pair("redirect_uri", &pending.redirect_uri)
-            .append_pair("scope", "openid email profile")
-            .append_pair("state", &pending.state)
-            .append_pair("nonce", &pending.nonce)
-            .append_pair("code_challenge", &pkce_challenge(&pending.verifier))
-            .append_pair("code_challenge_method", "S256");
-        if let Some(hint) = hint.filter(|h| !h.is_empty()) {
-            pairs.append_pair("login_hint", &hint);
-        }
-        if query.reauth.is_some() {
-            pairs
-                .append_pair("prompt", "login")
-                .append_pair("max_age", "0");
-        }
-        if let Some(acr) = query.acr_values.as_deref().filter(|a| !a.is_empty()) {
-            pairs.append_pair("acr_values", acr);
-        }
+    let mut extra = Vec::new();
+    if let Some(hint) = hint.as_deref().filter(|h| !h.is_empty()) {
+        extra.push(("login_hint", hint));
     }
+    if query.reauth.is_some() {
+        extra.extend([("prompt", "login"), ("max_age", "0")]);
+    }
+    if let Some(acr) = query.acr_values.as_deref().filter(|a| !a.is_empty()) {
+        extra.push(("acr_values", acr));
+    }
+    let scope = "openid email profile";
+    let url = pending
+        .sign_in
+        .url(
+            &endpoints.authorization_endpoint,
+            &web.client_id,
+            scope,
+            &extra,
+        )
+        .map_err(|e| WebError::Provider(format!("authorization_endpoint: {e}")))?;
     let pending = serde_json::to_string(&pending).unwrap_or_default();
     let cookie = web.seal(LOGIN_COOKIE, pending, LOGIN_LIFETIME_SECS);
     let mut response = (StatusCode::FOUND, [(header::LOCATION, url.to_string())]).into_response();
@@ -186,7 +153,7 @@ pub async fn callback(
     let state_matches = query
         .state
         .as_deref()
-        .is_some_and(|s| same(s.as_bytes(), pending.state.as_bytes()));
+        .is_some_and(|s| same(s.as_bytes(), pending.sign_in.state.as_bytes()));
     if !state_matches {
         return Err(WebError::State);
     }
@@ -205,7 +172,7 @@ pub async fn callback(
     web.verifier.verify_person(&token, &web.user_claim).await?;
     let nonce = crate::tokens::unverified_claims(&token)
         .and_then(|claims| claims.get("nonce")?.as_str().map(str::to_owned));
-    if !nonce.is_some_and(|n| same(n.as_bytes(), pending.nonce.as_bytes())) {
+    if !nonce.is_some_and(|n| same(n.as_bytes(), pending.sign_in.nonce.as_bytes())) {
         return Err(WebError::Nonce);
     }
     let session = Session {
@@ -245,22 +212,4 @@ pub async fn logout(
         .headers_mut()
         .append(header::SET_COOKIE, web.clear(web.session_cookie()));
     Ok(response)
-}
-
-/// BASE64URL(SHA256(verifier)), RFC 7636's S256.
-fn pkce_challenge(verifier: &str) -> String {
-    use base64::Engine as _;
-    use sha2::Digest as _;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier))
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_s256_challenge_is_rfc_7636s() {
-        assert_eq!(
-            super::pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
-            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
-        );
-    }
 }

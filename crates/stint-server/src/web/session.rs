@@ -189,15 +189,6 @@ pub fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// 244 random bits as 64 hex digits (two v4 UUIDs): state, nonce, PKCE verifier, CSRF.
-pub fn random_token() -> String {
-    format!(
-        "{}{}",
-        uuid::Uuid::new_v4().simple(),
-        uuid::Uuid::new_v4().simple()
-    )
-}
-
 /// A path on this site with a query, each value encoded.
 pub fn local_url(path: &str, pairs: &[(&str, &str)]) -> String {
     let Ok(mut url) = reqwest::Url::parse("http://page.invalid/") else {

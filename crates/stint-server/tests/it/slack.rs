@@ -53,6 +53,18 @@ impl Slack {
             .map(|(_, body)| serde_json::from_str(body).unwrap())
             .collect()
     }
+
+    /// The first message posted to `path`, waiting up to 30 s: the click is answered at once
+    /// and its outcome posted when it is done (an approval polls Identity Center).
+    async fn first_at(&self, path: &str) -> Value {
+        for _ in 0..600 {
+            if let Some(first) = self.at(path).into_iter().next() {
+                return first;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("nothing was posted to {path} within 30 s");
+    }
 }
 
 /// A persona whose prod grants want one approval but no particular sign-in, so a Slack click
@@ -255,15 +267,8 @@ async fn slack_buttons_follow_the_pages_rules_and_only_signed_callbacks_count() 
     let ts = now();
     let (status, _) = post(&people, &deny, &ts, &signature(SECRET, &ts, &deny)).await;
     assert_eq!(status, 200);
-    let mut told = Vec::new();
-    for _ in 0..100 {
-        told = slack.at("/response");
-        if !told.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let text = told[0]["text"].as_str().unwrap();
+    let told = slack.first_at("/response").await;
+    let text = told["text"].as_str().unwrap();
     assert!(text.contains("denied"), "{text}");
     assert_eq!(state_of(&people, &id).await, "denied");
 }
@@ -313,15 +318,8 @@ async fn slack_approval_where_the_rules_allow_it_assigns_in_identity_center() {
     let ts = now();
     let (status, _) = post(&people, &approve, &ts, &signature(SECRET, &ts, &approve)).await;
     assert_eq!(status, 200);
-    let mut told = Vec::new();
-    for _ in 0..200 {
-        told = slack.at("/response");
-        if !told.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let text = told[0]["text"].as_str().unwrap();
+    let told = slack.first_at("/response").await;
+    let text = told["text"].as_str().unwrap();
     assert!(text.contains("approved"), "{text}");
     assert_eq!(state_of(&people, &id).await, "approved");
     // Identity Center holds alice's assignment, read back through the SDK.
