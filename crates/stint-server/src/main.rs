@@ -324,17 +324,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Revoke { transaction_id } => {
             ops.revoke(&transaction_id, &actor).await.map(|d| json(&d))
         }
-        Command::Pipeline { command } => return run_pipeline(command, &cli.global).await,
-        Command::People(command) => return people_cli::run(command).await,
-        Command::Catalog { command } => {
-            return Ok(catalog_cli::run(command, settings(&cli.global)).await);
+        Command::Pipeline { .. }
+        | Command::People(_)
+        | Command::Catalog { .. }
+        | Command::Ledger {
+            command: LedgerCommand::Init { .. },
         }
-        Command::Ledger {
-            command: LedgerCommand::Init { target },
-        } => return init_ledger(&target, &cli.global).await,
-        Command::Lint { command } => {
-            return stint_server::scan_cli::run_lint(command, &cli.global.catalog);
-        }
+        | Command::Lint { .. } => unreachable!("run before the broker is built, above"),
         Command::Scan(args) => {
             let cases = &app.ops.cases;
             let aws = settings(&cli.global).aws;

@@ -16,7 +16,8 @@ use stint_core::catalog::NotificationSettings;
 use stint_core::notice::Notice;
 use stint_core::ports::{Clock, Notifier, PortError};
 
-/// The generic webhook's signing secret, read from the environment at start.
+/// A shared HMAC secret, read from a file or the environment at start: the generic
+/// webhook's, and the Slack app's (`web/slack.rs`).
 #[derive(Clone)]
 pub struct SigningSecret(Vec<u8>);
 
@@ -52,23 +53,10 @@ impl WebhookNotifier {
     ) -> Result<Self, MissingSecret> {
         let webhook = match &settings.webhook_url {
             Some(url) => {
-                let secret = match &settings.webhook_secret_file {
-                    Some(path) => std::fs::read_to_string(path)
-                        .map(|s| s.trim().to_owned())
-                        .ok()
-                        .filter(|s| !s.is_empty())
-                        .ok_or_else(|| MissingSecret(format!("file {path}")))?,
-                    None => std::env::var(&settings.webhook_secret_env)
-                        .ok()
-                        .filter(|s| !s.is_empty())
-                        .ok_or_else(|| {
-                            MissingSecret(format!(
-                                "environment variable {}",
-                                settings.webhook_secret_env
-                            ))
-                        })?,
-                };
-                Some((url.clone(), SigningSecret(secret.into_bytes())))
+                let file = settings.webhook_secret_file.as_deref();
+                let secret = SigningSecret::read(file, &settings.webhook_secret_env)
+                    .map_err(MissingSecret)?;
+                Some((url.clone(), secret))
             }
             None => None,
         };
@@ -159,17 +147,40 @@ impl Notifier for WebhookNotifier {
 
 /// HMAC-SHA256 over `v1:{timestamp}:{body}`, hex.
 pub fn sign(secret: &SigningSecret, timestamp: &str, body: &str) -> String {
-    // HMAC takes a key of any length: this cannot fail.
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&secret.0) else {
-        return String::new();
-    };
-    mac.update(format!("v1:{timestamp}:{body}").as_bytes());
-    hex::encode(mac.finalize().into_bytes())
+    secret.signature("v1", timestamp, body.as_bytes())
 }
 
 impl SigningSecret {
     pub fn new(secret: impl Into<Vec<u8>>) -> Self {
         Self(secret.into())
+    }
+
+    /// The secret in `file` if named, else in the environment variable `env`, trimmed; an
+    /// error names where it was looked for when it is missing or empty.
+    pub fn read(file: Option<&str>, env: &str) -> Result<Self, String> {
+        let (found, place) = match file {
+            Some(path) => (std::fs::read_to_string(path).ok(), format!("file {path}")),
+            None => (
+                std::env::var(env).ok(),
+                format!("environment variable {env}"),
+            ),
+        };
+        found
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .map(|s| Self(s.into_bytes()))
+            .ok_or(place)
+    }
+
+    /// Hex HMAC-SHA256 over `{version}:{timestamp}:{body}` (stint's `v1`, Slack's `v0`).
+    pub fn signature(&self, version: &str, timestamp: &str, body: &[u8]) -> String {
+        // HMAC takes a key of any length: this cannot fail.
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.0) else {
+            return String::new();
+        };
+        mac.update(format!("{version}:{timestamp}:").as_bytes());
+        mac.update(body);
+        hex::encode(mac.finalize().into_bytes())
     }
 }
 

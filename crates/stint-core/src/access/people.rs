@@ -107,8 +107,6 @@ impl PeopleAccess {
         rules::check_sign_in(resolved.rules, person, self.journal.now())?;
         let user = self.user(&person.email).await?;
         self.check_eligible(&user, &person.email, &resolved).await?;
-        // A membership persona whose group cannot be used is refused now, not at approval.
-        self.access_group(&resolved).await?;
 
         let now = self.journal.now();
         let terms = RequestTerms {
@@ -169,6 +167,9 @@ impl PeopleAccess {
                 .start(batch, request, step, &user, &resolved, &actor)
                 .await;
         }
+        // A membership persona whose group cannot be used is refused now, not at approval
+        // (a request that starts at once looks the group up as it starts).
+        self.access_group(&resolved).await?;
         let approvers = resolved.rules.approver_groups.clone();
         let text = format!(
             "{why}. Waiting for {} approval(s) from {}",

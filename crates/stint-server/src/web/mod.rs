@@ -53,7 +53,7 @@ pub struct Web {
     http: reqwest::Client,
     endpoints: tokio::sync::OnceCell<oidc::Endpoints>,
     /// With `[slack]` in the catalog: the app's signing secret for button callbacks.
-    slack: Option<slack::SlackSecret>,
+    slack: Option<crate::notify::SigningSecret>,
 }
 
 type WebState = Arc<Web>;
@@ -137,12 +137,7 @@ impl Web {
             public_url,
             http,
             endpoints: tokio::sync::OnceCell::new(),
-            slack: app
-                .ops
-                .cases
-                .catalog
-                .slack()
-                .and_then(slack::SlackSecret::load),
+            slack: app.ops.cases.catalog.slack().and_then(slack::load_secret),
         })
     }
 

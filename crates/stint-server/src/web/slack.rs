@@ -16,10 +16,8 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use serde_json::json;
-use sha2::Sha256;
 use stint_api::{ApproveInput, DenyInput};
 use stint_core::catalog::SlackSettings;
 use stint_core::error::ErrorCode;
@@ -28,54 +26,29 @@ use stint_core::ids::Email;
 use stint_core::subject::PersonClaims;
 
 use super::{Web, WebState};
+use crate::notify::SigningSecret;
 
 /// How far a callback's timestamp may be from now (Slack's own advice).
 const WINDOW_SECS: i64 = 300;
 
-/// The Slack app's signing secret (never printed).
-pub struct SlackSecret(Vec<u8>);
-
-impl std::fmt::Debug for SlackSecret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("[redacted]")
+/// The Slack app's signing secret from the file or environment variable `[slack]` names;
+/// `None` (logged) when unset: then every callback is refused.
+pub fn load_secret(settings: &SlackSettings) -> Option<SigningSecret> {
+    let file = settings.signing_secret_file.as_deref();
+    match SigningSecret::read(file, &settings.signing_secret_env) {
+        Ok(secret) => Some(secret),
+        Err(place) => {
+            tracing::error!(
+                "[slack] is in the catalog but its signing secret ({place}) is unset or empty: Slack buttons are refused"
+            );
+            None
+        }
     }
 }
 
-impl SlackSecret {
-    /// From the file or environment variable `[slack]` names; `None` (logged) when unset.
-    pub fn load(settings: &SlackSettings) -> Option<Self> {
-        let secret = match &settings.signing_secret_file {
-            Some(path) => std::fs::read_to_string(path).ok(),
-            None => std::env::var(&settings.signing_secret_env).ok(),
-        };
-        match secret
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty())
-        {
-            Some(secret) => Some(Self(secret.into_bytes())),
-            None => {
-                tracing::error!(
-                    "[slack] is in the catalog but its signing secret ({}) is unset or empty: Slack buttons are refused",
-                    settings
-                        .signing_secret_file
-                        .as_deref()
-                        .unwrap_or(&settings.signing_secret_env)
-                );
-                None
-            }
-        }
-    }
-
-    /// `v0=` and the hex HMAC-SHA256 of `v0:{timestamp}:{body}`.
-    pub fn sign(&self, timestamp: &str, body: &[u8]) -> String {
-        // HMAC takes a key of any length: this cannot fail.
-        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.0) else {
-            return String::new();
-        };
-        mac.update(format!("v0:{timestamp}:").as_bytes());
-        mac.update(body);
-        format!("v0={}", hex::encode(mac.finalize().into_bytes()))
-    }
+/// `v0=` and the hex HMAC-SHA256 of `v0:{timestamp}:{body}`: Slack's request signature.
+pub fn slack_signature(secret: &SigningSecret, timestamp: &str, body: &[u8]) -> String {
+    format!("v0={}", secret.signature("v0", timestamp, body))
 }
 
 #[derive(Deserialize)]
@@ -159,7 +132,7 @@ impl Web {
     /// Signed with the app's secret, within the window, and not seen before.
     async fn check_callback(
         &self,
-        secret: &SlackSecret,
+        secret: &SigningSecret,
         headers: &HeaderMap,
         body: &[u8],
     ) -> Result<(), (StatusCode, &'static str)> {
@@ -173,7 +146,7 @@ impl Web {
         if now.unix_timestamp().abs_diff(at) > WINDOW_SECS.unsigned_abs() {
             return Err((StatusCode::UNAUTHORIZED, "stale_timestamp"));
         }
-        let expected = secret.sign(timestamp, body);
+        let expected = slack_signature(secret, timestamp, body);
         if !super::session::same(expected.as_bytes(), signature.as_bytes()) {
             return Err(unsigned);
         }
@@ -295,10 +268,10 @@ mod tests {
     #[test]
     fn the_signature_is_slacks_v0() {
         // Slack's documented example (api.slack.com/authentication/verifying-requests-from-slack).
-        let secret = SlackSecret(b"8f742231b10e8888abcd99yyyzzz85a5".to_vec());
+        let secret = SigningSecret::new(b"8f742231b10e8888abcd99yyyzzz85a5".to_vec());
         let body = b"token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text=&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c";
         assert_eq!(
-            secret.sign("1531420618", body),
+            slack_signature(&secret, "1531420618", body),
             "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503"
         );
         assert_eq!(format!("{secret:?}"), "[redacted]");
